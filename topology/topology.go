@@ -1,0 +1,113 @@
+package topology
+
+import (
+	"time"
+
+	"github.com/google/cel-go/cel"
+)
+
+// Format names how bytes on a Kafka record become a value that expressions
+// see, and back.
+type Format string
+
+const (
+	// FormatJSON decodes a JSON document. Integers without a fraction or
+	// exponent become int, other numbers double, objects map(string, dyn),
+	// arrays list(dyn), null null.
+	FormatJSON Format = "json"
+	// FormatString decodes UTF-8 text into a CEL string; invalid UTF-8 is a
+	// decode error.
+	FormatString Format = "string"
+	// FormatBytes passes bytes through untouched as CEL bytes.
+	FormatBytes Format = "bytes"
+)
+
+// Kind says what a node does.
+type Kind string
+
+const (
+	KindSource     Kind = "source"
+	KindFilter     Kind = "filter"
+	KindMap        Kind = "map"
+	KindFlatMap    Kind = "flat_map"
+	KindKey        Kind = "key"
+	KindRoute      Kind = "route"
+	KindSetHeaders Kind = "set_headers"
+	KindSink       Kind = "sink"
+)
+
+// Names of the variables every expression may use. The runtime binds them
+// for each record.
+const (
+	VarKey       = "key"       // dyn: decoded key, null when the record has none
+	VarValue     = "value"     // dyn: decoded value, null for a tombstone
+	VarHeaders   = "headers"   // map(string, string): last value wins for repeated names
+	VarTimestamp = "timestamp" // google.protobuf.Timestamp: the record timestamp
+	VarTopic     = "topic"     // string: source topic
+	VarPartition = "partition" // int: source partition
+	VarOffset    = "offset"    // int: source offset
+)
+
+// Pos is a place in a topology file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+// Expr is one CEL expression, parsed, type-checked and compiled once when the
+// topology loads.
+type Expr struct {
+	Text    string
+	Pos     Pos
+	Program cel.Program
+	Type    *cel.Type // the checked output type
+}
+
+// HeaderExpr sets one output header.
+type HeaderExpr struct {
+	Name string
+	Expr *Expr
+}
+
+// Route is one branch of a route step. Branches are tried in order; the first
+// whose When is true (or that has no When) receives the record.
+type Route struct {
+	When *Expr // nil: default branch
+	To   *Node
+}
+
+// Node is one vertex of the graph: a source, a step or a sink.
+type Node struct {
+	Name string
+	Kind Kind
+	Pos  Pos // position of the node's mapping in the file
+
+	// Sources and sinks.
+	Topic     string
+	Format    Format // value format, default json
+	KeyFormat Format // key format, default string
+
+	// filter, map, flat_map and key steps.
+	Expr *Expr
+	// set_headers steps, sorted by header name.
+	Headers []HeaderExpr
+	// route steps.
+	Routes []Route
+
+	// Inputs are the nodes whose records flow into this node, in file
+	// order. Outputs are the nodes this node feeds (for a route step: its
+	// targets in branch order, duplicates removed).
+	Inputs  []*Node
+	Outputs []*Node
+}
+
+// Topology is a validated pipeline graph.
+type Topology struct {
+	File           string
+	Name           string
+	Group          string        // consumer group; defaults to Name
+	CommitInterval time.Duration // 0: use the daemon setting
+	Sources        []*Node       // file order
+	Steps          []*Node       // topological order (every node after its inputs)
+	Sinks          []*Node       // file order
+}
