@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/config"
+	"github.com/exactly-dev/exactly/processor"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	pipeline := fs.StringP("pipeline", "c", "", "pipeline file (YAML)")
+	inputs := fs.StringArray("input", nil, "with the embedded broker: load a JSON-lines file into a topic before starting, as topic=path (repeatable)")
+	untilCaughtUp := fs.Bool("until-caught-up", false, "stop once the group has committed every input record (for batch runs and demos)")
+	printOutput := fs.Bool("print-output", false, "on exit, print what a read_committed reader sees on the sink topics")
+	config.AddFlags(fs)
+	if err := parse(fs, args); err != nil {
+		return helpOK(err)
+	}
+	topo, s, err := load(*pipeline, fs)
+	if err != nil {
+		return err
+	}
+	log := newLogger(s, stderr)
+
+	brokers := s.Kafka.Brokers
+	embedded := len(brokers) == 1 && brokers[0] == config.Embedded
+	if len(*inputs) > 0 && !embedded {
+		return usageError{errors.New("--input loads sample data into the embedded broker only; use your own producer for a real cluster")}
+	}
+	if embedded {
+		b, err := broker.Start(broker.Options{Port: s.Embedded.Port, Partitions: s.Embedded.Partitions, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		brokers = b.Addrs()
+		log.Info("embedded broker started", "addr", strings.Join(brokers, ","))
+		if err := seed(ctx, brokers, topo, int32(s.Embedded.Partitions), *inputs, log); err != nil {
+			return err
+		}
+	}
+
+	p, err := processor.New(topo, processor.Config{
+		Brokers:            brokers,
+		ClientID:           s.Kafka.ClientID,
+		InstanceID:         s.InstanceID,
+		CommitInterval:     s.CommitInterval,
+		TransactionTimeout: s.Kafka.TransactionTimeout,
+		SessionTimeout:     s.Kafka.SessionTimeout,
+		ShutdownTimeout:    s.ShutdownTimeout,
+		Logger:             log,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, gctx := errgroup.WithContext(runCtx)
+	g.Go(func() error { return p.Run(gctx) })
+	if *untilCaughtUp {
+		g.Go(func() error {
+			err := waitCaughtUp(gctx, brokers, topo.Group, p.SourceTopics())
+			if err == nil {
+				log.Info("caught up: every input record is committed; stopping")
+				cancel()
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err == nil && *printOutput {
+		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer pcancel()
+		err = printCommitted(pctx, stdout, brokers, p.SinkTopics())
+	}
+	return err
+}
+
+// seed creates the pipeline's topics on the embedded broker and loads the
+// sample inputs.
+func seed(ctx context.Context, brokers []string, topo *topology.Topology, partitions int32, inputs []string, log *slog.Logger) error {
+	var topics []string
+	for _, n := range append(append([]*topology.Node{}, topo.Sources...), topo.Sinks...) {
+		topics = append(topics, n.Topic)
+	}
+	if err := broker.CreateTopics(ctx, brokers, partitions, topics...); err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		topic, path, ok := strings.Cut(in, "=")
+		if !ok || topic == "" || path == "" {
+			return usageError{fmt.Errorf("--input %q: want topic=path", in)}
+		}
+		n, err := broker.ProduceFile(ctx, brokers, topic, path)
+		if err != nil {
+			return usageError{err}
+		}
+		log.Info("loaded input", "topic", topic, "file", path, "records", n)
+	}
+	return nil
+}

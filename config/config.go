@@ -1,0 +1,460 @@
+// Package config loads the daemon's settings: which brokers to talk to, who
+// this instance is, how often to commit, how to log. Settings come from, in
+// increasing precedence, defaults, a YAML settings file, EXACTLY_* variables
+// in the environment and command-line flags.
+//
+// Pipelines (what to compute) are not settings: they live in topology files,
+// loaded by package topology.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+)
+
+// Embedded is the value of kafka.brokers that starts an in-process broker
+// instead of connecting to a cluster.
+const Embedded = "embedded"
+
+// Settings are the daemon's settings. Every field names its key; the
+// environment variable is EXACTLY_ plus the key upper-cased with dots as
+// underscores (kafka.brokers: EXACTLY_KAFKA_BROKERS).
+type Settings struct {
+	Kafka Kafka `mapstructure:"kafka"`
+
+	// InstanceID (instance_id) names this replica. The transactional id is
+	// <pipeline>-<instance_id>, so a restarted instance fences its
+	// predecessor's open transaction at once. It must be stable across
+	// restarts and unique among live replicas: two live replicas with the
+	// same id fence each other and one of them stops. Default: the host
+	// name (a Kubernetes pod name in a StatefulSet).
+	InstanceID string `mapstructure:"instance_id"`
+
+	// CommitInterval (commit_interval) is how long a transaction stays
+	// open collecting records before it commits. Shorter means lower
+	// end-to-end latency and more transactions; a pipeline may override
+	// it. Default 100ms, as Kafka Streams under exactly-once. Must be
+	// positive and below kafka.transaction_timeout.
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+
+	// ShutdownTimeout (shutdown_timeout) bounds a graceful stop: ending
+	// the open transaction and leaving the group. Default 30s.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	Embedded EmbeddedBroker `mapstructure:"embedded"`
+	Log      Log            `mapstructure:"log"`
+}
+
+// Kafka holds the client settings.
+type Kafka struct {
+	// Brokers (kafka.brokers) are the seed brokers, host:port, as a list
+	// or a comma-separated string. "embedded" starts an in-process broker
+	// on loopback. Default: embedded.
+	Brokers []string `mapstructure:"brokers"`
+
+	// ClientID (kafka.client_id) is sent with every request, for broker
+	// logs and quotas. Default "exactly".
+	ClientID string `mapstructure:"client_id"`
+
+	// TransactionTimeout (kafka.transaction_timeout) is how long the
+	// broker lets a transaction stay open before aborting it (Java:
+	// transaction.timeout.ms). It must be below kafka.session_timeout so
+	// that a zombie's transaction is aborted before the group can hand its
+	// partitions to another member. Default 10s (Kafka Streams' value
+	// under exactly-once).
+	TransactionTimeout time.Duration `mapstructure:"transaction_timeout"`
+
+	// SessionTimeout (kafka.session_timeout) is how long the group
+	// coordinator waits for a heartbeat before it declares this member
+	// dead and rebalances (Java: session.timeout.ms). Default 45s.
+	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+}
+
+// EmbeddedBroker configures the in-process broker used when kafka.brokers
+// is "embedded".
+type EmbeddedBroker struct {
+	// Port (embedded.port) to listen on at 127.0.0.1; 0 picks a free one.
+	// Default 0.
+	Port int `mapstructure:"port"`
+	// Partitions (embedded.partitions) of each topic the embedded broker
+	// creates for the pipeline. Default 3.
+	Partitions int `mapstructure:"partitions"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level (log.level): debug, info, warn or error. Default info.
+	Level string `mapstructure:"level"`
+	// Format (log.format): text or json. Default text.
+	Format string `mapstructure:"format"`
+}
+
+// defaults lists every key with its default; it is also the set of known
+// keys, so a settings file with an unknown key is an error.
+func defaults() map[string]any {
+	host, _ := os.Hostname()
+	return map[string]any{
+		"kafka.brokers":             []string{Embedded},
+		"kafka.client_id":           "exactly",
+		"kafka.transaction_timeout": 10 * time.Second,
+		"kafka.session_timeout":     45 * time.Second,
+		"instance_id":               host,
+		"commit_interval":           100 * time.Millisecond,
+		"shutdown_timeout":          30 * time.Second,
+		"embedded.port":             0,
+		"embedded.partitions":       3,
+		"log.level":                 "info",
+		"log.format":                "text",
+	}
+}
+
+// flagKeys maps flag names to the keys they set.
+var flagKeys = map[string]string{
+	"brokers":             "kafka.brokers",
+	"client-id":           "kafka.client_id",
+	"transaction-timeout": "kafka.transaction_timeout",
+	"session-timeout":     "kafka.session_timeout",
+	"instance-id":         "instance_id",
+	"commit-interval":     "commit_interval",
+	"shutdown-timeout":    "shutdown_timeout",
+	"embedded-port":       "embedded.port",
+	"embedded-partitions": "embedded.partitions",
+	"log-level":           "log.level",
+	"log-format":          "log.format",
+}
+
+// AddFlags adds a flag for every setting, plus --settings for the file, to
+// fs. Flag defaults are left empty: the defaults above apply unless a flag
+// is set.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("settings", "", "daemon settings file (YAML); env EXACTLY_SETTINGS")
+	fs.StringSlice("brokers", nil, `seed brokers host:port, or "embedded" for an in-process broker (default embedded)`)
+	fs.Bool("embedded", false, "shorthand for --brokers=embedded")
+	fs.String("client-id", "", `client id sent to brokers (default "exactly")`)
+	fs.Duration("transaction-timeout", 0, "broker-side transaction timeout, below the session timeout (default 10s)")
+	fs.Duration("session-timeout", 0, "consumer group session timeout (default 45s)")
+	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
+	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
+	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")
+	fs.Int("embedded-port", 0, "port of the embedded broker (default: a free port)")
+	fs.Int("embedded-partitions", 0, "partitions of topics the embedded broker creates (default 3)")
+	fs.String("log-level", "", "debug, info, warn or error (default info)")
+	fs.String("log-format", "", "text or json (default text)")
+}
+
+// Load builds Settings from defaults, the settings file (--settings or
+// EXACTLY_SETTINGS), the environment and the flags in fs (which may be nil).
+// Every problem is reported at once, each naming where the bad value came
+// from: file:line:col and key, the environment variable, or the flag.
+func Load(fs *pflag.FlagSet) (*Settings, error) {
+	v := viper.New()
+	for k, d := range defaults() {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("EXACTLY")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	src := &sources{fs: fs}
+	file := os.Getenv("EXACTLY_SETTINGS")
+	if fs != nil {
+		if f, _ := fs.GetString("settings"); f != "" {
+			file = f
+		}
+	}
+	var errs Errors
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("reading settings file: %w", err)
+		}
+		src.file = file
+		pos, ferrs := fileKeys(file, data)
+		src.pos = pos
+		errs = append(errs, ferrs...)
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if pos != nil { // the file is valid YAML
+			if err := v.ReadInConfig(); err != nil {
+				return nil, fmt.Errorf("reading settings file %s: %w", file, err)
+			}
+		}
+	}
+	if fs != nil {
+		for name, key := range flagKeys {
+			if f := fs.Lookup(name); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if on, _ := fs.GetBool("embedded"); on {
+			v.Set("kafka.brokers", []string{Embedded})
+		}
+	}
+
+	var s Settings
+	for key := range defaults() {
+		// Decode key by key, so one bad value names its key and the
+		// others are still checked.
+		if err := decodeKey(v, key, &s); err != nil {
+			errs = append(errs, src.errorf(key, "%v", err))
+		}
+	}
+	errs = append(errs, s.validate(src)...)
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return nil, errs
+	}
+	return &s, nil
+}
+
+func decodeKey(v *viper.Viper, key string, s *Settings) error {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+		WeaklyTypedInput: true,
+		Result:           s,
+	})
+	if err != nil {
+		return err
+	}
+	// Build {a: {b: value}} for key "a.b" and decode it onto s.
+	parts := strings.Split(key, ".")
+	var in any = v.Get(key)
+	for i := len(parts) - 1; i >= 0; i-- {
+		in = map[string]any{parts[i]: in}
+	}
+	if err := dec.Decode(in); err != nil {
+		return errors.New(stripMapstructure(err.Error()))
+	}
+	return nil
+}
+
+// stripMapstructure keeps the useful end of a mapstructure message
+// ("'kafka.session_timeout' expected ...: time: invalid duration "x"").
+func stripMapstructure(msg string) string {
+	if i := strings.LastIndex(msg, "error decoding "); i >= 0 {
+		msg = msg[i+len("error decoding "):]
+	}
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "'") {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+func (s *Settings) validate(src *sources) Errors {
+	var errs Errors
+	bad := func(key, format string, args ...any) { errs = append(errs, src.errorf(key, format, args...)) }
+	if len(s.Kafka.Brokers) == 0 {
+		bad("kafka.brokers", `no brokers: set host:port of at least one broker, or "embedded"`)
+	}
+	for _, b := range s.Kafka.Brokers {
+		if b == Embedded {
+			if len(s.Kafka.Brokers) > 1 {
+				bad("kafka.brokers", `"embedded" cannot be mixed with broker addresses`)
+			}
+			continue
+		}
+		if i := strings.LastIndexByte(b, ':'); i <= 0 || i == len(b)-1 {
+			bad("kafka.brokers", "%q is not host:port", b)
+		}
+	}
+	if s.Kafka.ClientID == "" {
+		bad("kafka.client_id", "must not be empty")
+	}
+	if s.InstanceID == "" {
+		bad("instance_id", "must not be empty: set it, or make the host name readable")
+	} else if !validID(s.InstanceID) {
+		bad("instance_id", "%q may only hold letters, digits, '.', '_' and '-'", s.InstanceID)
+	}
+	if s.CommitInterval <= 0 {
+		bad("commit_interval", "must be positive, got %s", s.CommitInterval)
+	}
+	if s.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be positive, got %s", s.ShutdownTimeout)
+	}
+	if s.Kafka.TransactionTimeout < time.Second {
+		bad("kafka.transaction_timeout", "must be at least 1s, got %s", s.Kafka.TransactionTimeout)
+	}
+	if s.Kafka.SessionTimeout < time.Second {
+		bad("kafka.session_timeout", "must be at least 1s, got %s", s.Kafka.SessionTimeout)
+	}
+	if s.Kafka.TransactionTimeout >= s.Kafka.SessionTimeout && s.Kafka.TransactionTimeout > 0 {
+		bad("kafka.transaction_timeout", "%s must be below kafka.session_timeout (%s), so the broker aborts a zombie's transaction before its partitions move to another member", s.Kafka.TransactionTimeout, s.Kafka.SessionTimeout)
+	}
+	if s.CommitInterval >= s.Kafka.TransactionTimeout && s.CommitInterval > 0 {
+		bad("commit_interval", "%s must be below kafka.transaction_timeout (%s)", s.CommitInterval, s.Kafka.TransactionTimeout)
+	}
+	if s.Embedded.Port < 0 || s.Embedded.Port > 65535 {
+		bad("embedded.port", "%d is not a port", s.Embedded.Port)
+	}
+	if s.Embedded.Partitions < 1 || s.Embedded.Partitions > 1000 {
+		bad("embedded.partitions", "must be between 1 and 1000, got %d", s.Embedded.Partitions)
+	}
+	switch s.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "unknown level %q (want debug, info, warn or error)", s.Log.Level)
+	}
+	switch s.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "unknown format %q (want text or json)", s.Log.Format)
+	}
+	return errs
+}
+
+func validID(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Error is one bad setting and where it came from.
+type Error struct {
+	Where string // "file:line:col", "env EXACTLY_X", "flag --x" or "default"
+	Key   string
+	Msg   string
+}
+
+func (e *Error) Error() string { return e.Where + ": " + e.Key + ": " + e.Msg }
+
+// Errors lists every bad setting, one per line.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sources tells where the value of a key came from.
+type sources struct {
+	fs   *pflag.FlagSet
+	file string
+	pos  map[string][2]int // key -> line, col in file
+}
+
+func (s *sources) errorf(key, format string, args ...any) *Error {
+	return &Error{Where: s.where(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *sources) where(key string) string {
+	if s.fs != nil {
+		for name, k := range flagKeys {
+			if k == key && s.fs.Changed(name) {
+				return "flag --" + name
+			}
+		}
+		if key == "kafka.brokers" && s.fs.Changed("embedded") {
+			return "flag --embedded"
+		}
+	}
+	env := "EXACTLY_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	if _, ok := os.LookupEnv(env); ok {
+		return "env " + env
+	}
+	if p, ok := s.pos[key]; ok {
+		return fmt.Sprintf("%s:%d:%d", s.file, p[0], p[1])
+	}
+	return "default"
+}
+
+// fileKeys walks a settings file and returns the position of every known
+// key, plus an error for each unknown one, so a typo is not silently
+// ignored.
+func fileKeys(file string, data []byte) (map[string][2]int, Errors) {
+	known := defaults()
+	pos := map[string][2]int{}
+	var errs Errors
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{{Where: file, Key: "", Msg: err.Error()}}
+	}
+	if len(doc.Content) == 0 {
+		return pos, nil
+	}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		if n.Kind != yaml.MappingNode {
+			errs = append(errs, &Error{Where: fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column), Key: strings.TrimSuffix(prefix, "."), Msg: "want a mapping"})
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := prefix + k.Value
+			if _, ok := known[key]; ok {
+				pos[key] = [2]int{val.Line, val.Column}
+				continue
+			}
+			if isPrefix(known, key+".") {
+				walk(key+".", val)
+				continue
+			}
+			errs = append(errs, &Error{Where: fmt.Sprintf("%s:%d:%d", file, k.Line, k.Column), Key: key, Msg: "unknown setting" + suggest(known, key)})
+		}
+	}
+	walk("", doc.Content[0])
+	return pos, errs
+}
+
+func isPrefix(known map[string]any, p string) bool {
+	for k := range known {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func suggest(known map[string]any, key string) string {
+	keys := make([]string, 0, len(known))
+	for k := range known {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if levenshtein(k, key) <= 2 {
+			return fmt.Sprintf("; did you mean %q?", k)
+		}
+	}
+	return ""
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+

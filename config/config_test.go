@@ -1,0 +1,93 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := Load(flags(t, "--instance-id=a"))
+	if err != nil {
+		t.Fatalf("Load() error: %v", err)
+	}
+	if s.CommitInterval != 100*time.Millisecond || s.Kafka.Brokers[0] != Embedded || s.Kafka.TransactionTimeout != 10*time.Second || s.Log.Level != "info" {
+		t.Errorf("Load() = %+v, want the documented defaults", s)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exactly.yaml")
+	os.WriteFile(file, []byte("kafka:\n  brokers: [a:1, b:2]\n  client_id: from-file\ncommit_interval: 250ms\nlog:\n  level: debug\n"), 0o644)
+	t.Setenv("EXACTLY_KAFKA_CLIENT_ID", "from-env")
+	t.Setenv("EXACTLY_LOG_LEVEL", "warn")
+	s, err := Load(flags(t, "--settings", file, "--log-level=error", "--instance-id=x"))
+	if err != nil {
+		t.Fatalf("Load() error: %v", err)
+	}
+	if got := strings.Join(s.Kafka.Brokers, ","); got != "a:1,b:2" {
+		t.Errorf("brokers = %s, want a:1,b:2 from the file", got)
+	}
+	if s.Kafka.ClientID != "from-env" {
+		t.Errorf("client_id = %s, want from-env (env beats file)", s.Kafka.ClientID)
+	}
+	if s.Log.Level != "error" {
+		t.Errorf("log.level = %s, want error (flag beats env)", s.Log.Level)
+	}
+	if s.CommitInterval != 250*time.Millisecond {
+		t.Errorf("commit_interval = %s, want 250ms", s.CommitInterval)
+	}
+}
+
+func TestEnvBrokerList(t *testing.T) {
+	t.Setenv("EXACTLY_KAFKA_BROKERS", "h1:9092,h2:9092")
+	s, err := Load(flags(t, "--instance-id=x"))
+	if err != nil {
+		t.Fatalf("Load() error: %v", err)
+	}
+	if got := strings.Join(s.Kafka.Brokers, "|"); got != "h1:9092|h2:9092" {
+		t.Errorf("brokers = %s, want h1:9092|h2:9092", got)
+	}
+}
+
+// TestErrors checks that every problem is reported at once, each naming
+// where its value came from.
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exactly.yaml")
+	os.WriteFile(file, []byte("kafka:\n  brokers: [nohost]\n  sesion_timeout: 5s\n  transaction_timeout: 50s\ncommit_interval: -1s\nlog:\n  format: xml\n"), 0o644)
+	t.Setenv("EXACTLY_LOG_LEVEL", "loud")
+	_, err := Load(flags(t, "--settings", file, "--instance-id=bad id"))
+	if err == nil {
+		t.Fatal("Load() error = nil, want errors")
+	}
+	want := []string{
+		file + `:3:3: kafka.sesion_timeout: unknown setting; did you mean "kafka.session_timeout"?`,
+		file + `:2:12: kafka.brokers: "nohost" is not host:port`,
+		file + `:4:24: kafka.transaction_timeout: 50s must be below kafka.session_timeout (45s)`,
+		file + `:5:18: commit_interval: must be positive, got -1s`,
+		file + `:7:11: log.format: unknown format "xml" (want text or json)`,
+		`env EXACTLY_LOG_LEVEL: log.level: unknown level "loud"`,
+		`flag --instance-id: instance_id: "bad id" may only hold`,
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Load() error =\n%v\nwant a line containing %q", err, w)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package processor
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// graph runs the steps of a topology on input records. It holds no
+// per-transaction state: stateless steps only need the record.
+type graph struct {
+	bySource map[string][]*node // source topic -> source nodes reading it
+	nodes    map[string]*node
+}
+
+type node struct {
+	t    *topology.Node
+	outs []*node
+	// route steps: the target of each branch, aligned with t.Routes.
+	routes []*node
+}
+
+func newGraph(topo *topology.Topology) *graph {
+	g := &graph{bySource: map[string][]*node{}, nodes: map[string]*node{}}
+	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
+	for _, n := range all {
+		g.nodes[n.Name] = &node{t: n}
+	}
+	for _, n := range all {
+		gn := g.nodes[n.Name]
+		for _, o := range n.Outputs {
+			gn.outs = append(gn.outs, g.nodes[o.Name])
+		}
+		for _, r := range n.Routes {
+			gn.routes = append(gn.routes, g.nodes[r.To.Name])
+		}
+	}
+	for _, s := range topo.Sources {
+		g.bySource[s.Topic] = append(g.bySource[s.Topic], g.nodes[s.Name])
+	}
+	return g
+}
+
+// emitFunc receives each output record.
+type emitFunc func(*kgo.Record)
+
+// process runs one input record through every source reading its topic.
+func (g *graph) process(in *kgo.Record, emit emitFunc) error {
+	for _, src := range g.bySource[in.Topic] {
+		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
+		var err error
+		if r.key, err = format.Decode(src.t.KeyFormat, in.Key); err != nil {
+			return g.fail(src, &r, PhaseDecode, fmt.Errorf("key (format %s): %w", src.t.KeyFormat, err))
+		}
+		if r.value, err = format.Decode(src.t.Format, in.Value); err != nil {
+			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
+		}
+		if err := g.forward(src, &r, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *graph) forward(n *node, r *record, emit emitFunc) error {
+	for _, o := range n.outs {
+		if err := g.push(o, r, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *graph) fail(n *node, r *record, phase Phase, err error) error {
+	return &RecordError{Topic: r.src.Topic, Partition: r.src.Partition, Offset: r.src.Offset, Node: n.t.Name, Phase: phase, Err: err}
+}
+
+func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
+	out, _, err := e.Program.Eval(&activation{r: r})
+	if err != nil {
+		return nil, g.fail(n, r, PhaseEval, err)
+	}
+	v, err := native(out)
+	if err != nil {
+		return nil, g.fail(n, r, PhaseEval, err)
+	}
+	return v, nil
+}
+
+func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
+	out, _, err := e.Program.Eval(&activation{r: r})
+	if err != nil {
+		return false, g.fail(n, r, PhaseEval, err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return false, g.fail(n, r, PhaseEval, fmt.Errorf("%s returned %s, want bool", e.Text, out.Type()))
+	}
+	return bool(b), nil
+}
+
+func (g *graph) push(n *node, r *record, emit emitFunc) error {
+	switch n.t.Kind {
+	case topology.KindFilter:
+		ok, err := g.test(n, n.t.Expr, r)
+		if err != nil || !ok {
+			return err
+		}
+		return g.forward(n, r, emit)
+
+	case topology.KindMap:
+		v, err := g.eval(n, n.t.Expr, r)
+		if err != nil {
+			return err
+		}
+		out := *r
+		out.value = v
+		return g.forward(n, &out, emit)
+
+	case topology.KindKey:
+		k, err := g.eval(n, n.t.Expr, r)
+		if err != nil {
+			return err
+		}
+		out := *r
+		out.key = k
+		return g.forward(n, &out, emit)
+
+	case topology.KindFlatMap:
+		v, err := g.eval(n, n.t.Expr, r)
+		if err != nil {
+			return err
+		}
+		list, ok := v.([]any)
+		if !ok && v != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("flat_map returned %T, want a list", v))
+		}
+		for _, e := range list {
+			out := *r
+			out.value = e
+			if err := g.forward(n, &out, emit); err != nil {
+				return err
+			}
+		}
+		return nil
+
+	case topology.KindSetHeaders:
+		out := *r
+		out.headers = slices.Clone(r.headers)
+		for _, h := range n.t.Headers {
+			v, err := g.eval(n, h.Expr, r)
+			if err != nil {
+				return err
+			}
+			b, err := headerBytes(v)
+			if err != nil {
+				return g.fail(n, r, PhaseEval, fmt.Errorf("header %q: %w", h.Name, err))
+			}
+			out.headers = setHeader(out.headers, h.Name, b)
+		}
+		return g.forward(n, &out, emit)
+
+	case topology.KindRoute:
+		for i, rt := range n.t.Routes {
+			if rt.When != nil {
+				ok, err := g.test(n, rt.When, r)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+			}
+			return g.push(n.routes[i], r, emit)
+		}
+		return nil // no branch matched: dropped, like a filter
+
+	case topology.KindSink:
+		key, err := format.Encode(n.t.KeyFormat, r.key)
+		if err != nil {
+			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
+		}
+		val, err := format.Encode(n.t.Format, r.value)
+		if err != nil {
+			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
+		}
+		emit(&kgo.Record{Topic: n.t.Topic, Key: key, Value: val, Headers: r.headers, Timestamp: r.ts})
+		return nil
+	}
+	return fmt.Errorf("node %q: unknown kind %q", n.t.Name, n.t.Kind)
+}
+
+func headerBytes(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return []byte(v), nil
+	case []byte:
+		return v, nil
+	case nil:
+		return nil, nil
+	}
+	return format.Encode(topology.FormatJSON, v)
+}
+
+// setHeader replaces every header named k with one holding v.
+func setHeader(hs []kgo.RecordHeader, k string, v []byte) []kgo.RecordHeader {
+	hs = slices.DeleteFunc(hs, func(h kgo.RecordHeader) bool { return h.Key == k })
+	return append(hs, kgo.RecordHeader{Key: k, Value: v})
+}

@@ -1,0 +1,275 @@
+// Package processor is the runtime: one consumer-group member that runs a
+// topology. It polls records, runs them through the graph of steps and
+// produces the outputs, with the input offsets, in one transaction per
+// commit interval (see package txn).
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/topology"
+	"github.com/exactly-dev/exactly/txn"
+)
+
+// Config configures a Processor.
+type Config struct {
+	Brokers            []string
+	ClientID           string
+	InstanceID         string
+	CommitInterval     time.Duration // the topology's own interval wins when set
+	TransactionTimeout time.Duration
+	SessionTimeout     time.Duration
+	ShutdownTimeout    time.Duration
+	Logger             *slog.Logger
+
+	// KafkaOpts are appended to the client's options (tests use it).
+	KafkaOpts []kgo.Opt
+}
+
+// Stats are counters of a running processor, safe to read at any time.
+type Stats struct {
+	RecordsIn     atomic.Int64 // input records processed in committed transactions
+	RecordsOut    atomic.Int64 // output records in committed transactions
+	Commits       atomic.Int64
+	Aborts        atomic.Int64
+	Rebuilds      atomic.Int64
+	AssignedParts atomic.Int64
+}
+
+// Processor runs one topology as one member of its consumer group.
+type Processor struct {
+	topo     *topology.Topology
+	cfg      Config
+	g        *graph
+	log      *slog.Logger
+	txnID    string
+	interval time.Duration
+	stats    Stats
+}
+
+// New prepares a processor; Run starts it.
+func New(topo *topology.Topology, cfg Config) (*Processor, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	interval := cfg.CommitInterval
+	if topo.CommitInterval > 0 {
+		interval = topo.CommitInterval
+	}
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	if interval >= cfg.TransactionTimeout {
+		return nil, fmt.Errorf("commit interval %s must be below the transaction timeout %s", interval, cfg.TransactionTimeout)
+	}
+	txnID := topo.Name + "-" + cfg.InstanceID
+	return &Processor{
+		topo:     topo,
+		cfg:      cfg,
+		g:        newGraph(topo),
+		txnID:    txnID,
+		interval: interval,
+		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
+	}, nil
+}
+
+// Stats returns the processor's live counters.
+func (p *Processor) Stats() *Stats { return &p.stats }
+
+// SourceTopics returns the topics the processor consumes.
+func (p *Processor) SourceTopics() []string {
+	var ts []string
+	seen := map[string]bool{}
+	for _, s := range p.topo.Sources {
+		if !seen[s.Topic] {
+			seen[s.Topic] = true
+			ts = append(ts, s.Topic)
+		}
+	}
+	return ts
+}
+
+// SinkTopics returns the topics the processor writes.
+func (p *Processor) SinkTopics() []string {
+	var ts []string
+	seen := map[string]bool{}
+	for _, s := range p.topo.Sinks {
+		if !seen[s.Topic] {
+			seen[s.Topic] = true
+			ts = append(ts, s.Topic)
+		}
+	}
+	return ts
+}
+
+// Run consumes, processes and produces until ctx ends or a record or
+// Kafka error stops it. When ctx ends it commits the open transaction,
+// leaves the group and returns nil.
+func (p *Processor) Run(ctx context.Context) error {
+	sess, err := txn.New(txn.Config{
+		Brokers:            p.cfg.Brokers,
+		ClientID:           p.cfg.ClientID,
+		Group:              p.topo.Group,
+		TransactionalID:    p.txnID,
+		Topics:             p.SourceTopics(),
+		TransactionTimeout: p.cfg.TransactionTimeout,
+		SessionTimeout:     p.cfg.SessionTimeout,
+		Logger:             p.log,
+		OnAssigned: func(m map[string][]int32) {
+			p.stats.AssignedParts.Add(int64(count(m)))
+			p.log.Info("partitions assigned", "partitions", m)
+		},
+		OnRevoked: func(m map[string][]int32) {
+			p.stats.AssignedParts.Add(-int64(count(m)))
+			p.log.Info("partitions revoked", "partitions", m)
+		},
+		Opts: p.cfg.KafkaOpts,
+	})
+	if err != nil {
+		return err
+	}
+	p.log.Info("started", "group", p.topo.Group, "sources", p.SourceTopics(), "commit_interval", p.interval)
+
+	err = p.loop(ctx, sess)
+
+	// Shut down in order: the loop has stopped polling; end the open
+	// transaction (committing the work done), then leave the group.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	defer cancel()
+	if err == nil {
+		if _, eerr := p.end(sctx, sess, false); eerr != nil {
+			err = eerr
+		}
+	}
+	sess.Close(sctx)
+	p.log.Info("stopped", "records_in", p.stats.RecordsIn.Load(), "records_out", p.stats.RecordsOut.Load(), "commits", p.stats.Commits.Load(), "aborts", p.stats.Aborts.Load())
+	return err
+}
+
+// loop returns nil when ctx ends, or the error that stops the processor.
+func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
+	var in, out int64 // records of the open transaction
+	produceCtx := context.WithoutCancel(ctx)
+	emit := func(r *kgo.Record) {
+		out++
+		sess.Produce(produceCtx, r)
+	}
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if open, began := sess.InTxn(); open {
+			pollCtx, cancel = context.WithDeadline(ctx, began.Add(p.interval))
+		}
+		fetches := sess.Poll(pollCtx, 0)
+		cancel()
+		if ctx.Err() != nil {
+			// Records of this last poll were not processed and are
+			// not committed; the next owner reads them again.
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed unexpectedly")
+		}
+		var ferr error
+		fetches.EachError(func(t string, part int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
+			if ferr == nil && !retriable(err) {
+				ferr = fmt.Errorf("fetching %s/%d: %w", t, part, err)
+			}
+		})
+		if ferr != nil {
+			sctx, c := context.WithTimeout(produceCtx, p.cfg.ShutdownTimeout)
+			p.end(sctx, sess, true)
+			c()
+			return ferr
+		}
+
+		if !fetches.Empty() {
+			if err := sess.Begin(); err != nil {
+				return err
+			}
+			var perr error
+			fetches.EachRecord(func(r *kgo.Record) {
+				if perr != nil {
+					return
+				}
+				if perr = p.g.process(r, emit); perr == nil {
+					in++
+				}
+			})
+			if perr != nil {
+				// Stop: abort so nothing of this batch is visible.
+				sctx, c := context.WithTimeout(produceCtx, p.cfg.ShutdownTimeout)
+				p.end(sctx, sess, true)
+				c()
+				return perr
+			}
+		}
+
+		if open, began := sess.InTxn(); open && time.Since(began) >= p.interval {
+			committed, err := p.end(produceCtx, sess, false)
+			if err != nil {
+				return err
+			}
+			if committed {
+				p.stats.RecordsIn.Add(in)
+				p.stats.RecordsOut.Add(out)
+			}
+			in, out = 0, 0
+		}
+	}
+}
+
+// end ends the open transaction and acts on the outcome: an unknown
+// outcome rebuilds the client, fencing and permanent produce errors stop.
+func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool) (bool, error) {
+	if open, _ := sess.InTxn(); !open {
+		return false, nil
+	}
+	start := time.Now()
+	committed, err := sess.End(ctx, abort)
+	var unknown *txn.UnknownOutcomeError
+	switch {
+	case errors.As(err, &unknown):
+		p.stats.Rebuilds.Add(1)
+		p.log.Warn("transaction outcome unknown; rebuilding the client and resuming from committed offsets", "err", unknown.Err)
+		if ctx.Err() != nil {
+			return false, nil // shutting down: the next owner resumes from what committed
+		}
+		if rerr := sess.Rebuild(); rerr != nil {
+			return false, rerr
+		}
+		return false, nil
+	case err != nil:
+		return false, err
+	case committed:
+		p.stats.Commits.Add(1)
+		p.log.Debug("committed", "duration", time.Since(start))
+	default:
+		p.stats.Aborts.Add(1)
+		if !abort {
+			p.log.Info("transaction aborted (rebalance or abortable error); records will be processed again")
+		}
+	}
+	return committed, nil
+}
+
+func count(m map[string][]int32) int {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	return n
+}

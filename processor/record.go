@@ -1,0 +1,94 @@
+package processor
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/interpreter"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// record is a record on its way through the graph: decoded key and value,
+// headers, timestamp and the input record it came from. Steps never
+// mutate a record's key, value or headers in place (a fan-out shares
+// them); they build new ones.
+type record struct {
+	key, value any
+	headers    []kgo.RecordHeader
+	ts         time.Time
+	src        *kgo.Record
+}
+
+// activation binds the expression variables for one record without
+// building a map per record.
+type activation struct {
+	r       *record
+	headers map[string]string // built on first use
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case topology.VarKey:
+		return a.r.key, true
+	case topology.VarValue:
+		return a.r.value, true
+	case topology.VarHeaders:
+		if a.headers == nil {
+			a.headers = make(map[string]string, len(a.r.headers))
+			for _, h := range a.r.headers {
+				a.headers[h.Key] = validUTF8(h.Value)
+			}
+		}
+		return a.headers, true
+	case topology.VarTimestamp:
+		return a.r.ts, true
+	case topology.VarTopic:
+		return a.r.src.Topic, true
+	case topology.VarPartition:
+		return int64(a.r.src.Partition), true
+	case topology.VarOffset:
+		return a.r.src.Offset, true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// Phase names where in the path of a record something failed.
+type Phase string
+
+const (
+	PhaseDecode Phase = "decode"
+	PhaseEval   Phase = "eval"
+	PhaseEncode Phase = "encode"
+)
+
+// RecordError is a failure to process one input record. It names the
+// record and the node, so the record can be found with any Kafka client.
+type RecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Node      string
+	Phase     Phase
+	Err       error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record %s/%d@%d: node %q: %s: %v", e.Topic, e.Partition, e.Offset, e.Node, e.Phase, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }

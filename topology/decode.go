@@ -1,0 +1,428 @@
+package topology
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+var (
+	// The pipeline name prefixes the consumer group and transactional ids,
+	// so it follows the rules that keep those readable and safe in tools.
+	pipelineName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
+	nodeName     = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,100}$`)
+	// Kafka's own rule for topic names.
+	topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+)
+
+// Longest commit interval accepted. Commits end transactions, so a longer
+// interval holds records invisible to read_committed consumers, and keeps
+// transactions open, for longer than is ever useful.
+const maxCommitInterval = time.Minute
+
+var (
+	topKeys    = []string{"name", "group", "commit_interval", "sources", "steps", "sinks"}
+	sourceKeys = []string{"name", "topic", "format", "key_format"}
+	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
+	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers"}
+	stepKeys   = append([]string{"name", "from"}, opKeys...)
+	branchKeys = []string{"when", "to"}
+)
+
+// entry is a node being built, with what the graph pass needs to know
+// about where its pieces came from.
+type entry struct {
+	node    *Node
+	path    string // YAML path of the node, e.g. steps[2]
+	index   int    // index in its YAML list
+	ord     int    // rank among all nodes in file order
+	named   bool   // has a name others can refer to: present, not a duplicate
+	namePos Pos
+	topic   Pos // position of the topic value (sources and sinks)
+
+	hasFrom bool
+	from    []ref // explicit inputs
+	tos     []ref // route branch targets, parallel to node.Routes; name "" if unusable
+
+	in  []edge   // every incoming edge, explicit or default
+	out []*entry // targets, deduplicated
+
+	// bad marks a node with an input problem already reported; nodes it
+	// feeds are exempt from reachability complaints.
+	bad bool
+}
+
+// ref is a node name written somewhere in the file.
+type ref struct {
+	name string
+	pos  Pos
+	key  string
+}
+
+// edge is an incoming connection and the place in the file that made it,
+// where a cycle through it is reported.
+type edge struct {
+	from *entry
+	ref  ref
+}
+
+func (p *parser) topology(root *yaml.Node) *Topology {
+	f := p.mapping(root, "", "topology", topKeys)
+	if f == nil {
+		return nil
+	}
+	t := &Topology{File: p.file}
+	if v := f.require("name"); v != nil {
+		if s, ok := p.str(v, "name"); ok {
+			if !pipelineName.MatchString(s) {
+				p.errorf(p.pos(v), "name", "invalid pipeline name %q: use 1 to 200 letters, digits, '.', '_' or '-'", s)
+			}
+			t.Name = s
+		}
+	}
+	t.Group = t.Name
+	if v := f.get("group"); v != nil {
+		if s, ok := p.str(v, "group"); ok {
+			if !pipelineName.MatchString(s) {
+				p.errorf(p.pos(v), "group", "invalid consumer group %q: use 1 to 200 letters, digits, '.', '_' or '-'", s)
+			}
+			t.Group = s
+		}
+	}
+	if v := f.get("commit_interval"); v != nil {
+		t.CommitInterval = p.commitInterval(v)
+	}
+
+	if v := f.require("sources"); v != nil {
+		items, ok := p.list(v, "sources")
+		if ok && len(items) == 0 {
+			p.errorf(p.pos(v), "sources", "at least one source is required")
+		}
+		p.nSources = len(items)
+		for i, it := range items {
+			if e := p.endpoint(it, index("sources", i), i, KindSource); e != nil {
+				p.sources = append(p.sources, e)
+			}
+		}
+	} else {
+		p.uncertain = true
+	}
+	if v := f.get("steps"); v != nil {
+		items, ok := p.list(v, "steps")
+		p.uncertain = p.uncertain || !ok
+		for i, it := range items {
+			if e := p.step(it, index("steps", i), i); e != nil {
+				p.steps = append(p.steps, e)
+			}
+		}
+	}
+	if v := f.require("sinks"); v != nil {
+		items, ok := p.list(v, "sinks")
+		if ok && len(items) == 0 {
+			p.errorf(p.pos(v), "sinks", "at least one sink is required")
+		}
+		for i, it := range items {
+			if e := p.endpoint(it, index("sinks", i), i, KindSink); e != nil {
+				p.sinks = append(p.sinks, e)
+			}
+		}
+	}
+
+	p.checkTopics()
+	p.link()
+	for _, e := range p.sources {
+		t.Sources = append(t.Sources, e.node)
+	}
+	for _, e := range p.sortSteps() {
+		t.Steps = append(t.Steps, e.node)
+	}
+	for _, e := range p.sinks {
+		t.Sinks = append(t.Sinks, e.node)
+	}
+	return t
+}
+
+func (p *parser) commitInterval(v *yaml.Node) time.Duration {
+	s, ok := p.str(v, "commit_interval")
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.errorf(p.pos(v), "commit_interval", "invalid duration %q: want a Go duration such as 100ms or 2s", s)
+		return 0
+	}
+	if d < 0 || d > maxCommitInterval {
+		p.errorf(p.pos(v), "commit_interval", "%s is out of range: want more than 0 and at most 1m, or 0 for the daemon default", s)
+		return 0
+	}
+	return d
+}
+
+// newEntry starts a node from its mapping and decodes its name.
+func (p *parser) newEntry(f *fields, path string, i int, kind Kind) *entry {
+	e := &entry{node: &Node{Kind: kind, Pos: f.pos}, path: path, index: i}
+	v := f.require("name")
+	if v == nil {
+		return e
+	}
+	s, ok := p.str(v, path+".name")
+	if !ok {
+		return e
+	}
+	if !nodeName.MatchString(s) {
+		p.errorf(p.pos(v), path+".name", "invalid name %q: use 1 to 100 letters, digits, '.', '_' or '-'", s)
+	}
+	// Even an ill-formed name stays usable, so that references to it do
+	// not produce a second, misleading "unknown node" error.
+	e.node.Name, e.named, e.namePos = s, true, p.pos(v)
+	return e
+}
+
+// endpoint decodes a source or a sink.
+func (p *parser) endpoint(n *yaml.Node, path string, i int, kind Kind) *entry {
+	known := sourceKeys
+	if kind == KindSink {
+		known = sinkKeys
+	}
+	f := p.mapping(n, path, string(kind), known)
+	if f == nil {
+		p.uncertain = true
+		return nil
+	}
+	e := p.newEntry(f, path, i, kind)
+	if v := f.require("topic"); v != nil {
+		if s, ok := p.str(v, path+".topic"); ok {
+			switch {
+			case s == "." || s == "..":
+				p.errorf(p.pos(v), path+".topic", "invalid topic %q: Kafka does not allow \".\" or \"..\"", s)
+			case !topicName.MatchString(s):
+				p.errorf(p.pos(v), path+".topic", "invalid topic %q: use 1 to 249 letters, digits, '.', '_' or '-'", s)
+			}
+			e.node.Topic, e.topic = s, p.pos(v)
+		}
+	}
+	e.node.Format = p.format(f, "format", FormatJSON)
+	e.node.KeyFormat = p.format(f, "key_format", FormatString)
+	if v := f.get("from"); v != nil {
+		p.decodeFrom(e, v)
+	}
+	return e
+}
+
+func (p *parser) format(f *fields, key string, def Format) Format {
+	v := f.get(key)
+	if v == nil {
+		return def
+	}
+	s, ok := p.str(v, sub(f.path, key))
+	if !ok {
+		return def
+	}
+	switch Format(s) {
+	case FormatJSON, FormatString, FormatBytes:
+		return Format(s)
+	}
+	p.errorf(p.pos(v), sub(f.path, key), "unknown format %q (want json, string or bytes)", s)
+	return def
+}
+
+// decodeFrom reads a from value: one name or a non-empty list of names.
+func (p *parser) decodeFrom(e *entry, v *yaml.Node) {
+	key := e.path + ".from"
+	e.hasFrom = true
+	d := deref(v)
+	switch {
+	case d.Kind == yaml.SequenceNode:
+		if len(d.Content) == 0 {
+			p.errorf(p.pos(v), key, "from needs at least one node name")
+			e.bad = true
+		}
+		seen := map[string]bool{}
+		for i, it := range d.Content {
+			s, ok := p.str(it, index(key, i))
+			if !ok {
+				e.bad, p.uncertain = true, true
+				continue
+			}
+			if seen[s] {
+				p.errorf(p.pos(it), index(key, i), "%q is listed twice", s)
+				continue
+			}
+			seen[s] = true
+			e.from = append(e.from, ref{s, p.pos(it), index(key, i)})
+		}
+	case d.Kind == yaml.ScalarNode && !isNull(d):
+		e.from = []ref{{d.Value, p.pos(v), key}}
+	default:
+		p.errorf(p.pos(v), key, "expected a node name or a list of names, got %s", describe(v))
+		e.bad, p.uncertain = true, true
+	}
+}
+
+// step decodes one step and compiles its expressions.
+func (p *parser) step(n *yaml.Node, path string, i int) *entry {
+	f := p.mapping(n, path, "step", stepKeys)
+	if f == nil {
+		p.uncertain = true
+		return nil
+	}
+	e := p.newEntry(f, path, i, "")
+	if v := f.get("from"); v != nil {
+		p.decodeFrom(e, v)
+	}
+	var ops []string
+	for _, k := range f.order {
+		if slices.Contains(opKeys, k) {
+			ops = append(ops, k)
+		}
+	}
+	switch len(ops) {
+	case 0:
+		// An unknown key that looks like an operation ("filtr") was
+		// already reported with a suggestion; saying the operation is
+		// missing too would be noise.
+		if !slices.ContainsFunc(f.hints, func(h string) bool { return slices.Contains(opKeys, h) }) {
+			p.errorf(f.pos, path, "step needs one of %s", strings.Join(opKeys, ", "))
+		}
+		p.uncertain = true
+	case 1:
+	default:
+		p.errorf(p.pos(f.keys[ops[1]]), path, "step has several operations (%s); a step does exactly one, so split it into several steps", strings.Join(ops, ", "))
+		p.uncertain = true
+	}
+	// Every operation is decoded so that its own errors are reported too,
+	// but only the first one shapes the node.
+	for j, op := range ops {
+		p.operation(e, op, f.vals[op], sub(path, op), j == 0)
+	}
+	return e
+}
+
+// operation decodes a step's operation. When primary is false the results
+// are only checked, not kept.
+func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primary bool) {
+	n := e.node
+	if primary {
+		n.Kind = Kind(op)
+	}
+	switch Kind(op) {
+	case KindFilter:
+		x := p.expr(v, key, wantBool, op)
+		if primary {
+			n.Expr = x
+		}
+	case KindMap, KindKey:
+		x := p.expr(v, key, wantAny, op)
+		if primary {
+			n.Expr = x
+		}
+	case KindFlatMap:
+		x := p.expr(v, key, wantList, op)
+		if primary {
+			n.Expr = x
+		}
+	case KindSetHeaders:
+		hs := p.headers(v, key)
+		if primary {
+			n.Headers = hs
+		}
+	case KindRoute:
+		routes, tos := p.routes(v, key)
+		if primary {
+			n.Routes, e.tos = routes, tos
+		}
+	}
+}
+
+func (p *parser) headers(v *yaml.Node, key string) []HeaderExpr {
+	f := p.mapping(v, key, "set_headers", nil)
+	if f == nil {
+		return nil
+	}
+	if len(f.order) == 0 {
+		p.errorf(f.pos, key, "set_headers needs at least one header")
+	}
+	var hs []HeaderExpr
+	for _, name := range f.order {
+		hkey := sub(key, name)
+		if name == "" {
+			p.errorf(p.pos(f.keys[name]), hkey, "header name must not be empty")
+			continue
+		}
+		hs = append(hs, HeaderExpr{Name: name, Expr: p.expr(f.vals[name], hkey, wantHeader, fmt.Sprintf("header %q", name))})
+	}
+	// Sorted so the runtime writes headers in a stable order, independent
+	// of how the file happens to list them.
+	slices.SortFunc(hs, func(a, b HeaderExpr) int { return strings.Compare(a.Name, b.Name) })
+	return hs
+}
+
+func (p *parser) routes(v *yaml.Node, key string) ([]Route, []ref) {
+	items, ok := p.list(v, key)
+	if !ok {
+		p.uncertain = true
+		return nil, nil
+	}
+	if len(items) == 0 {
+		p.errorf(p.pos(v), key, "route needs at least one branch")
+		p.uncertain = true
+	}
+	var routes []Route
+	var tos []ref
+	for i, it := range items {
+		path := index(key, i)
+		f := p.mapping(it, path, "route branch", branchKeys)
+		if f == nil {
+			p.uncertain = true
+			continue
+		}
+		var r Route
+		if w := f.get("when"); w != nil {
+			r.When = p.expr(w, path+".when", wantBool, "when")
+		} else if i < len(items)-1 {
+			// A default branch matches everything, so anything after
+			// it could never receive a record.
+			p.errorf(f.pos, path, "only the last branch may omit \"when\": a branch without it is the default and later branches would never match")
+		}
+		var to ref
+		if t := f.require("to"); t != nil {
+			if s, ok := p.str(t, path+".to"); ok {
+				to = ref{s, p.pos(t), path + ".to"}
+			}
+		}
+		if to.name == "" {
+			p.uncertain = true
+		}
+		routes = append(routes, r)
+		tos = append(tos, to)
+	}
+	return routes, tos
+}
+
+// checkTopics rejects a sink writing to a topic the pipeline reads, which
+// would feed its own output back forever, and two sources reading one
+// topic, which the single consumer of a pipeline cannot tell apart.
+func (p *parser) checkTopics() {
+	readers := map[string]*entry{}
+	for _, e := range p.sources {
+		t := e.node.Topic
+		if t == "" {
+			continue
+		}
+		if first := readers[t]; first != nil {
+			p.errorf(e.topic, e.path+".topic", "topic %q is already read by source %q", t, first.node.Name)
+			continue
+		}
+		readers[t] = e
+	}
+	for _, e := range p.sinks {
+		if src := readers[e.node.Topic]; src != nil {
+			p.errorf(e.topic, e.path+".topic", "topic %q is also read by source %q; writing to it would feed the pipeline its own output", e.node.Topic, src.node.Name)
+		}
+	}
+}

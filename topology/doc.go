@@ -1,0 +1,124 @@
+// Package topology turns a pipeline description written in YAML into a
+// validated graph of sources, steps and sinks, with every CEL expression
+// parsed, type-checked and compiled. It knows nothing about Kafka clients:
+// the runtime takes a *Topology and wires it to topics.
+//
+// Use [Load] or [Parse]. Either returns a valid [Topology] or an [Errors]
+// value listing every problem in the file, each as file:line:col: key:
+// message, where key is the YAML path of the offending value (for example
+// steps[1].filter or sources[0].format).
+//
+// # Example
+//
+//	name: orders-enrich
+//	commit_interval: 100ms
+//	sources:
+//	  - name: orders
+//	    topic: orders
+//	steps:
+//	  - name: paid
+//	    filter: value.status == "paid"
+//	  - name: shape
+//	    map: '{"id": value.id, "customer": value.customer, "total": value.price * double(value.qty)}'
+//	  - name: rekey
+//	    key: value.customer
+//	  - name: tag
+//	    set_headers:
+//	      origin: '"exactly"'
+//	  - name: split
+//	    route:
+//	      - when: value.total >= 100.0
+//	        to: big
+//	      - to: small
+//	sinks:
+//	  - name: big
+//	    topic: big-orders
+//	  - name: small
+//	    topic: small-orders
+//
+// # Top level
+//
+//   - name (required): the pipeline name, 1 to 200 of a-z A-Z 0-9 . _ -.
+//     It is the consumer group and the transactional id prefix.
+//   - group: the consumer group, same characters; defaults to name.
+//   - commit_interval: a Go duration (100ms, 2s) greater than 0 and at most
+//     1m; absent or 0 leaves the daemon's setting in force.
+//   - sources (required): a non-empty list of sources.
+//   - steps: a list of steps.
+//   - sinks (required): a non-empty list of sinks.
+//
+// Node names (of sources, steps and sinks alike) are required, unique
+// across the whole file, and made of 1 to 100 of a-z A-Z 0-9 . _ -.
+//
+// # Sources and sinks
+//
+// A source reads a topic; a sink writes one. Both take:
+//
+//   - name (required)
+//   - topic (required): a Kafka topic name, 1 to 249 of a-z A-Z 0-9 . _ -,
+//     other than "." and "..".
+//   - format: how record values are decoded (sources) or encoded (sinks):
+//     json (the default), string or bytes. See [Format].
+//   - key_format: the same for record keys; string by default.
+//
+// A sink also takes from (see below). A sink may not write a topic a
+// source reads, since the pipeline would consume its own output forever,
+// and two sources may not read the same topic.
+//
+// # Steps
+//
+// A step has a name, an optional from, and exactly one operation:
+//
+//   - filter: a bool expression; records for which it is false are dropped.
+//   - map: an expression whose result becomes the record value.
+//   - key: an expression whose result becomes the record key.
+//   - flat_map: a list expression; each element becomes the value of one
+//     output record (an empty list drops the record).
+//   - set_headers: a mapping from header name to an expression yielding
+//     string or bytes; each sets that header on the record.
+//   - route: a non-empty list of branches, each with an optional when (a
+//     bool expression) and a to (the name of a step or sink). Branches are
+//     tried in order and the record goes to the first that matches. A
+//     branch without when matches everything, so it may only be the last
+//     one (the default). A record that matches no branch is dropped.
+//
+// Expressions whose type is only known per record (value.x is dyn) are
+// accepted wherever a type is required and checked as records flow.
+//
+// # Connections
+//
+// from names the input of a step or sink: one node name or a list of
+// names, whose records are merged (fan-in). from may name sources and
+// steps, but not sinks (which have no output) nor route steps (which send
+// records only to their branch targets: name the node in a to of the
+// route instead). A route target may still have a from of its own to
+// receive records from other nodes too.
+//
+// Without from:
+//
+//   - a step that is a route target receives only what the route sends it;
+//   - otherwise the first step reads the only source (with several
+//     sources, from is required) and any other step reads the step before
+//     it in the list, unless that step is a route, which is an error;
+//   - a sink that is a route target receives only what the route sends it;
+//   - otherwise a sink reads the last step in the list, or the only source
+//     when there are no steps; if that would be a route, or one of several
+//     sources, from is required.
+//
+// The graph must have no cycle, every source and step must feed some node,
+// and every sink must be reachable from a source.
+//
+// # Expressions
+//
+// Expressions are CEL (https://cel.dev), checked against the environment
+// returned by [NewEnv]. They see the variables key, value, headers,
+// timestamp, topic, partition and offset (see [VarKey] and the following
+// constants), the CEL standard library and the cel-go extensions for
+// strings, math, encoders (base64) and lists. Numbers of different types
+// compare naturally (value.price > 10 works whether price is an int or a
+// double) and timestamp accessors use UTC unless given a time zone.
+//
+// YAML rules apply before CEL sees the text: quote expressions that start
+// with a YAML indicator ('"paid"', '{"id": value.id}', '[1, 2]') or contain
+// ": ", or use a block scalar (|) for long ones.
+package topology

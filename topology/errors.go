@@ -1,0 +1,139 @@
+package topology
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// String formats p as file:line:col, the form editors and terminals turn
+// into links. A zero line means the place in the file is unknown.
+func (p Pos) String() string {
+	switch {
+	case p.Line <= 0:
+		return p.File
+	case p.File == "":
+		return strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+	}
+	return p.File + ":" + strconv.Itoa(p.Line) + ":" + strconv.Itoa(p.Col)
+}
+
+// Error is one problem in a topology file.
+type Error struct {
+	Pos Pos
+	// Key is the YAML path of the offending value, such as steps[1].filter
+	// or sources[0].format; empty for problems with the file as a whole
+	// (YAML syntax errors, an empty file).
+	Key string
+	Msg string
+}
+
+// Error formats e as file:line:col: key: message, dropping the parts that
+// are unknown so the result never shows empty fields.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if s := e.Pos.String(); s != "" {
+		b.WriteString(s)
+		b.WriteString(": ")
+	}
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one topology file. Parse reports all of
+// them at once, sorted by position, so one edit-and-retry round fixes as
+// much as possible.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap exposes the individual errors to errors.Is and errors.As.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// sort orders es by line, column, key and finally message, so output is
+// deterministic whatever order the checks ran in, and drops exact
+// duplicates (the same alias can be visited twice).
+func (es Errors) sort() Errors {
+	slices.SortStableFunc(es, func(a, b *Error) int {
+		return cmp.Or(
+			cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Col, b.Pos.Col),
+			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Msg, b.Msg),
+		)
+	})
+	return slices.CompactFunc(es, func(a, b *Error) bool { return *a == *b })
+}
+
+// errorf records a problem. Checks keep going after calling it: the point
+// is to report everything in one pass.
+func (p *parser) errorf(pos Pos, key, format string, args ...any) {
+	p.errs = append(p.errs, &Error{Pos: pos, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// didYouMean returns "; did you mean "x"?" naming the candidate closest to
+// word, or "" when none is close enough to be a plausible typo.
+func didYouMean(word string, candidates []string) string {
+	if s := suggest(word, candidates); s != "" {
+		return fmt.Sprintf("; did you mean %q?", s)
+	}
+	return ""
+}
+
+// suggest returns the candidate within edit distance 2 of word, ignoring
+// case. Short words need a proportionally closer match: suggesting "a" for
+// "x" would be noise, not help.
+func suggest(word string, candidates []string) string {
+	best, bestDist := "", 3
+	lw := strings.ToLower(word)
+	for _, c := range candidates {
+		if c == word {
+			continue
+		}
+		d := editDistance(lw, strings.ToLower(c))
+		if d < bestDist && 2*d <= len([]rune(word)) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

@@ -1,0 +1,132 @@
+package topology
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/ext"
+	"gopkg.in/yaml.v3"
+)
+
+// NewEnv returns the CEL environment every topology expression is checked
+// against: the Var* variables, the standard library and the cel-go
+// extensions for strings, math, base64 and lists. The runtime must bind
+// exactly these variables. A *cel.Env is safe for concurrent use.
+func NewEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable(VarKey, cel.DynType),
+		cel.Variable(VarValue, cel.DynType),
+		cel.Variable(VarHeaders, cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable(VarTimestamp, cel.TimestampType),
+		cel.Variable(VarTopic, cel.StringType),
+		cel.Variable(VarPartition, cel.IntType),
+		cel.Variable(VarOffset, cel.IntType),
+		// JSON numbers decode to int or double depending on how they
+		// are written, so value.price > 10 must work either way.
+		cel.CrossTypeNumericComparisons(true),
+		// Record timestamps carry the host's time zone; make
+		// timestamp.getHours() and friends mean UTC everywhere instead
+		// of depending on where the daemon runs.
+		cel.DefaultUTCTimeZone(true),
+		ext.Strings(),
+		ext.Math(),
+		ext.Encoders(),
+		ext.Lists(),
+	)
+}
+
+// sharedEnv builds the environment once per process: building it is far
+// more expensive than a small topology's whole parse.
+var sharedEnv = sync.OnceValues(NewEnv)
+
+// want is the type an expression's result must have.
+type want struct {
+	desc string // for messages: "must be a <desc> expression"
+	ok   func(*cel.Type) bool
+}
+
+// dyn is accepted everywhere: value and key are dyn, and whether
+// value.status is a bool can only be known per record.
+func isDyn(t *cel.Type) bool {
+	return t.Kind() == types.DynKind || t.Kind() == types.AnyKind
+}
+
+var (
+	wantAny  = want{}
+	wantBool = want{"bool", func(t *cel.Type) bool {
+		return t.Kind() == types.BoolKind || isDyn(t)
+	}}
+	wantList = want{"list", func(t *cel.Type) bool {
+		return t.Kind() == types.ListKind || isDyn(t)
+	}}
+	wantHeader = want{"string or bytes", func(t *cel.Type) bool {
+		return t.Kind() == types.StringKind || t.Kind() == types.BytesKind || isDyn(t)
+	}}
+)
+
+// expr compiles the expression in YAML value v. subject names it in type
+// errors ("filter must be a bool expression"). It returns nil, having
+// reported why, when the expression is not usable.
+func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
+	text, ok := p.str(v, key)
+	if !ok {
+		return nil
+	}
+	if strings.TrimSpace(text) == "" {
+		p.errorf(p.pos(v), key, "empty expression")
+		return nil
+	}
+	ast, iss := p.env.Compile(text)
+	if iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			msg, _, _ := strings.Cut(e.Message, "\n")
+			p.errorf(p.exprPos(v, e.Location), key, "invalid expression: %s", msg)
+		}
+		return nil
+	}
+	t := ast.OutputType()
+	if w.ok != nil && !w.ok(t) {
+		p.errorf(p.pos(v), key, "%s must be a %s expression, got %s", subject, w.desc, t)
+		return nil
+	}
+	prg, err := p.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		p.errorf(p.pos(v), key, "invalid expression: %s", msg)
+		return nil
+	}
+	return &Expr{Text: text, Pos: p.pos(v), Program: prg, Type: t}
+}
+
+// exprPos maps a location inside an expression onto the file. That is only
+// exact when the expression is a single-line plain or quoted scalar written
+// verbatim in the file (no escapes, no folding); otherwise the scalar's own
+// position is the best honest answer.
+func (p *parser) exprPos(v *yaml.Node, loc common.Location) Pos {
+	pos := p.pos(v)
+	d := deref(v)
+	if d != v || loc == nil || loc.Line() != 1 || loc.Column() < 0 || strings.ContainsAny(d.Value, "\r\n") {
+		return pos
+	}
+	var skip int // characters before the text: the opening quote, if any
+	switch {
+	case d.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return pos
+	case d.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0:
+		skip = 1
+	}
+	if d.Line < 1 || d.Line > len(p.lines) || d.Column < 1 {
+		return pos
+	}
+	line := []rune(p.lines[d.Line-1])
+	start := d.Column - 1 + skip
+	text := []rune(d.Value)
+	if start+len(text) > len(line) || string(line[start:start+len(text)]) != d.Value {
+		return pos
+	}
+	pos.Col = d.Column + skip + loc.Column()
+	return pos
+}

@@ -1,0 +1,335 @@
+package topology
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"gopkg.in/yaml.v3"
+)
+
+// Load reads the topology file at path and parses it. A file that cannot be
+// read is a plain error naming the path; problems in its content are Errors.
+func Load(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load topology: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a topology. file is used only in positions.
+// It returns either a valid topology or a non-empty Errors holding every
+// problem found, sorted by position.
+func Parse(file string, data []byte) (*Topology, error) {
+	p := &parser{file: file}
+	env, err := sharedEnv()
+	if err != nil {
+		// Not the user's fault, but still reported as Errors so callers
+		// handle one error type.
+		p.errorf(Pos{File: file}, "", "cannot create expression environment: %v", err)
+		return nil, p.errs
+	}
+	p.env = env
+	t := p.parse(data)
+	if len(p.errs) > 0 {
+		return nil, p.errs.sort()
+	}
+	return t, nil
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	file  string
+	lines []string // the file's lines, to map CEL error columns onto the file
+	env   *cel.Env
+	errs  Errors
+
+	sources, steps, sinks []*entry // decoded nodes, file order within each list
+	nSources              int      // list length, including items that failed to decode
+
+	// uncertain is set when part of the graph could not be decoded or
+	// resolved (an unknown node name, a step that is not a mapping...).
+	// Completeness checks such as "output goes nowhere" are then skipped:
+	// the missing piece is most likely what would have consumed it, and
+	// complaining would only bury the real problem.
+	uncertain bool
+}
+
+func (p *parser) parse(data []byte) *Topology {
+	p.lines = strings.Split(string(data), "\n")
+	// yaml.v3 reports bad encoding without a position; find it ourselves.
+	if !utf8.Valid(data) {
+		p.errorf(p.offsetPos(data, invalidUTF8(data)), "", "invalid UTF-8")
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errorf(Pos{File: p.file, Line: 1, Col: 1}, "", "empty topology file")
+		} else {
+			p.yamlError(data, err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		p.errorf(p.pos(&extra), "", "a topology file holds one YAML document, found another")
+	case !errors.Is(err, io.EOF):
+		p.yamlError(data, err)
+	}
+	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		p.errorf(p.pos(&doc), "", "empty topology file")
+		return nil
+	}
+	return p.topology(doc.Content[0])
+}
+
+// yamlLine matches yaml.v3 syntax errors that carry a line number.
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
+// scanner). The parser reports 0-based line numbers while the scanner
+// reports 1-based ones, so the former need one added.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
+// yamlAnchor matches yaml.v3's error for an alias without anchor.
+var yamlAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// yamlError turns a yaml.v3 syntax error into an Error. yaml.v3 gives at
+// most a line, so the column is 1, except for the problems whose place we
+// can find in the data ourselves.
+func (p *parser) yamlError(data []byte, err error) {
+	msg := err.Error()
+	pos := Pos{File: p.file, Line: 1, Col: 1}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		pos.Line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+		if slices.Contains(yamlParserProblems, msg) {
+			pos.Line++
+		}
+		pos.Line = min(pos.Line, len(p.lines))
+		p.errorf(pos, "", "%s", msg)
+		return
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	// Without a line, a scanner or parser problem is on the first line
+	// (yaml.v3 drops line 0), but these two can be anywhere.
+	if m := yamlAnchor.FindStringSubmatch(err.Error()); m != nil {
+		pos = p.offsetPos(data, bytes.Index(data, []byte("*"+m[1])))
+	} else if msg == "control characters are not allowed" {
+		pos = p.offsetPos(data, controlChar(data))
+	}
+	p.errorf(pos, "", "%s", msg)
+}
+
+// offsetPos converts a byte offset in data into a position; a negative
+// offset gives line 1, column 1.
+func (p *parser) offsetPos(data []byte, off int) Pos {
+	if off < 0 {
+		return Pos{File: p.file, Line: 1, Col: 1}
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	start := bytes.LastIndexByte(before, '\n') + 1
+	return Pos{File: p.file, Line: line, Col: utf8.RuneCount(before[start:]) + 1}
+}
+
+// invalidUTF8 returns the offset of the first invalid UTF-8 sequence.
+func invalidUTF8(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// controlChar returns the offset of the first character YAML does not
+// allow in a stream (YAML 1.2, production c-printable).
+func controlChar(data []byte) int {
+	for i, r := range string(data) {
+		printable := r == '\t' || r == '\n' || r == '\r' ||
+			(r >= 0x20 && r <= 0x7e) || r == 0x85 ||
+			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) ||
+			(r >= 0x10000 && r <= 0x10ffff)
+		if !printable {
+			return i
+		}
+	}
+	return -1
+}
+
+// pos is the position of a YAML node. For an alias it is the alias itself,
+// the place the user looks at, not its anchor.
+func (p *parser) pos(n *yaml.Node) Pos {
+	return Pos{File: p.file, Line: n.Line, Col: n.Column}
+}
+
+// deref follows aliases to the node they stand for. yaml.v3 rejects
+// anchors that contain themselves, but bound the walk anyway.
+func deref(n *yaml.Node) *yaml.Node {
+	for i := 0; i < 100 && n.Kind == yaml.AliasNode && n.Alias != nil; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = deref(n)
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// describe names the kind of a YAML value for "expected X, got Y" messages.
+func describe(n *yaml.Node) string {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "a boolean"
+		case "!!int", "!!float":
+			return "a number"
+		}
+		return "a string"
+	}
+	return "nothing"
+}
+
+// sub is the YAML path of key inside the mapping at path. Keys that would
+// make the path ambiguous (header names are free-form) are quoted.
+func sub(path, key string) string {
+	if !plainKey.MatchString(key) {
+		return path + "[" + strconv.Quote(key) + "]"
+	}
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var plainKey = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+func index(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
+}
+
+// fields is a decoded YAML mapping whose keys were checked.
+type fields struct {
+	p     *parser
+	path  string
+	pos   Pos
+	order []string              // known keys in file order
+	keys  map[string]*yaml.Node // key nodes, for positions
+	vals  map[string]*yaml.Node
+	hints []string // keys suggested for unknown keys
+}
+
+// mapping checks that n is a mapping and that every key is a string that
+// appears once and, when known is not nil, is one of known. what names the
+// mapping in "must be a mapping" messages. It returns nil, having reported
+// why, when n is not a mapping.
+func (p *parser) mapping(n *yaml.Node, path, what string, known []string) *fields {
+	m := deref(n)
+	if m.Kind != yaml.MappingNode {
+		p.errorf(p.pos(n), path, "%s must be a mapping, got %s", what, describe(n))
+		return nil
+	}
+	f := &fields{p: p, path: path, pos: p.pos(n), keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		dk := deref(k)
+		if dk.Kind != yaml.ScalarNode {
+			p.errorf(p.pos(k), path, "keys must be strings, got %s", describe(k))
+			continue
+		}
+		name := dk.Value
+		if first, dup := f.keys[name]; dup {
+			p.errorf(p.pos(k), sub(path, name), "duplicate key %q, first defined at line %d", name, first.Line)
+			continue
+		}
+		if known != nil && !slices.Contains(known, name) {
+			hint := suggest(name, known)
+			msg := fmt.Sprintf("unknown key %q", name)
+			if hint != "" {
+				msg += fmt.Sprintf("; did you mean %q?", hint)
+				f.hints = append(f.hints, hint)
+			}
+			p.errorf(p.pos(k), sub(path, name), "%s", msg)
+			// Remember it so a duplicate of the typo is not reported
+			// twice, but do not hand it to the caller.
+			f.keys[name] = k
+			continue
+		}
+		f.keys[name] = k
+		f.vals[name] = v
+		f.order = append(f.order, name)
+	}
+	return f
+}
+
+// get returns the value of key, or nil when absent.
+func (f *fields) get(key string) *yaml.Node { return f.vals[key] }
+
+// require returns the value of key, reporting it at the mapping when absent.
+func (f *fields) require(key string) *yaml.Node {
+	v := f.vals[key]
+	if v == nil {
+		f.p.errorf(f.pos, sub(f.path, key), "missing required key %q", key)
+	}
+	return v
+}
+
+// str returns a scalar's text. Numbers and booleans are accepted as their
+// text: a topic named 2024 or the expression true are legitimate.
+func (p *parser) str(n *yaml.Node, key string) (string, bool) {
+	d := deref(n)
+	if d.Kind != yaml.ScalarNode || d.ShortTag() == "!!null" {
+		p.errorf(p.pos(n), key, "expected a string, got %s", describe(n))
+		return "", false
+	}
+	return d.Value, true
+}
+
+// list returns a sequence's items; null counts as an empty list.
+func (p *parser) list(n *yaml.Node, key string) ([]*yaml.Node, bool) {
+	d := deref(n)
+	switch {
+	case d.Kind == yaml.SequenceNode:
+		return d.Content, true
+	case isNull(d):
+		return nil, true
+	}
+	p.errorf(p.pos(n), key, "expected a list, got %s", describe(n))
+	return nil, false
+}

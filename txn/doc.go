@@ -1,0 +1,46 @@
+// Package txn owns the transaction cycle of a group member that consumes,
+// transforms and produces exactly once, and is the only place that decides
+// what a Kafka error means.
+//
+// # The cycle
+//
+//  1. Poll. A transaction begins only once a poll has returned records:
+//     beginning and ending an empty transaction costs a round of requests
+//     (and, in franz-go, a 500 ms wait), for nothing.
+//  2. The caller processes the records and hands every output record to
+//     Produce, which does not wait for the broker.
+//  3. When the commit interval has passed, End flushes the producer,
+//     commits the consumed offsets with the group's generation (KIP-447)
+//     inside the transaction, and ends it.
+//
+// End reports one of three things:
+//
+//   - committed: outputs and offsets are visible to read_committed readers,
+//     together;
+//   - aborted (committed false, err nil): a rebalance revoked partitions
+//     during the transaction, or a produce failed with an abortable error.
+//     Nothing is visible, and the consumer has been rewound to the last
+//     committed offsets, so the same records come again;
+//   - an error. Then nobody knows whether the transaction committed: the
+//     EndTxn request may have reached the coordinator before the
+//     connection broke. Guessing either way loses or doubles a batch, so
+//     the caller must Rebuild: a new client joins the group, fetches the
+//     committed offsets and (for stateful pipelines) state is restored from
+//     the changelogs, which hold exactly what committed.
+//
+// # Zombies
+//
+// The transactional id is <pipeline>-<instance id>, stable across restarts.
+// A restarted instance initialises its producer id with it, which fences
+// the predecessor and aborts the predecessor's open transaction at once.
+// The predecessor, if it is still alive (a paused process waking up), gets
+// ErrFenced from its next request and must stop, not rebuild: rebuilding
+// would fence the newer instance in turn and the two would take turns
+// forever. Offsets are committed with the group generation, so a member
+// that was expelled from the group cannot commit offsets either.
+//
+// The transaction timeout must stay below the session timeout, so that the
+// broker aborts a dead member's open transaction before the group can give
+// its partitions to another member (franz-go's advice for group
+// transactions); config validates it.
+package txn
