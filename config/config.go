@@ -77,6 +77,12 @@ type Kafka struct {
 	// coordinator waits for a heartbeat before it declares this member
 	// dead and rebalances (Java: session.timeout.ms). Default 45s.
 	SessionTimeout time.Duration `mapstructure:"session_timeout"`
+
+	// RebalanceTimeout (kafka.rebalance_timeout) is how long the group
+	// waits for every member to rejoin during a rebalance before it goes
+	// on without the missing ones (Java: max.poll.interval.ms). A member
+	// that was killed holds the rebalance up to this long. Default 60s.
+	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
 }
 
 // EmbeddedBroker configures the in-process broker used when kafka.brokers
@@ -107,6 +113,7 @@ func defaults() map[string]any {
 		"kafka.client_id":           "exactly",
 		"kafka.transaction_timeout": 10 * time.Second,
 		"kafka.session_timeout":     45 * time.Second,
+		"kafka.rebalance_timeout":   60 * time.Second,
 		"instance_id":               host,
 		"commit_interval":           100 * time.Millisecond,
 		"shutdown_timeout":          30 * time.Second,
@@ -123,6 +130,7 @@ var flagKeys = map[string]string{
 	"client-id":           "kafka.client_id",
 	"transaction-timeout": "kafka.transaction_timeout",
 	"session-timeout":     "kafka.session_timeout",
+	"rebalance-timeout":   "kafka.rebalance_timeout",
 	"instance-id":         "instance_id",
 	"commit-interval":     "commit_interval",
 	"shutdown-timeout":    "shutdown_timeout",
@@ -142,6 +150,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("client-id", "", `client id sent to brokers (default "exactly")`)
 	fs.Duration("transaction-timeout", 0, "broker-side transaction timeout, below the session timeout (default 10s)")
 	fs.Duration("session-timeout", 0, "consumer group session timeout (default 45s)")
+	fs.Duration("rebalance-timeout", 0, "how long a rebalance waits for members to rejoin (default 60s)")
 	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
 	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
 	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")
@@ -290,6 +299,9 @@ func (s *Settings) validate(src *sources) Errors {
 	}
 	if s.Kafka.SessionTimeout < time.Second {
 		bad("kafka.session_timeout", "must be at least 1s, got %s", s.Kafka.SessionTimeout)
+	}
+	if s.Kafka.RebalanceTimeout < time.Second {
+		bad("kafka.rebalance_timeout", "must be at least 1s, got %s", s.Kafka.RebalanceTimeout)
 	}
 	if s.Kafka.TransactionTimeout >= s.Kafka.SessionTimeout && s.Kafka.TransactionTimeout > 0 {
 		bad("kafka.transaction_timeout", "%s must be below kafka.session_timeout (%s), so the broker aborts a zombie's transaction before its partitions move to another member", s.Kafka.TransactionTimeout, s.Kafka.SessionTimeout)
@@ -457,4 +469,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

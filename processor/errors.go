@@ -6,8 +6,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// retriable reports whether a fetch error goes away by itself (the client
-// retries it): a topic being created, a leader moving.
-func retriable(err error) bool {
-	return kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID)
+// fatalFetch reports whether a fetch error stops the processor. The client
+// retries everything else itself (a group rejoin, a leader moving, a topic
+// being created), so those are only logged.
+func fatalFetch(err error) bool {
+	return errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		errors.Is(err, kerr.GroupAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
+		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		errors.Is(err, kerr.SaslAuthenticationFailed)
 }

@@ -18,6 +18,11 @@ import (
 	"github.com/exactly-dev/exactly/txn"
 )
 
+// maxPoll bounds the records taken from one poll, so that a backlog is
+// worked off in many transactions of bounded size rather than one huge one
+// that could outlive the transaction timeout.
+const maxPoll = 10_000
+
 // Config configures a Processor.
 type Config struct {
 	Brokers            []string
@@ -26,6 +31,7 @@ type Config struct {
 	CommitInterval     time.Duration // the topology's own interval wins when set
 	TransactionTimeout time.Duration
 	SessionTimeout     time.Duration
+	RebalanceTimeout   time.Duration
 	ShutdownTimeout    time.Duration
 	Logger             *slog.Logger
 
@@ -52,6 +58,9 @@ type Processor struct {
 	txnID    string
 	interval time.Duration
 	stats    Stats
+
+	// Records of the open transaction; owned by the Run goroutine.
+	in, out int64
 }
 
 // New prepares a processor; Run starts it.
@@ -124,6 +133,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		Topics:             p.SourceTopics(),
 		TransactionTimeout: p.cfg.TransactionTimeout,
 		SessionTimeout:     p.cfg.SessionTimeout,
+		RebalanceTimeout:   p.cfg.RebalanceTimeout,
 		Logger:             p.log,
 		OnAssigned: func(m map[string][]int32) {
 			p.stats.AssignedParts.Add(int64(count(m)))
@@ -147,7 +157,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 	defer cancel()
 	if err == nil {
-		if _, eerr := p.end(sctx, sess, false); eerr != nil {
+		if _, eerr := p.end(sctx, sess, false, p.in, p.out); eerr != nil {
 			err = eerr
 		}
 	}
@@ -158,10 +168,9 @@ func (p *Processor) Run(ctx context.Context) error {
 
 // loop returns nil when ctx ends, or the error that stops the processor.
 func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
-	var in, out int64 // records of the open transaction
 	produceCtx := context.WithoutCancel(ctx)
 	emit := func(r *kgo.Record) {
-		out++
+		p.out++
 		sess.Produce(produceCtx, r)
 	}
 	for {
@@ -169,7 +178,7 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 		if open, began := sess.InTxn(); open {
 			pollCtx, cancel = context.WithDeadline(ctx, began.Add(p.interval))
 		}
-		fetches := sess.Poll(pollCtx, 0)
+		fetches := sess.Poll(pollCtx, maxPoll)
 		cancel()
 		if ctx.Err() != nil {
 			// Records of this last poll were not processed and are
@@ -185,13 +194,13 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 				return
 			}
 			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
-			if ferr == nil && !retriable(err) {
+			if ferr == nil && fatalFetch(err) {
 				ferr = fmt.Errorf("fetching %s/%d: %w", t, part, err)
 			}
 		})
 		if ferr != nil {
 			sctx, c := context.WithTimeout(produceCtx, p.cfg.ShutdownTimeout)
-			p.end(sctx, sess, true)
+			p.end(sctx, sess, true, 0, 0)
 			c()
 			return ferr
 		}
@@ -206,48 +215,47 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 					return
 				}
 				if perr = p.g.process(r, emit); perr == nil {
-					in++
+					p.in++
 				}
 			})
 			if perr != nil {
 				// Stop: abort so nothing of this batch is visible.
 				sctx, c := context.WithTimeout(produceCtx, p.cfg.ShutdownTimeout)
-				p.end(sctx, sess, true)
+				p.end(sctx, sess, true, 0, 0)
 				c()
 				return perr
 			}
 		}
 
 		if open, began := sess.InTxn(); open && time.Since(began) >= p.interval {
-			committed, err := p.end(produceCtx, sess, false)
-			if err != nil {
+			if _, err := p.end(produceCtx, sess, false, p.in, p.out); err != nil {
 				return err
 			}
-			if committed {
-				p.stats.RecordsIn.Add(in)
-				p.stats.RecordsOut.Add(out)
-			}
-			in, out = 0, 0
+			p.in, p.out = 0, 0
 		}
 	}
 }
 
-// end ends the open transaction and acts on the outcome: an unknown
-// outcome rebuilds the client, fencing and permanent produce errors stop.
-func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool) (bool, error) {
-	if open, _ := sess.InTxn(); !open {
+// end ends the open transaction and acts on the outcome: a rebuild error
+// rebuilds the client (the new one resumes from the committed offsets);
+// anything else stops the processor. in and out are the records of the
+// transaction, counted when it commits.
+func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, out int64) (bool, error) {
+	open, began := sess.InTxn()
+	if !open {
 		return false, nil
 	}
+	// Past the transaction timeout the broker aborts the transaction
+	// anyway: waiting longer only delays the rebuild.
+	ctx, cancel := context.WithDeadline(ctx, began.Add(p.cfg.TransactionTimeout))
+	defer cancel()
 	start := time.Now()
 	committed, err := sess.End(ctx, abort)
-	var unknown *txn.UnknownOutcomeError
+	var rebuild *txn.RebuildError
 	switch {
-	case errors.As(err, &unknown):
+	case errors.As(err, &rebuild):
 		p.stats.Rebuilds.Add(1)
-		p.log.Warn("transaction outcome unknown; rebuilding the client and resuming from committed offsets", "err", unknown.Err)
-		if ctx.Err() != nil {
-			return false, nil // shutting down: the next owner resumes from what committed
-		}
+		p.log.Warn("rebuilding the client; resuming from committed offsets", "err", err)
 		if rerr := sess.Rebuild(); rerr != nil {
 			return false, rerr
 		}
@@ -256,11 +264,13 @@ func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool) (boo
 		return false, err
 	case committed:
 		p.stats.Commits.Add(1)
-		p.log.Debug("committed", "duration", time.Since(start))
+		p.stats.RecordsIn.Add(in)
+		p.stats.RecordsOut.Add(out)
+		p.log.Debug("committed", "records_in", in, "records_out", out, "duration", time.Since(start))
 	default:
 		p.stats.Aborts.Add(1)
 		if !abort {
-			p.log.Info("transaction aborted (rebalance or abortable error); records will be processed again")
+			p.log.Info("transaction aborted (rebalance or abortable error); its records will be processed again")
 		}
 	}
 	return committed, nil

@@ -102,6 +102,8 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		if ok && len(items) == 0 {
 			p.errorf(p.pos(v), "sources", "at least one source is required")
 		}
+		// Without sources every input is a guess.
+		p.uncertain = p.uncertain || len(items) == 0
 		p.nSources = len(items)
 		for i, it := range items {
 			if e := p.endpoint(it, index("sources", i), i, KindSource); e != nil {
@@ -125,11 +127,16 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		if ok && len(items) == 0 {
 			p.errorf(p.pos(v), "sinks", "at least one sink is required")
 		}
+		// Without sinks every step's output goes nowhere; saying so
+		// step by step would only repeat this error.
+		p.uncertain = p.uncertain || len(items) == 0
 		for i, it := range items {
 			if e := p.endpoint(it, index("sinks", i), i, KindSink); e != nil {
 				p.sinks = append(p.sinks, e)
 			}
 		}
+	} else {
+		p.uncertain = true
 	}
 
 	p.checkTopics()
@@ -240,11 +247,11 @@ func (p *parser) decodeFrom(e *entry, v *yaml.Node) {
 	case d.Kind == yaml.SequenceNode:
 		if len(d.Content) == 0 {
 			p.errorf(p.pos(v), key, "from needs at least one node name")
-			e.bad = true
+			e.bad, p.uncertain = true, true
 		}
 		seen := map[string]bool{}
 		for i, it := range d.Content {
-			s, ok := p.str(it, index(key, i))
+			s, ok := p.nodeRef(it, index(key, i))
 			if !ok {
 				e.bad, p.uncertain = true, true
 				continue
@@ -257,11 +264,25 @@ func (p *parser) decodeFrom(e *entry, v *yaml.Node) {
 			e.from = append(e.from, ref{s, p.pos(it), index(key, i)})
 		}
 	case d.Kind == yaml.ScalarNode && !isNull(d):
-		e.from = []ref{{d.Value, p.pos(v), key}}
+		if s, ok := p.nodeRef(v, key); ok {
+			e.from = []ref{{s, p.pos(v), key}}
+		} else {
+			e.bad, p.uncertain = true, true
+		}
 	default:
 		p.errorf(p.pos(v), key, "expected a node name or a list of names, got %s", describe(v))
 		e.bad, p.uncertain = true, true
 	}
+}
+
+// nodeRef reads a node name used as a reference.
+func (p *parser) nodeRef(n *yaml.Node, key string) (string, bool) {
+	s, ok := p.str(n, key)
+	if ok && s == "" {
+		p.errorf(p.pos(n), key, "expected a node name, got an empty string")
+		return "", false
+	}
+	return s, ok
 }
 
 // step decodes one step and compiles its expressions.
@@ -391,7 +412,7 @@ func (p *parser) routes(v *yaml.Node, key string) ([]Route, []ref) {
 		}
 		var to ref
 		if t := f.require("to"); t != nil {
-			if s, ok := p.str(t, path+".to"); ok {
+			if s, ok := p.nodeRef(t, path+".to"); ok {
 				to = ref{s, p.pos(t), path + ".to"}
 			}
 		}
@@ -405,20 +426,15 @@ func (p *parser) routes(v *yaml.Node, key string) ([]Route, []ref) {
 }
 
 // checkTopics rejects a sink writing to a topic the pipeline reads, which
-// would feed its own output back forever, and two sources reading one
-// topic, which the single consumer of a pipeline cannot tell apart.
+// would feed its own output back forever. Several sources may read one
+// topic (say, to decode it in two formats); the runtime hands each record
+// to all of them.
 func (p *parser) checkTopics() {
 	readers := map[string]*entry{}
 	for _, e := range p.sources {
-		t := e.node.Topic
-		if t == "" {
-			continue
+		if t := e.node.Topic; t != "" && readers[t] == nil {
+			readers[t] = e
 		}
-		if first := readers[t]; first != nil {
-			p.errorf(e.topic, e.path+".topic", "topic %q is already read by source %q", t, first.node.Name)
-			continue
-		}
-		readers[t] = e
 	}
 	for _, e := range p.sinks {
 		if src := readers[e.node.Topic]; src != nil {

@@ -62,8 +62,9 @@
 //   - key_format: the same for record keys; string by default.
 //
 // A sink also takes from (see below). A sink may not write a topic a
-// source reads, since the pipeline would consume its own output forever,
-// and two sources may not read the same topic.
+// source reads, since the pipeline would consume its own output forever.
+// Several sources may read the same topic (to decode it two ways, say):
+// each record of the topic then enters through all of them.
 //
 // # Steps
 //
@@ -117,6 +118,18 @@
 // strings, math, encoders (base64) and lists. Numbers of different types
 // compare naturally (value.price > 10 works whether price is an int or a
 // double) and timestamp accessors use UTC unless given a time zone.
+//
+// # YAML
+//
+// Anchors, aliases and merge keys work as usual, for instance to share
+// settings between sources:
+//
+//	sources:
+//	  - &raw {name: clicks, topic: clicks, format: bytes, key_format: bytes}
+//	  - {<<: *raw, name: views, topic: views}
+//
+// Keys set next to a merge key win over merged ones. Duplicate keys are
+// errors.
 //
 // YAML rules apply before CEL sees the text: quote expressions that start
 // with a YAML indicator ('"paid"', '{"id": value.id}', '[1, 2]') or contain

@@ -71,10 +71,17 @@ var (
 // errors ("filter must be a bool expression"). It returns nil, having
 // reported why, when the expression is not usable.
 func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
-	text, ok := p.str(v, key)
-	if !ok {
+	d := deref(v)
+	if d.Kind != yaml.ScalarNode || isNull(d) {
+		hint := ""
+		if d.Style&yaml.FlowStyle != 0 {
+			// {"id": value.id} unquoted is a YAML mapping, not CEL.
+			hint = "; quote expressions that start with { or ["
+		}
+		p.errorf(p.pos(v), key, "expected an expression, got %s%s", describe(v), hint)
 		return nil
 	}
+	text := d.Value
 	if strings.TrimSpace(text) == "" {
 		p.errorf(p.pos(v), key, "empty expression")
 		return nil
@@ -83,6 +90,8 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 	if iss.Err() != nil {
 		for _, e := range iss.Errors() {
 			msg, _, _ := strings.Cut(e.Message, "\n")
+			// Containers are not used; naming the empty one is noise.
+			msg = strings.TrimSuffix(msg, " (in container '')")
 			p.errorf(p.exprPos(v, e.Location), key, "invalid expression: %s", msg)
 		}
 		return nil

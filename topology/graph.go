@@ -3,6 +3,7 @@ package topology
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -61,7 +62,11 @@ func (p *parser) link() {
 				p.errorf(r.pos, r.key, "cannot route to source %q: sources read only from their topic", r.name)
 			default:
 				e.node.Routes[i].To = t.node
-				targeted[t] = true
+				// A route sending to itself still needs an input
+				// of its own; the cycle is reported below.
+				if t != e {
+					targeted[t] = true
+				}
 				connect(e, t, r)
 			}
 		}
@@ -115,6 +120,15 @@ func (p *parser) link() {
 	}
 }
 
+// label names a node in messages: its quoted name, or its path when it has
+// none (an error already reported).
+func (e *entry) label() string {
+	if e.node.Name == "" {
+		return e.path
+	}
+	return strconv.Quote(e.node.Name)
+}
+
 // connect adds the edge from -> to, made by r.
 func connect(from, to *entry, r ref) {
 	to.in = append(to.in, edge{from, r})
@@ -158,7 +172,7 @@ func (p *parser) defaultInput(e *entry) {
 		return
 	}
 	if prev.node.Kind == KindRoute {
-		p.errorf(e.node.Pos, r.key, "missing required key \"from\": %s %q is a route, which sends records only to its branch targets", what, prev.node.Name)
+		p.errorf(e.node.Pos, r.key, "missing required key \"from\": %s %s is a route, which sends records only to its branch targets", what, prev.label())
 		e.bad, p.uncertain = true, true
 		return
 	}
@@ -189,10 +203,11 @@ func (p *parser) checkCycles() {
 			}
 		}
 		var names []string
-		for _, e := range path {
-			names = append(names, e.node.Name)
+		for _, e := range append(path, start) {
+			// A step without a name (already reported) shows as
+			// its path.
+			names = append(names, cmp.Or(e.node.Name, e.path))
 		}
-		names = append(names, start.node.Name)
 		p.errorf(closing.pos, closing.key, "cycle: %s", strings.Join(names, " -> "))
 	}
 }

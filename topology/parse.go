@@ -83,9 +83,10 @@ func (p *parser) parse(data []byte) *Topology {
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
-	case err == nil:
+	case err == nil && len(extra.Content) > 0 && !isNull(extra.Content[0]):
+		// A trailing "---" with nothing after it is harmless.
 		p.errorf(p.pos(&extra), "", "a topology file holds one YAML document, found another")
-	case !errors.Is(err, io.EOF):
+	case err != nil && !errors.Is(err, io.EOF):
 		p.yamlError(data, err)
 	}
 	if len(doc.Content) == 0 || isNull(doc.Content[0]) {
@@ -128,9 +129,9 @@ func (p *parser) yamlError(data []byte, err error) {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 		if slices.Contains(yamlParserProblems, msg) {
-			pos.Line++
+			pos.Line = p.locateYAMLError(data, pos.Line+1, msg)
 		}
-		pos.Line = min(pos.Line, len(p.lines))
+		pos.Line = max(1, min(pos.Line, len(p.lines)))
 		p.errorf(pos, "", "%s", msg)
 		return
 	}
@@ -143,6 +144,53 @@ func (p *parser) yamlError(data []byte, err error) {
 		pos = p.offsetPos(data, controlChar(data))
 	}
 	p.errorf(pos, "", "%s", msg)
+}
+
+// Files longer than this are not searched for the line of a YAML parser
+// error: the search parses every prefix, quadratic in the file size.
+const maxLocateBytes = 256 << 10
+
+// locateYAMLError finds the line of a yaml.v3 parser error. yaml.v3 gives
+// the line where the enclosing block or flow collection starts, which may be
+// far above the problem; the first prefix of the file, ending at or after
+// that line, that fails with the same message ends on the offending line.
+func (p *parser) locateYAMLError(data []byte, from int, msg string) int {
+	if len(data) > maxLocateBytes {
+		return from
+	}
+	end := 0
+	for k, line := range p.lines {
+		end = min(end+len(line)+1, len(data))
+		if k+1 < from {
+			continue
+		}
+		if err := checkYAML(data[:end]); err != nil && yamlProblem(err) == msg {
+			return k + 1
+		}
+	}
+	return from
+}
+
+// checkYAML returns the first syntax error in any document of data.
+func checkYAML(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// yamlProblem is a yaml.v3 error message without its prefix and line.
+func yamlProblem(err error) string {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return m[2]
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
 }
 
 // offsetPos converts a byte offset in data into a position; a negative
@@ -260,12 +308,22 @@ type fields struct {
 // mapping in "must be a mapping" messages. It returns nil, having reported
 // why, when n is not a mapping.
 func (p *parser) mapping(n *yaml.Node, path, what string, known []string) *fields {
+	return p.mappingDepth(n, path, what, known, 0)
+}
+
+// Deepest chain of merge keys (<<: *base whose base merges another...)
+// followed. yaml.v3 lets an anchor contain an alias to itself, so the
+// chain must be cut somewhere.
+const maxMergeDepth = 8
+
+func (p *parser) mappingDepth(n *yaml.Node, path, what string, known []string, depth int) *fields {
 	m := deref(n)
 	if m.Kind != yaml.MappingNode {
 		p.errorf(p.pos(n), path, "%s must be a mapping, got %s", what, describe(n))
 		return nil
 	}
 	f := &fields{p: p, path: path, pos: p.pos(n), keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}}
+	var merges []*yaml.Node
 	for i := 0; i+1 < len(m.Content); i += 2 {
 		k, v := m.Content[i], m.Content[i+1]
 		dk := deref(k)
@@ -273,11 +331,18 @@ func (p *parser) mapping(n *yaml.Node, path, what string, known []string) *field
 			p.errorf(p.pos(k), path, "keys must be strings, got %s", describe(k))
 			continue
 		}
+		if dk.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
 		name := dk.Value
 		if first, dup := f.keys[name]; dup {
 			p.errorf(p.pos(k), sub(path, name), "duplicate key %q, first defined at line %d", name, first.Line)
 			continue
 		}
+		// Unknown keys are recorded too, so that repeating one is
+		// reported as a duplicate rather than as unknown twice.
+		f.keys[name] = k
 		if known != nil && !slices.Contains(known, name) {
 			hint := suggest(name, known)
 			msg := fmt.Sprintf("unknown key %q", name)
@@ -286,16 +351,45 @@ func (p *parser) mapping(n *yaml.Node, path, what string, known []string) *field
 				f.hints = append(f.hints, hint)
 			}
 			p.errorf(p.pos(k), sub(path, name), "%s", msg)
-			// Remember it so a duplicate of the typo is not reported
-			// twice, but do not hand it to the caller.
-			f.keys[name] = k
 			continue
 		}
-		f.keys[name] = k
 		f.vals[name] = v
 		f.order = append(f.order, name)
 	}
+	for _, v := range merges {
+		p.merge(f, v, what, known, depth)
+	}
 	return f
+}
+
+// merge applies a YAML merge key (<<: *defaults): the keys of the merged
+// mappings that f does not set itself, earlier mappings first, as the YAML
+// merge key specification says.
+func (p *parser) merge(f *fields, v *yaml.Node, what string, known []string, depth int) {
+	if depth >= maxMergeDepth {
+		p.errorf(p.pos(v), f.path, "merge keys nested too deeply")
+		return
+	}
+	items := []*yaml.Node{v}
+	if d := deref(v); d.Kind == yaml.SequenceNode {
+		items = d.Content
+	}
+	for _, it := range items {
+		if deref(it).Kind != yaml.MappingNode {
+			p.errorf(p.pos(it), f.path, "a merge key (<<) takes a mapping or a list of mappings, got %s", describe(it))
+			continue
+		}
+		mf := p.mappingDepth(it, f.path, what, known, depth+1)
+		f.hints = append(f.hints, mf.hints...)
+		for _, name := range mf.order {
+			if _, set := f.keys[name]; set {
+				continue
+			}
+			f.keys[name] = mf.keys[name]
+			f.vals[name] = mf.vals[name]
+			f.order = append(f.order, name)
+		}
+	}
 }
 
 // get returns the value of key, or nil when absent.

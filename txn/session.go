@@ -12,19 +12,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ErrFenced means another process with the same transactional id started:
-// this one is a zombie and must stop.
-var ErrFenced = errors.New("fenced: another instance started with the same transactional id (is the same instance id running twice?)")
+// ErrFenced means this instance's producer was fenced too often in a short
+// time: another live process is using the same transactional id, and the
+// two would keep fencing each other.
+var ErrFenced = errors.New("fenced repeatedly: another live process uses the same transactional id (is the same instance id running twice?)")
 
-// UnknownOutcomeError wraps an error from ending a transaction. The
-// transaction may or may not have committed; the caller must Rebuild.
-type UnknownOutcomeError struct{ Err error }
+// RebuildError means the client must be rebuilt (Rebuild) before going on:
+// the transaction's outcome is unknown, or the producer was fenced (by the
+// broker aborting a transaction that outlived the transaction timeout, or by
+// a newer process with the same transactional id).
+type RebuildError struct {
+	Fenced bool
+	Err    error
+}
 
-func (e *UnknownOutcomeError) Error() string {
+func (e *RebuildError) Error() string {
+	if e.Fenced {
+		return "producer fenced, rebuilding client: " + e.Err.Error()
+	}
 	return "transaction outcome unknown, rebuilding client: " + e.Err.Error()
 }
 
-func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+func (e *RebuildError) Unwrap() error { return e.Err }
 
 // ProduceError is a produce failure that retrying the same records cannot
 // fix (a record too large, an unknown topic, an authorization failure).
@@ -40,6 +49,12 @@ func (e *ProduceError) Error() string {
 
 func (e *ProduceError) Unwrap() error { return e.Err }
 
+// fenceLimit fences within fenceWindow make a fence fatal (ErrFenced).
+const (
+	fenceLimit  = 3
+	fenceWindow = time.Minute
+)
+
 // Config configures a Session.
 type Config struct {
 	Brokers            []string
@@ -49,6 +64,7 @@ type Config struct {
 	Topics             []string
 	TransactionTimeout time.Duration
 	SessionTimeout     time.Duration
+	RebalanceTimeout   time.Duration
 	Logger             *slog.Logger
 
 	// OnAssigned and OnRevoked, when set, are called from the group's
@@ -64,10 +80,11 @@ type Config struct {
 // Session is one group member's transactional client. It is not safe for
 // concurrent use: one goroutine polls, produces and ends.
 type Session struct {
-	cfg   Config
-	s     *kgo.GroupTransactSession
-	inTxn bool
-	began time.Time
+	cfg    Config
+	s      *kgo.GroupTransactSession
+	inTxn  bool
+	began  time.Time
+	fences []time.Time // recent fences, see fencedTooOften
 
 	mu struct {
 		sync.Mutex
@@ -95,9 +112,19 @@ func (s *Session) connect() error {
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.RebalanceTimeout(cfg.RebalanceTimeout),
 		// Kafka wants heartbeats at most a third of the session timeout
 		// apart; a fifth leaves room for one lost heartbeat.
 		kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/5)),
+		// An eager balancer: a rebalance revokes every partition before
+		// the member rejoins, and the revoke makes an open transaction
+		// abort at once. With a cooperative balancer, End can block
+		// until the rebalance completes (waiting for a dead member's
+		// session to expire), past the transaction timeout; the broker
+		// then aborts the transaction and we must rebuild, which
+		// triggers yet another rebalance. Sticky keeps each partition
+		// on its member across rebalances, so state stays local.
+		kgo.Balancers(kgo.StickyBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
@@ -147,7 +174,7 @@ func (s *Session) Begin() error {
 		return nil
 	}
 	if err := s.s.Begin(); err != nil {
-		return classify(err)
+		return err
 	}
 	s.inTxn = true
 	s.began = time.Now()
@@ -172,11 +199,16 @@ func (s *Session) promise(r *kgo.Record, err error) {
 }
 
 // End ends the open transaction, committing it unless a produce failed or
-// abort is set. It returns whether the transaction committed. A nil error
-// with committed false means the transaction aborted cleanly and the
-// consumer was rewound. Errors: ErrFenced (stop), *ProduceError (stop: the
-// same records would fail again), *UnknownOutcomeError (Rebuild), or ctx's
-// error.
+// abort is set, and reports whether it committed. A nil error with
+// committed false means the transaction aborted cleanly and the consumer
+// was rewound to the committed offsets.
+//
+// Errors: *RebuildError (call Rebuild, then go on), ErrFenced (stop),
+// *ProduceError (stop: the same records would fail again).
+//
+// ctx bounds the call; the caller should not let it outlive the
+// transaction timeout, past which the broker aborts the transaction
+// anyway. A ctx that ends makes the outcome unknown.
 func (s *Session) End(ctx context.Context, abort bool) (committed bool, err error) {
 	if !s.inTxn {
 		return false, nil
@@ -192,29 +224,43 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 		try = kgo.TryAbort
 	}
 	committed, err = s.s.End(ctx, try)
+	if err == nil && perr != nil && !abortable(perr) {
+		err = perr
+		if !fenced(perr) {
+			return false, &ProduceError{Topic: ptopic, Err: perr}
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return false, &UnknownOutcomeError{Err: ctx.Err()}
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
-		if c := classify(err); errors.Is(c, ErrFenced) {
-			return false, c
+		if fenced(err) {
+			if s.fencedTooOften(time.Now()) {
+				return false, fmt.Errorf("%w: %w", ErrFenced, err)
+			}
+			return false, &RebuildError{Fenced: true, Err: err}
 		}
-		return false, &UnknownOutcomeError{Err: err}
-	}
-	if perr != nil {
-		if c := classify(perr); errors.Is(c, ErrFenced) {
-			return false, c
-		}
-		if abortable(perr) {
-			return false, nil
-		}
-		return false, &ProduceError{Topic: ptopic, Err: perr}
+		return false, &RebuildError{Err: err}
 	}
 	return committed, nil
 }
 
-// Rebuild closes the client and creates a new one, which rejoins the group
-// and resumes from the committed offsets.
+// fencedTooOften records a fence at now and reports whether there were
+// fenceLimit of them within fenceWindow. One fence is normal: a paused
+// process whose transaction the broker aborted, or a restart. Repeated
+// fences mean two live processes share the transactional id.
+func (s *Session) fencedTooOften(now time.Time) bool {
+	s.fences = append(s.fences, now)
+	for len(s.fences) > 0 && now.Sub(s.fences[0]) > fenceWindow {
+		s.fences = s.fences[1:]
+	}
+	return len(s.fences) >= fenceLimit
+}
+
+// Rebuild closes the client and creates a new one. The new client
+// initialises the producer id again (fencing any older holder of the
+// transactional id), rejoins the group and resumes from the committed
+// offsets.
 func (s *Session) Rebuild() error {
 	s.inTxn = false
 	s.mu.Lock()
@@ -243,15 +289,13 @@ func (s *Session) Close(ctx context.Context) {
 	}
 }
 
-// classify maps errors that mean "this instance is a zombie" to ErrFenced.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, kerr.ProducerFenced),
-		errors.Is(err, kerr.InvalidProducerEpoch),
-		errors.Is(err, kerr.FencedInstanceID):
-		return fmt.Errorf("%w: %v", ErrFenced, err)
-	}
-	return err
+// fenced reports whether err means our producer epoch is stale: a newer
+// producer took the transactional id, or the broker aborted our
+// transaction on timeout and bumped the epoch.
+func fenced(err error) bool {
+	return errors.Is(err, kerr.ProducerFenced) ||
+		errors.Is(err, kerr.InvalidProducerEpoch) ||
+		errors.Is(err, kerr.FencedInstanceID)
 }
 
 // abortable reports whether a produce error only dooms the current

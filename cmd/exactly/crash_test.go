@@ -54,7 +54,7 @@ func TestCrash(t *testing.T) {
 	}
 	member := func(id string) *proc {
 		return start(t, id, "run", "-c", pipeline, "--brokers", addr, "--instance-id", id,
-			"--session-timeout", "6s", "--transaction-timeout", "5s", "--commit-interval", "100ms", "--log-level", "info")
+			"--session-timeout", "4s", "--transaction-timeout", "3s", "--rebalance-timeout", "8s", "--commit-interval", "100ms", "--log-level", "info")
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond))
@@ -63,7 +63,7 @@ func TestCrash(t *testing.T) {
 	}
 	defer cl.Close()
 
-	// Stream the input over about ten seconds, so the kills land
+	// Stream the input over about thirty seconds, so the kills land
 	// mid-stream.
 	produced := make(chan error, 1)
 	go func() {
@@ -77,7 +77,7 @@ func TestCrash(t *testing.T) {
 				produced <- err
 				return
 			}
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond)
 		}
 		produced <- nil
 	}()
@@ -85,7 +85,9 @@ func TestCrash(t *testing.T) {
 	a, b := member("a"), member("b")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for k := 0; k < kills; k++ {
-		time.Sleep(time.Duration(800+rng.IntN(1200)) * time.Millisecond)
+		// Let the restarted instance rejoin and work for a while: each
+		// kill stalls its partitions for up to the session timeout.
+		time.Sleep(time.Duration(3000+rng.IntN(2000)) * time.Millisecond)
 		a.kill()
 		t.Logf("kill %d: SIGKILL instance a", k+1)
 		time.Sleep(time.Duration(200+rng.IntN(500)) * time.Millisecond)

@@ -58,6 +58,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		CommitInterval:     s.CommitInterval,
 		TransactionTimeout: s.Kafka.TransactionTimeout,
 		SessionTimeout:     s.Kafka.SessionTimeout,
+		RebalanceTimeout:   s.Kafka.RebalanceTimeout,
 		ShutdownTimeout:    s.ShutdownTimeout,
 		Logger:             log,
 	})
