@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/broker"
 )
 
 const crashPipeline = `name: crash
@@ -98,11 +100,11 @@ func TestCrash(t *testing.T) {
 	}
 
 	adm := kadm.NewClient(cl)
-	waitFor(ctx, t, "the group to commit every input record", func() bool { return caughtUp(ctx, adm, "crash", []string{"in"}) })
+	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, adm, "crash", []string{"in"}) })
 	a.stop(t, 30*time.Second)
 	b.stop(t, 30*time.Second)
 
-	committed, err := readCommitted(ctx, []string{addr}, []string{"out"})
+	committed, err := broker.ReadCommitted(ctx, []string{addr}, []string{"out"})
 	if err != nil {
 		t.Fatal(err)
 	}
