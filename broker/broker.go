@@ -116,3 +116,7 @@ func (l logger) Logf(level kfake.LogLevel, msg string, args ...any) {
 	}
 	l.l.Log(context.Background(), lv, fmt.Sprintf(msg, args...), "component", "embedded-broker")
 }
+
+// Cluster returns the kfake cluster, for tests that inject broker errors
+// with its Control functions.
+func (b *Broker) Cluster() *kfake.Cluster { return b.c }

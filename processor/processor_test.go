@@ -33,13 +33,21 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 	if err := broker.CreateTopics(ctx, b.Addrs(), 3, topics...); err != nil {
 		t.Fatal(err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	cl := newTestClient(t, b.Addrs())
+	return &cluster{addrs: b.Addrs(), cl: cl, adm: newAdm(cl)}
+}
+
+func newTestClient(t *testing.T, addrs []string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &cluster{addrs: b.Addrs(), cl: cl, adm: kadm.NewClient(cl)}
+	return cl
 }
+
+func newAdm(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
 
 func (c *cluster) produce(t *testing.T, topic string, values ...string) {
 	t.Helper()
