@@ -24,6 +24,12 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
+// Number is a decimal number kept as its exact text, such as "120.00".
+// Aggregates produce it so that money sums print exactly, with the scale
+// the pipeline asks for; JSON writes it as a number literal, the string
+// format as its text.
+type Number string
+
 // ErrUnsupported is wrapped by every error for a value that the chosen
 // format cannot represent, e.g. a map written with the string format.
 var ErrUnsupported = errors.New("value not representable in this format")
@@ -79,6 +85,8 @@ func Encode(f topology.Format, v any) ([]byte, error) {
 			return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
 		case bool:
 			return strconv.AppendBool(nil, v), nil
+		case Number:
+			return []byte(v), nil
 		}
 		return nil, fmt.Errorf("string format needs a scalar, got %s: %w", typeName(v), ErrUnsupported)
 	case topology.FormatJSON, "":
@@ -178,6 +186,8 @@ func appendJSON(buf *bytes.Buffer, v any) error {
 		buf.WriteString(strconv.Itoa(v))
 	case uint64:
 		buf.WriteString(strconv.FormatUint(v, 10))
+	case Number:
+		buf.WriteString(string(v))
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("json format cannot hold %v: %w", v, ErrUnsupported)
@@ -249,7 +259,7 @@ func typeName(v any) string {
 		return "int"
 	case uint64:
 		return "uint"
-	case float64:
+	case float64, Number:
 		return "double"
 	case bool:
 		return "bool"

@@ -14,8 +14,10 @@ import (
 // graph runs the steps of a topology on input records. It holds no
 // per-transaction state: stateless steps only need the record.
 type graph struct {
-	bySource map[string][]*node // source topic -> source nodes reading it
-	nodes    map[string]*node
+	bySource    map[string][]*node     // source topic -> source nodes reading it
+	repartition map[string]*aggregator // repartition topic -> the aggregate reading it
+	aggs        []*aggregator
+	nodes       map[string]*node
 }
 
 type node struct {
@@ -23,13 +25,27 @@ type node struct {
 	outs []*node
 	// route steps: the target of each branch, aligned with t.Routes.
 	routes []*node
+	// aggregate steps.
+	agg *aggregator
 }
 
 func newGraph(topo *topology.Topology) *graph {
-	g := &graph{bySource: map[string][]*node{}, nodes: map[string]*node{}}
+	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
-		g.nodes[n.Name] = &node{t: n}
+		gn := &node{t: n}
+		g.nodes[n.Name] = gn
+		if n.Kind == topology.KindAggregate {
+			gn.agg = newAggregator(topo.Name, gn)
+			g.aggs = append(g.aggs, gn.agg)
+			if gn.agg.repartition != "" {
+				g.repartition[gn.agg.repartition] = gn.agg
+			} else {
+				// Grouping by the record key: the tasks are the
+				// partitions of the (single) source upstream.
+				gn.agg.input = upstreamSource(n).Topic
+			}
+		}
 	}
 	for _, n := range all {
 		gn := g.nodes[n.Name]
@@ -46,11 +62,30 @@ func newGraph(topo *topology.Topology) *graph {
 	return g
 }
 
+// upstreamSource returns the first source that feeds n.
+func upstreamSource(n *topology.Node) *topology.Node {
+	for n.Kind != topology.KindSource && len(n.Inputs) > 0 {
+		n = n.Inputs[0]
+	}
+	return n
+}
+
 // emitFunc receives each output record.
 type emitFunc func(*kgo.Record)
 
 // process runs one input record through every source reading its topic.
 func (g *graph) process(in *kgo.Record, emit emitFunc) error {
+	if a, ok := g.repartition[in.Topic]; ok {
+		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
+		var err error
+		if r.key, err = format.Decode(topology.FormatJSON, in.Key); err != nil {
+			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
+		}
+		if r.value, err = format.Decode(topology.FormatJSON, in.Value); err != nil {
+			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
+		}
+		return g.aggregate(a, &r, emit)
+	}
 	for _, src := range g.bySource[in.Topic] {
 		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
 		var err error
@@ -179,6 +214,12 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return g.push(n.routes[i], r, emit)
 		}
 		return nil // no branch matched: dropped, like a filter
+
+	case topology.KindAggregate:
+		if n.agg.repartition != "" {
+			return g.toRepartition(n.agg, r, emit)
+		}
+		return g.aggregate(n.agg, r, emit)
 
 	case topology.KindSink:
 		key, err := format.Encode(n.t.KeyFormat, r.key)

@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
 	"github.com/exactly-dev/exactly/txn"
 )
@@ -34,6 +36,10 @@ type Config struct {
 	RebalanceTimeout   time.Duration
 	ShutdownTimeout    time.Duration
 	Logger             *slog.Logger
+
+	// State is where aggregate steps keep their stores; nil keeps them in
+	// memory.
+	State statestore.Backend
 
 	// KafkaOpts are appended to the client's options (tests use it).
 	KafkaOpts []kgo.Opt
@@ -58,6 +64,7 @@ type Processor struct {
 	txnID    string
 	interval time.Duration
 	stats    Stats
+	tasks    *tasks
 
 	// Records of the open transaction; owned by the Run goroutine.
 	in, out int64
@@ -81,21 +88,26 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	if interval >= cfg.TransactionTimeout {
 		return nil, fmt.Errorf("commit interval %s must be below the transaction timeout %s", interval, cfg.TransactionTimeout)
 	}
+	if cfg.State == nil {
+		cfg.State = statestore.NewMemory()
+	}
 	txnID := topo.Name + "-" + cfg.InstanceID
-	return &Processor{
+	p := &Processor{
 		topo:     topo,
 		cfg:      cfg,
 		g:        newGraph(topo),
 		txnID:    txnID,
 		interval: interval,
 		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
-	}, nil
+	}
+	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log)
+	return p, nil
 }
 
 // Stats returns the processor's live counters.
 func (p *Processor) Stats() *Stats { return &p.stats }
 
-// SourceTopics returns the topics the processor consumes.
+// SourceTopics returns the pipeline's source topics.
 func (p *Processor) SourceTopics() []string {
 	var ts []string
 	seen := map[string]bool{}
@@ -103,6 +115,18 @@ func (p *Processor) SourceTopics() []string {
 		if !seen[s.Topic] {
 			seen[s.Topic] = true
 			ts = append(ts, s.Topic)
+		}
+	}
+	return ts
+}
+
+// Consumed returns every topic the processor consumes: the sources and
+// the internal repartition topics.
+func (p *Processor) Consumed() []string {
+	ts := p.SourceTopics()
+	for _, a := range p.g.aggs {
+		if a.repartition != "" {
+			ts = append(ts, a.repartition)
 		}
 	}
 	return ts
@@ -130,22 +154,28 @@ func (p *Processor) Run(ctx context.Context) error {
 		ClientID:           p.cfg.ClientID,
 		Group:              p.topo.Group,
 		TransactionalID:    p.txnID,
-		Topics:             p.SourceTopics(),
+		Topics:             p.Consumed(),
 		TransactionTimeout: p.cfg.TransactionTimeout,
 		SessionTimeout:     p.cfg.SessionTimeout,
 		RebalanceTimeout:   p.cfg.RebalanceTimeout,
 		Logger:             p.log,
-		OnAssigned: func(m map[string][]int32) {
+		OnAssigned: func(cl *kgo.Client, m map[string][]int32) {
 			p.stats.AssignedParts.Add(int64(count(m)))
 			p.log.Info("partitions assigned", "partitions", m)
+			p.tasks.onAssigned(cl, m)
 		},
 		OnRevoked: func(m map[string][]int32) {
 			p.stats.AssignedParts.Add(-int64(count(m)))
 			p.log.Info("partitions revoked", "partitions", m)
+			p.tasks.onRevoked(m)
 		},
-		Opts: p.cfg.KafkaOpts,
+		Opts: append([]kgo.Opt{kgo.RecordPartitioner(newPartitioner(p.g))}, p.cfg.KafkaOpts...),
 	})
 	if err != nil {
+		return err
+	}
+	if err := ensureTopics(ctx, kadm.NewClient(sess.Client()), p.g, p.SourceTopics()); err != nil {
+		sess.Close(ctx)
 		return err
 	}
 	p.log.Info("started", "group", p.topo.Group, "sources", p.SourceTopics(), "commit_interval", p.interval)
@@ -162,6 +192,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 	}
 	sess.Close(sctx)
+	p.tasks.dropAll()
 	p.log.Info("stopped", "records_in", p.stats.RecordsIn.Load(), "records_out", p.stats.RecordsOut.Load(), "commits", p.stats.Commits.Load(), "aborts", p.stats.Aborts.Load())
 	return err
 }
@@ -174,9 +205,23 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 		sess.Produce(produceCtx, r)
 	}
 	for {
+		if open, _ := sess.InTxn(); !open && p.tasks.stateful() {
+			// Between transactions: drop revoked stores, restore
+			// assigned ones and resume their partitions.
+			if err := p.tasks.sync(ctx, sess.Client()); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if open, began := sess.InTxn(); open {
 			pollCtx, cancel = context.WithDeadline(ctx, began.Add(p.interval))
+		} else if p.tasks.stateful() {
+			// Wake up now and then to restore newly assigned
+			// partitions, which are paused until then.
+			pollCtx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
 		}
 		fetches := sess.Poll(pollCtx, maxPoll)
 		cancel()
@@ -237,9 +282,11 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 }
 
 // end ends the open transaction and acts on the outcome: a rebuild error
-// rebuilds the client (the new one resumes from the committed offsets);
-// anything else stops the processor. in and out are the records of the
-// transaction, counted when it commits.
+// rebuilds the client (the new one resumes from the committed offsets and
+// restores state); anything else stops the processor. in and out are the
+// records of the transaction, counted when it commits. Stores apply their
+// overlays only when the transaction committed, so state and offsets move
+// together.
 func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, out int64) (bool, error) {
 	open, began := sess.InTxn()
 	if !open {
@@ -249,25 +296,56 @@ func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, 
 	// anyway: waiting longer only delays the rebuild.
 	ctx, cancel := context.WithDeadline(ctx, began.Add(p.cfg.TransactionTimeout))
 	defer cancel()
+	var changelog []*kgo.Record
+	if !abort {
+		produceCtx := context.WithoutCancel(ctx)
+		emit := func(r *kgo.Record) {
+			out++
+			sess.Produce(produceCtx, r)
+		}
+		for _, a := range p.g.aggs {
+			err := p.g.flush(a, emit, func(r *kgo.Record) {
+				changelog = append(changelog, r)
+				sess.Produce(produceCtx, r)
+			})
+			if err != nil {
+				p.end(ctx, sess, true, 0, 0)
+				return false, err
+			}
+		}
+	}
 	start := time.Now()
 	committed, err := sess.End(ctx, abort)
 	var rebuild *txn.RebuildError
 	switch {
 	case errors.As(err, &rebuild):
 		p.stats.Rebuilds.Add(1)
-		p.log.Warn("rebuilding the client; resuming from committed offsets", "err", err)
+		p.log.Warn("rebuilding the client; resuming from committed offsets and restoring state", "err", err)
+		p.tasks.dropAll()
 		if rerr := sess.Rebuild(); rerr != nil {
 			return false, rerr
 		}
 		return false, nil
 	case err != nil:
+		p.tasks.ended(false, nil)
 		return false, err
 	case committed:
+		offsets := map[string]map[int32]int64{}
+		for _, r := range changelog {
+			if offsets[r.Topic] == nil {
+				offsets[r.Topic] = map[int32]int64{}
+			}
+			offsets[r.Topic][r.Partition] = max(offsets[r.Topic][r.Partition], r.Offset+1)
+		}
+		if err := p.tasks.ended(true, offsets); err != nil {
+			return true, err
+		}
 		p.stats.Commits.Add(1)
 		p.stats.RecordsIn.Add(in)
 		p.stats.RecordsOut.Add(out)
 		p.log.Debug("committed", "records_in", in, "records_out", out, "duration", time.Since(start))
 	default:
+		p.tasks.ended(false, nil)
 		p.stats.Aborts.Add(1)
 		if !abort {
 			p.log.Info("transaction aborted (rebalance or abortable error); its records will be processed again")

@@ -76,14 +76,18 @@ func (c *cluster) config(instance string) Config {
 
 func testLogger() *slog.Logger {
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		lv := slog.LevelInfo
+		if os.Getenv("EXACTLY_TEST_DEBUG") != "" {
+			lv = slog.LevelDebug
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
 func (c *cluster) waitCaughtUp(t *testing.T, ctx context.Context, group string, topics ...string) {
 	t.Helper()
-	for !broker.CaughtUp(ctx, c.adm, group, topics) {
+	for !broker.CaughtUp(ctx, c.cl, group, topics) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("group %s did not commit every input record", group)

@@ -28,7 +28,7 @@ var (
 	topKeys    = []string{"name", "group", "commit_interval", "sources", "steps", "sinks"}
 	sourceKeys = []string{"name", "topic", "format", "key_format"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
-	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers"}
+	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate"}
 	stepKeys   = append([]string{"name", "from"}, opKeys...)
 	branchKeys = []string{"when", "to"}
 )
@@ -140,6 +140,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	}
 
 	p.checkTopics()
+	p.checkInternalTopics(t.Name)
 	p.link()
 	for _, e := range p.sources {
 		t.Sources = append(t.Sources, e.node)
@@ -147,6 +148,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	for _, e := range p.sortSteps() {
 		t.Steps = append(t.Steps, e.node)
 	}
+	resolveGroupByKey(t.Steps)
 	for _, e := range p.sinks {
 		t.Sinks = append(t.Sinks, e.node)
 	}
@@ -356,6 +358,11 @@ func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primar
 		routes, tos := p.routes(v, key)
 		if primary {
 			n.Routes, e.tos = routes, tos
+		}
+	case KindAggregate:
+		a := p.aggregate(v, key)
+		if primary {
+			n.Aggregate = a
 		}
 	}
 }

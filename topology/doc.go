@@ -82,9 +82,86 @@
 //     tried in order and the record goes to the first that matches. A
 //     branch without when matches everything, so it may only be the last
 //     one (the default). A record that matches no branch is dropped.
+//   - aggregate: keeps one row per group and outputs it as records change
+//     it; see Aggregates below.
 //
 // Expressions whose type is only known per record (value.x is dyn) are
 // accepted wherever a type is required and checked as records flow.
+//
+// # Aggregates
+//
+// An aggregate step is SQL's GROUP BY, kept up to date as records arrive:
+// it holds one row per distinct group value and outputs the row each time
+// it changes.
+//
+//	name: user-totals
+//	sources:
+//	  - name: events
+//	    topic: events
+//	steps:
+//	  - name: per-user
+//	    aggregate:
+//	      group_by:
+//	        user_id: value.user_id
+//	      columns:
+//	        purchase_count: {fn: count, where: 'value.amount > 0'}
+//	        refund_count: {fn: count, where: 'value.amount < 0'}
+//	        net_spend: {fn: sum, of: value.amount, scale: 2}
+//	sinks:
+//	  - name: totals
+//	    topic: user-totals
+//
+// is, in SQL,
+//
+//	SELECT value.user_id AS user_id,
+//	       COUNT(*) FILTER (WHERE value.amount > 0) AS purchase_count,
+//	       COUNT(*) FILTER (WHERE value.amount < 0) AS refund_count,
+//	       SUM(value.amount) AS net_spend  -- printed with 2 decimals
+//	FROM events GROUP BY value.user_id
+//
+// An aggregate takes:
+//
+//   - group_by (required): either one expression, whose group column is
+//     then named key, or a non-empty mapping from group column name to
+//     expression, for a group of several values (GROUP BY a, b).
+//   - columns (required): a non-empty mapping from column name to column
+//     (see below).
+//   - emit: on_update (the default) outputs the row once per input record
+//     that changed it; on_commit outputs each changed row once per
+//     transaction, as it stands at commit.
+//
+// A column takes:
+//
+//   - fn (required): count, sum, min, max, avg, first or last. first and
+//     last keep of from the first and the last record counted.
+//   - of: the expression to aggregate; required except for count. count
+//     without of counts records (COUNT(*)); with of, the records where of
+//     is not null (COUNT(of)). For sum, min, max and avg of must be a
+//     number (int, uint or double); for first and last it may be anything.
+//   - where: a bool expression; only the records for which it is true
+//     count for this column (COUNT(*) FILTER (WHERE ...)).
+//   - scale: for sum, min, max and avg only, an integer from 0 to 18: the
+//     number of decimal places the column prints, as in NUMERIC(p, scale).
+//
+// Column names, of group and aggregate columns alike, are a letter or _
+// followed by up to 63 letters, digits or _, and are unique across both
+// kinds, since together they form the output row. A single-expression
+// group_by takes the name key, so no aggregate column may then be named
+// key.
+//
+// Each output record has as key the group value when there is one group
+// column (a map from group column name to value otherwise), and as value a
+// map of every group column and aggregate column.
+//
+// The rows live in a state store named after the step and backed by the
+// changelog topic <pipeline>-<step>-changelog, where <pipeline> is the
+// pipeline name. Unless group_by is exactly the expression key and records
+// are still partitioned by it (they come from a single topic, and no key
+// step or repartitioning aggregate step lies upstream), records first go
+// through the repartition topic <pipeline>-<step>-repartition, so that
+// each group is handled in one place. Both names are reserved for every aggregate step:
+// no source or sink may use them, and they must fit Kafka's limit of 249
+// characters.
 //
 // # Connections
 //

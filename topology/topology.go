@@ -33,6 +33,7 @@ const (
 	KindKey        Kind = "key"
 	KindRoute      Kind = "route"
 	KindSetHeaders Kind = "set_headers"
+	KindAggregate  Kind = "aggregate"
 	KindSink       Kind = "sink"
 )
 
@@ -76,6 +77,61 @@ type Route struct {
 	To   *Node
 }
 
+// AggFunc is the function of one aggregate column.
+type AggFunc string
+
+const (
+	AggCount AggFunc = "count" // records (with of: records where of is not null)
+	AggSum   AggFunc = "sum"
+	AggMin   AggFunc = "min"
+	AggMax   AggFunc = "max"
+	AggAvg   AggFunc = "avg"
+	AggFirst AggFunc = "first" // of of the first record
+	AggLast  AggFunc = "last"  // of of the last record
+)
+
+// Emit says when an aggregate step outputs its rows.
+type Emit string
+
+const (
+	// EmitOnUpdate outputs the row once per input record that changed it.
+	EmitOnUpdate Emit = "on_update"
+	// EmitOnCommit outputs each changed row once per transaction, as it
+	// stands when the transaction commits.
+	EmitOnCommit Emit = "on_commit"
+)
+
+// GroupColumn is one column of an aggregate step's group_by.
+type GroupColumn struct {
+	Name string
+	Expr *Expr
+}
+
+// Column is one aggregate column of an aggregate step.
+type Column struct {
+	Name  string
+	Func  AggFunc
+	Of    *Expr // nil for count without of
+	Where *Expr // nil: every record
+	Scale int   // decimal places of the output, 0 to 18; -1 when not set
+}
+
+// Aggregate is what an aggregate step computes: one row per distinct group
+// value, holding the group columns and the aggregate columns.
+type Aggregate struct {
+	GroupBy []GroupColumn // in file order; a single-expression group_by is one column named "key"
+	Columns []Column      // in file order
+	Emit    Emit          // default on_update
+	// GroupByKey is true when group_by is the single expression key
+	// (exactly, after trimming spaces) and records are still partitioned
+	// by that key where they reach the step, so no repartition is needed:
+	// no key step and no repartitioning aggregate step lies between the
+	// step and its sources, which all read the same topic. Otherwise
+	// records must go through the repartition topic (see
+	// [RepartitionTopic]).
+	GroupByKey bool
+}
+
 // Node is one vertex of the graph: a source, a step or a sink.
 type Node struct {
 	Name string
@@ -93,6 +149,8 @@ type Node struct {
 	Headers []HeaderExpr
 	// route steps.
 	Routes []Route
+	// aggregate steps.
+	Aggregate *Aggregate
 
 	// Inputs are the nodes whose records flow into this node, in file
 	// order. Outputs are the nodes this node feeds (for a route step: its

@@ -99,6 +99,18 @@ func TestValid(t *testing.T) {
 			{name: "rest", kind: "sink", in: []string{"fork"}, out: []string{}, topic: "pages", format: FormatJSON, keyFormat: FormatString},
 		},
 		routeTargets: map[string][]string{"fork": {"admin", "rest"}},
+	}, {
+		file: "aggregate.yaml",
+		name: "user-totals", group: "user-totals",
+		sources: []nodeWant{{name: "events", kind: "source", in: []string{}, out: []string{"per-user", "per-key"}, topic: "events", format: FormatJSON, keyFormat: FormatString}},
+		steps: []nodeWant{
+			{name: "per-user", kind: "aggregate", in: []string{"events"}, out: []string{"totals"}},
+			{name: "per-key", kind: "aggregate", in: []string{"events"}, out: []string{"key-totals"}},
+		},
+		sinks: []nodeWant{
+			{name: "totals", kind: "sink", in: []string{"per-user"}, out: []string{}, topic: "user-totals", format: FormatJSON, keyFormat: FormatString},
+			{name: "key-totals", kind: "sink", in: []string{"per-key"}, out: []string{}, topic: "key-totals", format: FormatJSON, keyFormat: FormatString},
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -175,6 +187,12 @@ func checkStep(t *testing.T, n *Node) {
 	}
 	if !slices.IsSortedFunc(n.Headers, func(a, b HeaderExpr) int { return strings.Compare(a.Name, b.Name) }) {
 		t.Errorf("step %s headers are not sorted by name", n.Name)
+	}
+	if (n.Aggregate != nil) != (n.Kind == KindAggregate) {
+		t.Errorf("step %s (%s) Aggregate = %v", n.Name, n.Kind, n.Aggregate)
+	}
+	if a := n.Aggregate; a != nil && (len(a.GroupBy) == 0 || len(a.Columns) == 0 || a.Emit == "") {
+		t.Errorf("step %s Aggregate is incomplete: %+v", n.Name, a)
 	}
 	if (len(n.Routes) > 0) != (n.Kind == KindRoute) {
 		t.Errorf("step %s (%s) Routes = %v", n.Name, n.Kind, n.Routes)

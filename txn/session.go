@@ -70,7 +70,9 @@ type Config struct {
 	// OnAssigned and OnRevoked, when set, are called from the group's
 	// rebalance callbacks, with the partitions gained or lost (lost
 	// partitions count as revoked). They must not call End.
-	OnAssigned func(map[string][]int32)
+	// OnAssigned runs before fetching of the new partitions begins, so it
+	// may pause them (to restore state first) with the client it gets.
+	OnAssigned func(*kgo.Client, map[string][]int32)
 	OnRevoked  func(map[string][]int32)
 
 	// Opts are appended to the client's options (tests use it).
@@ -126,10 +128,14 @@ func (s *Session) connect() error {
 		// on its member across rebalances, so state stays local.
 		kgo.Balancers(kgo.StickyBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Java's default (fetch.max.wait.ms). kgo's 5s default would hold
+		// a partition resumed after its restore for up to 5s behind a
+		// fetch already waiting at the broker.
+		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.RequireStableFetchOffsets(),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 			if cfg.OnAssigned != nil {
-				cfg.OnAssigned(m)
+				cfg.OnAssigned(cl, m)
 			}
 		}),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/broker"
@@ -99,8 +98,7 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("producing input: %v", err)
 	}
 
-	adm := kadm.NewClient(cl)
-	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, adm, "crash", []string{"in"}) })
+	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, "crash", []string{"in"}) })
 	a.stop(t, 30*time.Second)
 	b.stop(t, 30*time.Second)
 

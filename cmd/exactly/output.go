@@ -6,7 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/broker"
@@ -20,7 +19,6 @@ func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -29,7 +27,7 @@ func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []
 			return ctx.Err()
 		case <-t.C:
 		}
-		if broker.CaughtUp(ctx, adm, group, topics) {
+		if broker.CaughtUp(ctx, cl, group, topics) {
 			return nil
 		}
 	}

@@ -72,7 +72,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	g.Go(func() error { return p.Run(gctx) })
 	if *untilCaughtUp {
 		g.Go(func() error {
-			err := waitCaughtUp(gctx, brokers, topo.Group, p.SourceTopics())
+			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed())
 			if err == nil {
 				log.Info("caught up: every input record is committed; stopping")
 				cancel()

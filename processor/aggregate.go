@@ -1,0 +1,237 @@
+package processor
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/statestore"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// aggregator runs one aggregate step. Its state, one row of accumulators
+// per group, lives in one store per task (input partition); every change
+// goes to the store's overlay and, once per key per transaction, to the
+// changelog.
+type aggregator struct {
+	node        *node
+	changelog   string // <pipeline>-<node>-changelog
+	repartition string // <pipeline>-<node>-repartition, "" when grouping by the record key
+	// input is the topic whose partitions are this aggregate's tasks: the
+	// repartition topic, or the source topic it reads.
+	input string
+
+	stores map[int32]statestore.Store // by task partition; owned by the run loop
+	dirty  map[int32]map[string]dirtyRow
+}
+
+type dirtyRow struct {
+	key   any    // decoded group key
+	state []byte // encoded accumulators
+	r     record // the last record that changed the row (timestamp, headers)
+}
+
+func newAggregator(pipeline string, n *node) *aggregator {
+	a := &aggregator{
+		node:      n,
+		changelog: topology.ChangelogTopic(pipeline, n.t.Name),
+		stores:    map[int32]statestore.Store{},
+		dirty:     map[int32]map[string]dirtyRow{},
+	}
+	if !n.t.Aggregate.GroupByKey {
+		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
+		a.input = a.repartition
+	}
+	return a
+}
+
+// groupKey evaluates group_by: one column gives its value, several a map.
+func (g *graph) groupKey(n *node, r *record) (any, []byte, error) {
+	agg := n.t.Aggregate
+	var key any
+	if len(agg.GroupBy) == 1 && agg.GroupByKey {
+		key = r.key
+	} else if len(agg.GroupBy) == 1 {
+		v, err := g.eval(n, agg.GroupBy[0].Expr, r)
+		if err != nil {
+			return nil, nil, err
+		}
+		key = v
+	} else {
+		m := make(map[string]any, len(agg.GroupBy))
+		for _, c := range agg.GroupBy {
+			v, err := g.eval(n, c.Expr, r)
+			if err != nil {
+				return nil, nil, err
+			}
+			m[c.Name] = v
+		}
+		key = m
+	}
+	kb, err := format.Encode(topology.FormatJSON, key)
+	if err != nil {
+		return nil, nil, g.fail(n, r, PhaseEval, fmt.Errorf("group key: %w", err))
+	}
+	if kb == nil {
+		kb = []byte("null")
+	}
+	return key, kb, nil
+}
+
+// toRepartition writes r to the repartition topic, keyed by its group, so
+// that every record of a group reaches the one task that owns the group.
+func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
+	_, kb, err := g.groupKey(a.node, r)
+	if err != nil {
+		return err
+	}
+	vb, err := format.Encode(topology.FormatJSON, r.value)
+	if err != nil {
+		return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
+	}
+	if vb == nil {
+		vb = []byte("null")
+	}
+	emit(&kgo.Record{Topic: a.repartition, Key: kb, Value: vb, Headers: r.headers, Timestamp: r.ts})
+	return nil
+}
+
+// aggregate folds r into its group's row.
+func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
+	n := a.node
+	part := r.src.Partition
+	st, ok := a.stores[part]
+	if !ok {
+		return fmt.Errorf("node %q: no store for partition %d of %s (not restored); this is a bug", n.t.Name, part, a.input)
+	}
+	key, kb, err := g.groupKey(n, r)
+	if err != nil {
+		return err
+	}
+	accs, err := loadRow(st, kb, len(n.t.Aggregate.Columns))
+	if err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	changed := false
+	for i := range n.t.Aggregate.Columns {
+		c := &n.t.Aggregate.Columns[i]
+		if c.Where != nil {
+			ok, err := g.test(n, c.Where, r)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+		}
+		var v any
+		if c.Of != nil {
+			if v, err = g.eval(n, c.Of, r); err != nil {
+				return err
+			}
+		}
+		ch, err := accs[i].update(c.Func, v, c.Of != nil)
+		if err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
+		}
+		changed = changed || ch
+	}
+	if !changed {
+		return nil
+	}
+	state, err := encodeRow(accs)
+	if err != nil {
+		return g.fail(n, r, PhaseEncode, err)
+	}
+	st.Put(kb, state)
+	if a.dirty[part] == nil {
+		a.dirty[part] = map[string]dirtyRow{}
+	}
+	a.dirty[part][string(kb)] = dirtyRow{key: key, state: state, r: *r}
+	if n.t.Aggregate.Emit == topology.EmitOnCommit {
+		return nil
+	}
+	return g.emitRow(a, key, accs, r, emit)
+}
+
+func (g *graph) emitRow(a *aggregator, key any, accs []acc, r *record, emit emitFunc) error {
+	n := a.node
+	row := make(map[string]any, len(n.t.Aggregate.GroupBy)+len(accs))
+	if len(n.t.Aggregate.GroupBy) == 1 {
+		row[n.t.Aggregate.GroupBy[0].Name] = key
+	} else if m, ok := key.(map[string]any); ok {
+		for k, v := range m {
+			row[k] = v
+		}
+	}
+	for i := range n.t.Aggregate.Columns {
+		c := &n.t.Aggregate.Columns[i]
+		v, err := accs[i].result(c)
+		if err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
+		}
+		row[c.Name] = v
+	}
+	out := *r
+	out.key, out.value = key, row
+	return g.forward(n, &out, emit)
+}
+
+// flush writes the changelog record of every row changed in this
+// transaction, once per key, and for emit: on_commit the rows themselves.
+// It runs just before the transaction ends.
+func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record)) error {
+	for part, rows := range a.dirty {
+		for kb, d := range rows {
+			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: d.state})
+			if a.node.t.Aggregate.Emit == topology.EmitOnCommit {
+				accs, err := decodeRow(d.state, len(a.node.t.Aggregate.Columns))
+				if err != nil {
+					return err
+				}
+				if err := g.emitRow(a, d.key, accs, &d.r, emit); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func loadRow(st statestore.Store, kb []byte, ncols int) ([]acc, error) {
+	b, ok, err := st.Get(kb)
+	if err != nil {
+		return nil, fmt.Errorf("reading state: %w", err)
+	}
+	if !ok {
+		return make([]acc, ncols), nil
+	}
+	return decodeRow(b, ncols)
+}
+
+// Rows are stored as a JSON list of accumulators, in column order.
+func encodeRow(accs []acc) ([]byte, error) {
+	l := make([]any, len(accs))
+	for i := range accs {
+		l[i] = accs[i].toMap()
+	}
+	return format.Encode(topology.FormatJSON, l)
+}
+
+func decodeRow(b []byte, ncols int) ([]acc, error) {
+	v, err := format.Decode(topology.FormatJSON, b)
+	if err != nil {
+		return nil, fmt.Errorf("corrupt state: %w", err)
+	}
+	l, ok := v.([]any)
+	if !ok || len(l) != ncols {
+		return nil, fmt.Errorf("corrupt state: want %d columns; did the aggregate's columns change? (reset its changelog)", ncols)
+	}
+	accs := make([]acc, ncols)
+	for i, e := range l {
+		m, _ := e.(map[string]any)
+		accs[i] = accFromMap(m)
+	}
+	return accs, nil
+}

@@ -1,0 +1,137 @@
+package processor
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// table reads topic with read_committed and returns the latest value per
+// key, as sorted "key<TAB>value" lines: the table an upsert stream
+// describes. It also returns how many records the topic holds.
+func table(t *testing.T, ctx context.Context, addrs []string, topic string) ([]string, int) {
+	t.Helper()
+	recs, err := broker.ReadCommitted(ctx, addrs, []string{topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]string{}
+	for _, r := range recs {
+		latest[string(r.Key)] = string(r.Value)
+	}
+	var lines []string
+	for k, v := range latest {
+		lines = append(lines, k+"\t"+v)
+	}
+	slices.Sort(lines)
+	return lines, len(recs)
+}
+
+func checkGolden(t *testing.T, name string, got []string) {
+	t.Helper()
+	path := filepath.Join("..", "testdata", "aggregate", name)
+	text := strings.Join(got, "\n") + "\n"
+	if *update {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != string(want) {
+		t.Errorf("table =\n%s\nwant (%s)\n%s", text, path, want)
+	}
+}
+
+// runUntilCaughtUp runs topo until its group has committed every record of
+// every topic it consumes, then stops it.
+func runUntilCaughtUp(t *testing.T, ctx context.Context, c *cluster, topo *topology.Topology, instance string) *Processor {
+	t.Helper()
+	p, err := New(topo, c.config(instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	for !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || p.Stats().Commits.Load() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v before catching up", err)
+		case <-ctx.Done():
+			t.Fatal("timed out waiting for the group to catch up")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	return p
+}
+
+// TestUserTotals is the SQL view
+//
+//	SELECT user_id, COUNT(*) FILTER (WHERE amount > 0), COUNT(*) FILTER
+//	(WHERE amount < 0), SUM(amount) FROM events GROUP BY user_id
+//
+// over the seed events: after five events and after all seven, with a
+// restart (and so a restore from the changelog) in between.
+func TestUserTotals(t *testing.T) {
+	c := newCluster(t, "events", "user-totals")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo, err := topology.Load("../testdata/aggregate/user_totals.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/events.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	got, n := table(t, ctx, c.addrs, "user-totals")
+	checkGolden(t, "user_totals_5.golden", got)
+	if n != 5 {
+		t.Errorf("output holds %d records, want 5: emit on_update writes one per event", n)
+	}
+
+	if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/events-later.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "b") // a new instance: state comes from the changelog
+	got, _ = table(t, ctx, c.addrs, "user-totals")
+	checkGolden(t, "user_totals_7.golden", got)
+}
+
+// TestCategoryRevenue is SELECT category, COUNT(*), SUM(price * quantity)
+// FROM orders GROUP BY category, emitted once per key per commit.
+func TestCategoryRevenue(t *testing.T) {
+	c := newCluster(t, "orders", "category-revenue")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo, err := topology.Load("../testdata/aggregate/category_revenue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.ProduceFile(ctx, c.addrs, "orders", "../testdata/aggregate/orders.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	got, n := table(t, ctx, c.addrs, "category-revenue")
+	checkGolden(t, "category_revenue.golden", got)
+	if n > 5 {
+		t.Errorf("output holds %d records; emit on_commit writes at most one per key per transaction", n)
+	}
+}

@@ -1,0 +1,261 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/statestore"
+)
+
+// tasks tracks which aggregate partitions this member owns and whether
+// their stores are restored.
+//
+// The rebalance callbacks run on the client's goroutine while the run loop
+// may be processing, so they only record what happened (under mu); the run
+// loop opens, restores and drops stores. A newly assigned partition is
+// paused in the assign callback (which runs before fetching of it starts),
+// and resumed only once its store is restored, so no record of it is
+// processed against missing state.
+type tasks struct {
+	backend statestore.Backend
+	brokers []string
+	log     *slog.Logger
+	aggs    map[string]*aggregator // by input topic
+
+	mu struct {
+		sync.Mutex
+		assigned map[string][]int32 // to restore
+		revoked  map[string][]int32 // to drop
+	}
+	restoring int // partitions waiting for restore, run loop only
+}
+
+func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger) *tasks {
+	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}}
+	for _, a := range g.aggs {
+		t.aggs[a.input] = a
+	}
+	t.mu.assigned = map[string][]int32{}
+	t.mu.revoked = map[string][]int32{}
+	return t
+}
+
+func (t *tasks) stateful() bool { return len(t.aggs) > 0 }
+
+// onAssigned runs in the rebalance callback.
+func (t *tasks) onAssigned(cl *kgo.Client, m map[string][]int32) {
+	pause := map[string][]int32{}
+	t.mu.Lock()
+	for topic, parts := range m {
+		if _, ok := t.aggs[topic]; ok {
+			pause[topic] = parts
+			t.mu.assigned[topic] = append(t.mu.assigned[topic], parts...)
+		}
+	}
+	t.mu.Unlock()
+	if len(pause) > 0 {
+		cl.PauseFetchPartitions(pause)
+	}
+}
+
+// onRevoked runs in the rebalance callback.
+func (t *tasks) onRevoked(m map[string][]int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for topic, parts := range m {
+		if _, ok := t.aggs[topic]; ok {
+			t.mu.revoked[topic] = append(t.mu.revoked[topic], parts...)
+		}
+	}
+}
+
+// sync drops revoked stores and restores newly assigned ones, then resumes
+// fetching them. It runs on the run loop between transactions.
+func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
+	t.mu.Lock()
+	assigned, revoked := t.mu.assigned, t.mu.revoked
+	t.mu.assigned, t.mu.revoked = map[string][]int32{}, map[string][]int32{}
+	t.mu.Unlock()
+
+	for topic, parts := range revoked {
+		a := t.aggs[topic]
+		for _, p := range parts {
+			if st, ok := a.stores[p]; ok {
+				st.Abort()
+				if err := st.Close(); err != nil {
+					t.log.Warn("closing store", "node", a.node.t.Name, "partition", p, "err", err)
+				}
+				delete(a.stores, p)
+			}
+			delete(a.dirty, p)
+		}
+	}
+	resume := map[string][]int32{}
+	for topic, parts := range assigned {
+		a := t.aggs[topic]
+		for _, p := range parts {
+			if err := t.restore(ctx, a, p); err != nil {
+				return err
+			}
+			resume[topic] = append(resume[topic], p)
+		}
+	}
+	if len(resume) > 0 {
+		cl.ResumeFetchPartitions(resume)
+	}
+	return nil
+}
+
+func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
+	st, ok := a.stores[p]
+	if !ok {
+		var err error
+		if st, err = t.backend.Open(a.node.t.Name, p); err != nil {
+			return fmt.Errorf("opening store %s partition %d: %w", a.node.t.Name, p, err)
+		}
+		a.stores[p] = st
+	}
+	log := t.log.With("node", a.node.t.Name, "topic", a.changelog, "partition", p)
+	last := time.Now()
+	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, remaining int64) {
+		if time.Since(last) > 5*time.Second {
+			last = time.Now()
+			log.Info("restoring", "records", done, "remaining", remaining)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("restoring %s partition %d: %w", a.changelog, p, err)
+	}
+	log.Info("restored", "records", stats.Records, "from", stats.StartOffset, "to", stats.EndOffset, "rebuilt", stats.Rebuilt, "duration", stats.Duration)
+	return nil
+}
+
+// ended applies (committed) or discards the overlays of the transaction
+// that just ended. offsets holds, per changelog partition, the offset after
+// the last changelog record the transaction wrote.
+func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error {
+	var errs []error
+	for _, a := range t.aggs {
+		for p, st := range a.stores {
+			if !committed {
+				st.Abort()
+				continue
+			}
+			next := st.Checkpoint()
+			if o, ok := offsets[a.changelog][p]; ok {
+				next = o
+			}
+			if err := st.Commit(next); err != nil {
+				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
+			}
+		}
+		clear(a.dirty)
+	}
+	return errors.Join(errs...)
+}
+
+// dropAll closes every store: after a rebuild the new member is assigned
+// its partitions afresh, and restores them.
+func (t *tasks) dropAll() {
+	for _, a := range t.aggs {
+		for p, st := range a.stores {
+			st.Abort()
+			st.Close()
+			delete(a.stores, p)
+		}
+		clear(a.dirty)
+	}
+	t.mu.Lock()
+	clear(t.mu.assigned)
+	clear(t.mu.revoked)
+	t.mu.Unlock()
+}
+
+// ensureTopics creates the changelog and repartition topics, each with
+// the partition count of the source it pairs with, and checks existing
+// ones.
+func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []string) error {
+	if len(g.aggs) == 0 {
+		return nil
+	}
+	details, err := adm.ListTopics(ctx, sources...)
+	if err != nil {
+		return fmt.Errorf("describing source topics: %w", err)
+	}
+	var maxParts int32
+	parts := map[string]int32{}
+	for _, s := range sources {
+		d, ok := details[s]
+		if !ok || d.Err != nil {
+			return fmt.Errorf("source topic %s does not exist: create it first", s)
+		}
+		parts[s] = int32(len(d.Partitions))
+		maxParts = max(maxParts, parts[s])
+	}
+	for _, a := range g.aggs {
+		n := maxParts
+		if a.repartition != "" {
+			if err := ensureRepartition(ctx, adm, a.repartition, n); err != nil {
+				return err
+			}
+		} else {
+			n = parts[a.input]
+		}
+		if err := statestore.EnsureChangelog(ctx, adm, a.changelog, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensureRepartition(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describing %s: %w", topic, err)
+	}
+	if d, ok := details[topic]; ok && d.Err == nil {
+		if got := int32(len(d.Partitions)); got != partitions {
+			return fmt.Errorf("repartition topic %s has %d partitions, the pipeline needs %d: delete it (it holds only in-flight records) or restore the source's partition count", topic, got, partitions)
+		}
+		return nil
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating repartition topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// partitioner writes changelog records to the partition the record names
+// (its task's), and everything else by key with Kafka's murmur2, as the
+// Java client does.
+type partitioner struct {
+	manual   map[string]bool
+	byKey    kgo.Partitioner
+	explicit kgo.Partitioner
+}
+
+func newPartitioner(g *graph) kgo.Partitioner {
+	p := &partitioner{manual: map[string]bool{}, byKey: kgo.StickyKeyPartitioner(nil), explicit: kgo.ManualPartitioner()}
+	for _, a := range g.aggs {
+		p.manual[a.changelog] = true
+	}
+	return p
+}
+
+func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if p.manual[topic] {
+		return p.explicit.ForTopic(topic)
+	}
+	return p.byKey.ForTopic(topic)
+}
