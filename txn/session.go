@@ -131,7 +131,7 @@ func (s *Session) connect() error {
 		// Java's default (fetch.max.wait.ms). kgo's 5s default would hold
 		// a partition resumed after its restore for up to 5s behind a
 		// fetch already waiting at the broker.
-		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.RequireStableFetchOffsets(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 			if cfg.OnAssigned != nil {

@@ -70,7 +70,7 @@ func TestCrashStateful(t *testing.T) {
 	// Keys are skewed: a tenth of the keys get half of the records.
 	rng := rand.New(rand.NewPCG(3, 4))     // the producer's
 	killRng := rand.New(rand.NewPCG(5, 6)) // the killer's
-	want := make([]int64, keys) // records per key
+	want := make([]int64, keys)            // records per key
 	produced := make(chan error, 1)
 	go func() {
 		const batch = 1000
