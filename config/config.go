@@ -50,6 +50,7 @@ type Settings struct {
 	// the open transaction and leaving the group. Default 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
+	State    State          `mapstructure:"state"`
 	Embedded EmbeddedBroker `mapstructure:"embedded"`
 	Log      Log            `mapstructure:"log"`
 }
@@ -85,6 +86,18 @@ type Kafka struct {
 	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
 }
 
+// State configures where aggregate steps keep their state.
+type State struct {
+	// Dir (state.dir) keeps state on disk in Pebble under
+	// <dir>/<pipeline>-<instance_id>, so a restart replays only the tail
+	// of each changelog. Empty keeps state in memory and restores it in
+	// full from the changelogs on every start. Default empty.
+	Dir string `mapstructure:"dir"`
+	// CacheBytes (state.cache_bytes) bounds the block cache shared by
+	// every on-disk store of the process. Default 64 MiB.
+	CacheBytes int64 `mapstructure:"cache_bytes"`
+}
+
 // EmbeddedBroker configures the in-process broker used when kafka.brokers
 // is "embedded".
 type EmbeddedBroker struct {
@@ -117,6 +130,8 @@ func defaults() map[string]any {
 		"instance_id":               host,
 		"commit_interval":           100 * time.Millisecond,
 		"shutdown_timeout":          30 * time.Second,
+		"state.dir":                 "",
+		"state.cache_bytes":         int64(64 << 20),
 		"embedded.port":             0,
 		"embedded.partitions":       3,
 		"log.level":                 "info",
@@ -134,6 +149,8 @@ var flagKeys = map[string]string{
 	"instance-id":         "instance_id",
 	"commit-interval":     "commit_interval",
 	"shutdown-timeout":    "shutdown_timeout",
+	"state-dir":           "state.dir",
+	"state-cache-bytes":   "state.cache_bytes",
 	"embedded-port":       "embedded.port",
 	"embedded-partitions": "embedded.partitions",
 	"log-level":           "log.level",
@@ -154,6 +171,8 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
 	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
 	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")
+	fs.String("state-dir", "", "keep aggregate state on disk (Pebble) here; empty: in memory")
+	fs.Int64("state-cache-bytes", 0, "block cache shared by on-disk stores (default 64 MiB)")
 	fs.Int("embedded-port", 0, "port of the embedded broker (default: a free port)")
 	fs.Int("embedded-partitions", 0, "partitions of topics the embedded broker creates (default 3)")
 	fs.String("log-level", "", "debug, info, warn or error (default info)")
@@ -308,6 +327,9 @@ func (s *Settings) validate(src *sources) Errors {
 	}
 	if s.CommitInterval >= s.Kafka.TransactionTimeout && s.CommitInterval > 0 {
 		bad("commit_interval", "%s must be below kafka.transaction_timeout (%s)", s.CommitInterval, s.Kafka.TransactionTimeout)
+	}
+	if s.State.CacheBytes < 1<<20 {
+		bad("state.cache_bytes", "must be at least 1 MiB, got %d", s.State.CacheBytes)
 	}
 	if s.Embedded.Port < 0 || s.Embedded.Port > 65535 {
 		bad("embedded.port", "%d is not a port", s.Embedded.Port)

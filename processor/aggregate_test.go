@@ -128,10 +128,52 @@ func TestCategoryRevenue(t *testing.T) {
 	if _, err := broker.ProduceFile(ctx, c.addrs, "orders", "../testdata/aggregate/orders.jsonl"); err != nil {
 		t.Fatal(err)
 	}
+	// The orders are keyed by order id, so one category's orders sit in
+	// several input partitions; only the repartition topic brings them
+	// to one task, and one row.
+	in, err := broker.ReadCommitted(ctx, c.addrs, []string{"orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[int32]bool{}
+	for _, r := range in {
+		if strings.Contains(string(r.Value), "Electronics") {
+			parts[r.Partition] = true
+		}
+	}
+	if len(parts) < 2 {
+		t.Fatalf("Electronics orders all sit in one input partition: the test would not exercise the repartition path")
+	}
 	runUntilCaughtUp(t, ctx, c, topo, "a")
 	got, n := table(t, ctx, c.addrs, "category-revenue")
 	checkGolden(t, "category_revenue.golden", got)
 	if n > 5 {
 		t.Errorf("output holds %d records; emit on_commit writes at most one per key per transaction", n)
 	}
+}
+
+// TestChangelogMismatchStops checks that an existing changelog topic with
+// the wrong partition count stops the processor at start, before it
+// processes anything into a mis-partitioned store.
+func TestChangelogMismatchStops(t *testing.T) {
+	c := newCluster(t, "events", "user-totals")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topo, err := topology.Load("../testdata/aggregate/user_totals.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changelog := topology.ChangelogTopic(topo.Name, "per-user")
+	if err := broker.CreateTopics(ctx, c.addrs, 1, changelog); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(topo, c.config("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), changelog) || !strings.Contains(err.Error(), "partitions") {
+		t.Fatalf("Run() = %v, want an error naming %s and its partition count", err, changelog)
+	}
+	t.Logf("Run() = %v", err)
 }

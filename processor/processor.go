@@ -53,6 +53,15 @@ type Stats struct {
 	Aborts        atomic.Int64
 	Rebuilds      atomic.Int64
 	AssignedParts atomic.Int64
+
+	// Restore: changelog records applied, records still to apply in the
+	// restore under way, completed restores, of which rebuilt from the
+	// start (no usable checkpoint), and time spent.
+	RestoreRecords   atomic.Int64
+	RestoreRemaining atomic.Int64
+	Restores         atomic.Int64
+	RestoresRebuilt  atomic.Int64
+	RestoreNanos     atomic.Int64
 }
 
 // Processor runs one topology as one member of its consumer group.
@@ -100,7 +109,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		interval: interval,
 		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
 	}
-	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log)
+	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log, &p.stats)
 	return p, nil
 }
 

@@ -28,6 +28,7 @@ type tasks struct {
 	brokers []string
 	log     *slog.Logger
 	aggs    map[string]*aggregator // by input topic
+	stats   *Stats
 
 	mu struct {
 		sync.Mutex
@@ -37,8 +38,8 @@ type tasks struct {
 	restoring int // partitions waiting for restore, run loop only
 }
 
-func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger) *tasks {
-	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}}
+func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger, stats *Stats) *tasks {
+	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}, stats: stats}
 	for _, a := range g.aggs {
 		t.aggs[a.input] = a
 	}
@@ -123,15 +124,25 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 		a.stores[p] = st
 	}
 	log := t.log.With("node", a.node.t.Name, "topic", a.changelog, "partition", p)
-	last := time.Now()
+	last, seen := time.Now(), int64(0)
 	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, remaining int64) {
+		t.stats.RestoreRecords.Add(done - seen)
+		t.stats.RestoreRemaining.Store(remaining)
+		seen = done
 		if time.Since(last) > 5*time.Second {
 			last = time.Now()
 			log.Info("restoring", "records", done, "remaining", remaining)
 		}
 	})
+	t.stats.RestoreRecords.Add(stats.Records - seen)
+	t.stats.RestoreRemaining.Store(0)
+	t.stats.RestoreNanos.Add(int64(stats.Duration))
 	if err != nil {
 		return fmt.Errorf("restoring %s partition %d: %w", a.changelog, p, err)
+	}
+	t.stats.Restores.Add(1)
+	if stats.Rebuilt {
+		t.stats.RestoresRebuilt.Add(1)
 	}
 	log.Info("restored", "records", stats.Records, "from", stats.StartOffset, "to", stats.EndOffset, "rebuilt", stats.Rebuilt, "duration", stats.Duration)
 	return nil

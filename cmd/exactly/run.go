@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/config"
 	"github.com/exactly-dev/exactly/processor"
+	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -51,7 +53,16 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
+	var state statestore.Backend
+	if s.State.Dir != "" {
+		dir := filepath.Join(s.State.Dir, topo.Name+"-"+s.InstanceID)
+		if state, err = statestore.NewPebbleWithLogger(dir, s.State.CacheBytes, log); err != nil {
+			return err
+		}
+		defer state.Close()
+	}
 	p, err := processor.New(topo, processor.Config{
+		State:              state,
 		Brokers:            brokers,
 		ClientID:           s.Kafka.ClientID,
 		InstanceID:         s.InstanceID,
