@@ -25,7 +25,7 @@ var (
 const maxCommitInterval = time.Minute
 
 var (
-	topKeys    = []string{"name", "group", "commit_interval", "sources", "steps", "sinks"}
+	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "sources", "steps", "sinks"}
 	sourceKeys = []string{"name", "topic", "format", "key_format"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
 	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate"}
@@ -95,6 +95,17 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	}
 	if v := f.get("commit_interval"); v != nil {
 		t.CommitInterval = p.commitInterval(v)
+	}
+	t.Guarantee = ExactlyOnce
+	if v := f.get("guarantee"); v != nil {
+		if s, ok := p.str(v, "guarantee"); ok {
+			switch g := Guarantee(s); g {
+			case ExactlyOnce, AtLeastOnce, AtMostOnce:
+				t.Guarantee = g
+			default:
+				p.errorf(p.pos(v), "guarantee", "unknown guarantee %q (want exactly_once, at_least_once or at_most_once)", s)
+			}
+		}
 	}
 
 	if v := f.require("sources"); v != nil {

@@ -41,6 +41,12 @@
 //   - name (required): the pipeline name, 1 to 200 of a-z A-Z 0-9 . _ -.
 //     It is the consumer group and the transactional id prefix.
 //   - group: the consumer group, same characters; defaults to name.
+//   - guarantee: exactly_once (default: outputs, changelog writes and
+//     input offsets in one transaction), at_least_once (outputs and
+//     changelog writes acknowledged before offsets are committed: a crash
+//     may process records twice, and apply them to state twice) or
+//     at_most_once (offsets committed before processing: a crash may lose
+//     the records in flight, never doubles them).
 //   - commit_interval: a Go duration (100ms, 2s) greater than 0 and at most
 //     1m; absent or 0 leaves the daemon's setting in force.
 //   - sources (required): a non-empty list of sources.

@@ -159,11 +159,29 @@ type Node struct {
 	Outputs []*Node
 }
 
+// Guarantee is a pipeline's delivery guarantee.
+type Guarantee string
+
+const (
+	// ExactlyOnce (the default) writes outputs, changelog records and
+	// input offsets in one transaction: a crash never loses or doubles an
+	// effect for a read_committed reader.
+	ExactlyOnce Guarantee = "exactly_once"
+	// AtLeastOnce produces outputs and changelog records and waits for
+	// the broker's acknowledgement before committing input offsets: a
+	// crash may process records again (duplicates), never loses them.
+	AtLeastOnce Guarantee = "at_least_once"
+	// AtMostOnce commits input offsets before processing: a crash may
+	// lose the records in flight, never duplicates them.
+	AtMostOnce Guarantee = "at_most_once"
+)
+
 // Topology is a validated pipeline graph.
 type Topology struct {
 	File           string
 	Name           string
 	Group          string        // consumer group; defaults to Name
+	Guarantee      Guarantee     // default ExactlyOnce
 	CommitInterval time.Duration // 0: use the daemon setting
 	Sources        []*Node       // file order
 	Steps          []*Node       // topological order (every node after its inputs)

@@ -106,13 +106,28 @@ func New(cfg Config) (*Session, error) {
 
 func (s *Session) connect() error {
 	cfg := s.cfg
+	opts := append(groupOpts(cfg),
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
+		kgo.RequireStableFetchOffsets(),
+	)
+	opts = append(opts, cfg.Opts...)
+	gts, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka client: %w", err)
+	}
+	s.s = gts
+	return nil
+}
+
+// groupOpts are the client options of a group member, whatever its
+// guarantee.
+func groupOpts(cfg Config) []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID(cfg.ClientID),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics...),
-		kgo.TransactionalID(cfg.TransactionalID),
-		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.RebalanceTimeout(cfg.RebalanceTimeout),
 		// Kafka wants heartbeats at most a third of the session timeout
@@ -127,12 +142,12 @@ func (s *Session) connect() error {
 		// triggers yet another rebalance. Sticky keeps each partition
 		// on its member across rebalances, so state stays local.
 		kgo.Balancers(kgo.StickyBalancer()),
+		// Upstream transactions that aborted are never input.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Java's default (fetch.max.wait.ms). kgo's 5s default would hold
 		// a partition resumed after its restore for up to 5s behind a
 		// fetch already waiting at the broker.
 		kgo.FetchMaxWait(500 * time.Millisecond),
-		kgo.RequireStableFetchOffsets(),
 		kgo.OnPartitionsAssigned(func(_ context.Context, cl *kgo.Client, m map[string][]int32) {
 			if cfg.OnAssigned != nil {
 				cfg.OnAssigned(cl, m)
@@ -152,13 +167,7 @@ func (s *Session) connect() error {
 	if cfg.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kgoLogger{cfg.Logger}))
 	}
-	opts = append(opts, cfg.Opts...)
-	gts, err := kgo.NewGroupTransactSession(opts...)
-	if err != nil {
-		return fmt.Errorf("creating Kafka client: %w", err)
-	}
-	s.s = gts
-	return nil
+	return opts
 }
 
 // Client returns the underlying client, for admin requests. Do not manage
@@ -174,8 +183,9 @@ func (s *Session) Poll(ctx context.Context, max int) kgo.Fetches {
 	return s.s.PollRecords(ctx, max)
 }
 
-// Begin opens a transaction if none is open.
-func (s *Session) Begin() error {
+// Begin opens a transaction if none is open. The fetched records are not
+// used: their offsets are committed inside the transaction by End.
+func (s *Session) Begin(_ context.Context, _ kgo.Fetches) error {
 	if s.inTxn {
 		return nil
 	}

@@ -1,0 +1,441 @@
+package topology
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// This file renders a Topology for people: [Describe] as indented text,
+// [DescribeMermaid] as a Mermaid flowchart. Both need no network, so the
+// partition counts of the internal topics, which the runtime takes from
+// the source topics when it starts, are stated in words. Both outputs are
+// deterministic: nodes in the Topology's order, nothing from a map.
+
+// Describe writes t as text: the pipeline settings, then its sources,
+// steps (in processing order) with their expressions, the state stores and
+// repartition topics of its aggregate steps, its sinks and its edges.
+func Describe(w io.Writer, t *Topology) error {
+	p := &printer{w: w}
+	p.line(0, "pipeline: %s", t.Name)
+	p.line(0, "consumer group: %s", t.Group)
+	p.line(0, "commit interval: %s", commitInterval(t))
+	p.line(0, "transactional id: %s-<instance id>", t.Name)
+
+	p.section("sources", len(t.Sources))
+	for _, n := range t.Sources {
+		p.line(1, "%s", n.Name)
+		p.formats(n)
+	}
+
+	p.section("steps, in processing order", len(t.Steps))
+	for _, n := range t.Steps {
+		p.line(1, "%s (%s)", n.Name, n.Kind)
+		p.from(n)
+		p.step(t, n)
+	}
+
+	aggs := aggregates(t)
+	p.section("stores", len(aggs))
+	for _, n := range aggs {
+		p.line(1, "%s", n.Name)
+		p.line(2, "step: %s", n.Name)
+		p.line(2, "changelog topic: %s", ChangelogTopic(t.Name, n.Name))
+		if n.Aggregate.GroupByKey {
+			p.line(2, "partitions: as the source topic %s", upstreamTopics(n)[0])
+		} else {
+			p.line(2, "partitions: as its repartition topic, max of source partitions")
+		}
+		p.line(2, "configs: cleanup.policy=compact")
+	}
+
+	reparts := repartitioned(aggs)
+	p.section("repartition topics", len(reparts))
+	for _, n := range reparts {
+		p.line(1, "%s", RepartitionTopic(t.Name, n.Name))
+		p.line(2, "step: %s", n.Name)
+		p.line(2, "partitions: max of source partitions (%s)", strings.Join(sourceTopics(t), ", "))
+		p.line(2, "configs: cleanup.policy=delete")
+	}
+
+	p.section("sinks", len(t.Sinks))
+	for _, n := range t.Sinks {
+		p.line(1, "%s", n.Name)
+		p.formats(n)
+		p.from(n)
+	}
+
+	var ls []link
+	for _, n := range slices.Concat(t.Sources, t.Steps) {
+		ls = append(ls, linksFrom(n)...)
+	}
+	p.section("edges", len(ls))
+	for _, e := range ls {
+		s := e.from.Name + " -> "
+		if e.repartition {
+			s += RepartitionTopic(t.Name, e.to.Name) + " -> "
+		}
+		s += e.to.Name
+		switch {
+		case e.branch == nil:
+		case e.branch.When == nil:
+			s += " (default branch)"
+		default:
+			s += " (when " + oneLine(e.branch.When.Text) + ")"
+		}
+		p.line(1, "%s", s)
+	}
+	return p.err
+}
+
+func commitInterval(t *Topology) string {
+	if t.CommitInterval == 0 {
+		return "daemon default"
+	}
+	return t.CommitInterval.String()
+}
+
+// DescribeMermaid writes t as a Mermaid flowchart, left to right. Topics
+// (sources, sinks and repartition topics) are parallelograms, the
+// flowchart symbol for input and output; route steps are decisions; other
+// steps are boxes labelled with their kind and name; each aggregate step's
+// state store is a cylinder linked to it by a dotted line, and its
+// repartition topic, when it has one, sits between it and its inputs.
+// Internal topics and stores have dashed borders. The pipeline settings go
+// in a %% comment.
+func DescribeMermaid(w io.Writer, t *Topology) error {
+	p := &printer{w: w}
+	p.line(0, "flowchart LR")
+	p.line(1, "%%%% pipeline %s, consumer group %s, commit interval %s, transactional id %s-<instance id>",
+		t.Name, t.Group, commitInterval(t), t.Name)
+
+	// Node ids are positional, so node names need no escaping there and
+	// cannot clash with Mermaid keywords such as end. An aggregate step's
+	// store and repartition topic share its number.
+	ids := map[*Node]string{}
+	for i, n := range t.Sources {
+		ids[n] = fmt.Sprintf("source%d", i)
+		p.line(1, "%s[/%s/]", ids[n], mermaidLabel("source: "+n.Name, "topic: "+n.Topic))
+	}
+	var internal []string
+	for i, n := range t.Steps {
+		ids[n] = fmt.Sprintf("step%d", i)
+		label := mermaidLabel(string(n.Kind) + ": " + n.Name)
+		if n.Kind == KindRoute {
+			p.line(1, "%s{%s}", ids[n], label)
+		} else {
+			p.line(1, "%s[%s]", ids[n], label)
+		}
+		if n.Kind != KindAggregate || n.Aggregate == nil {
+			continue
+		}
+		if !n.Aggregate.GroupByKey {
+			id := fmt.Sprintf("repartition%d", i)
+			p.line(1, "%s[/%s/]", id, mermaidLabel("repartition topic", RepartitionTopic(t.Name, n.Name)))
+			internal = append(internal, id)
+		}
+		id := fmt.Sprintf("store%d", i)
+		p.line(1, "%s[(%s)]", id, mermaidLabel("store: "+n.Name, "changelog: "+ChangelogTopic(t.Name, n.Name)))
+		internal = append(internal, id)
+	}
+	for i, n := range t.Sinks {
+		ids[n] = fmt.Sprintf("sink%d", i)
+		p.line(1, "%s[/%s/]", ids[n], mermaidLabel("sink: "+n.Name, "topic: "+n.Topic))
+	}
+
+	for i, n := range t.Steps {
+		if n.Kind != KindAggregate || n.Aggregate == nil {
+			continue
+		}
+		if !n.Aggregate.GroupByKey {
+			p.line(1, "repartition%d --> %s", i, ids[n])
+		}
+		p.line(1, "%s -.- store%d", ids[n], i)
+	}
+	for _, n := range slices.Concat(t.Sources, t.Steps) {
+		for _, l := range linksFrom(n) {
+			to := ids[l.to]
+			if l.repartition {
+				to = strings.Replace(to, "step", "repartition", 1)
+			}
+			switch {
+			case l.branch == nil:
+				p.line(1, "%s --> %s", ids[n], to)
+			case l.branch.When == nil:
+				p.line(1, "%s -->|%s| %s", ids[n], mermaidLabel("default"), to)
+			default:
+				p.line(1, "%s -->|%s| %s", ids[n], mermaidLabel("when "+oneLine(l.branch.When.Text)), to)
+			}
+		}
+	}
+
+	if len(internal) > 0 {
+		p.line(1, "classDef internal stroke-dasharray: 5 5")
+		p.line(1, "class %s internal", strings.Join(internal, ","))
+	}
+	return p.err
+}
+
+// mermaidLabel quotes lines as one Mermaid label. Inside double quotes
+// Mermaid takes any character but the quote itself, and turns #name; and
+// #123; into HTML entities, which its HTML labels then show. So every
+// character that is special in the label, in HTML or in that entity
+// syntax becomes an entity: " # & < > | and `, which would start a
+// Markdown string. White space collapses to single spaces and lines are
+// joined with <br>.
+func mermaidLabel(lines ...string) string {
+	esc := make([]string, len(lines))
+	for i, l := range lines {
+		esc[i] = mermaidEscaper.Replace(oneLine(l))
+	}
+	return `"` + strings.Join(esc, "<br>") + `"`
+}
+
+var mermaidEscaper = strings.NewReplacer(
+	`#`, `#35;`,
+	`"`, `#quot;`,
+	`&`, `#amp;`,
+	`<`, `#lt;`,
+	`>`, `#gt;`,
+	`|`, `#124;`,
+	"`", `#96;`,
+)
+
+// step writes what step n computes.
+func (p *printer) step(t *Topology, n *Node) {
+	switch n.Kind {
+	case KindFilter, KindMap, KindFlatMap, KindKey:
+		p.expr(2, string(n.Kind)+": ", n.Expr)
+	case KindSetHeaders:
+		p.line(2, "set_headers:")
+		for _, h := range n.Headers {
+			p.expr(3, h.Name+": ", h.Expr)
+		}
+	case KindRoute:
+		p.line(2, "route:")
+		for _, r := range n.Routes {
+			if r.When == nil {
+				p.line(3, "- to: %s (default branch)", r.To.Name)
+				continue
+			}
+			p.expr(3, "- when: ", r.When)
+			p.line(4, "to: %s", r.To.Name)
+		}
+	case KindAggregate:
+		a := n.Aggregate
+		if len(a.GroupBy) == 1 && a.GroupBy[0].Name == SingleGroupColumn {
+			p.expr(2, "group_by: ", a.GroupBy[0].Expr)
+		} else {
+			p.line(2, "group_by:")
+			for _, g := range a.GroupBy {
+				p.expr(3, g.Name+": ", g.Expr)
+			}
+		}
+		p.line(2, "columns:")
+		for _, c := range a.Columns {
+			p.line(3, "%s: %s", c.Name, c.Func)
+			if c.Of != nil {
+				p.expr(4, "of: ", c.Of)
+			}
+			if c.Where != nil {
+				p.expr(4, "where: ", c.Where)
+			}
+			if c.Scale >= 0 {
+				p.line(4, "scale: %d", c.Scale)
+			}
+		}
+		p.line(2, "emit: %s", a.Emit)
+		p.line(2, "store: %s", n.Name)
+		if a.GroupByKey {
+			p.line(2, "input: partitioned by record key as read from %s, no repartition", upstreamTopics(n)[0])
+		} else {
+			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(n))
+		}
+	}
+}
+
+// repartitionReason says why aggregate step n repartitions, mirroring
+// the rules of resolveGroupByKey.
+func repartitionReason(n *Node) string {
+	a := n.Aggregate
+	if len(a.GroupBy) != 1 || a.GroupBy[0].Name != SingleGroupColumn || strings.TrimSpace(a.GroupBy[0].Expr.Text) != VarKey {
+		return "group_by is not the record key"
+	}
+	if ts := upstreamTopics(n); len(ts) > 1 {
+		return "records come from topics " + strings.Join(ts, ", ")
+	}
+	return "the record key changes upstream"
+}
+
+// printer writes indented lines and keeps the first write error.
+type printer struct {
+	w       io.Writer
+	err     error
+	started bool
+}
+
+func (p *printer) line(depth int, format string, args ...any) {
+	if p.err != nil {
+		return
+	}
+	p.started = true
+	_, p.err = fmt.Fprintf(p.w, strings.Repeat("  ", depth)+format+"\n", args...)
+}
+
+// section starts a titled list, saying "none" when it is empty.
+func (p *printer) section(title string, n int) {
+	if p.started {
+		p.line(0, "")
+	}
+	if n == 0 {
+		p.line(0, "%s: none", title)
+		return
+	}
+	p.line(0, "%s:", title)
+}
+
+// expr writes label followed by x's text. A multi-line expression (a YAML
+// block scalar) goes below the label, one level deeper, as written.
+func (p *printer) expr(depth int, label string, x *Expr) {
+	text := strings.TrimSpace(x.Text)
+	if !strings.Contains(text, "\n") {
+		p.line(depth, "%s%s", label, text)
+		return
+	}
+	p.line(depth, "%s|", label)
+	lines := strings.Split(strings.TrimRight(x.Text, " \t\r\n"), "\n")
+	// Drop leading blank lines, then the indentation they all share.
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	common := -1
+	for _, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if in := len(l) - len(strings.TrimLeft(l, " \t")); common < 0 || in < common {
+			common = in
+		}
+	}
+	// A "- " prefix pushes the continuation lines one level further.
+	cont := depth + 1
+	if strings.HasPrefix(label, "- ") {
+		cont++
+	}
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t\r")
+		if l == "" {
+			p.line(0, "")
+			continue
+		}
+		p.line(cont, "%s", l[common:])
+	}
+}
+
+func (p *printer) formats(n *Node) {
+	p.line(2, "topic: %s", n.Topic)
+	p.line(2, "format: %s", n.Format)
+	p.line(2, "key format: %s", n.KeyFormat)
+}
+
+func (p *printer) from(n *Node) {
+	names := make([]string, len(n.Inputs))
+	for i, in := range n.Inputs {
+		names[i] = in.Name
+	}
+	p.line(2, "from: %s", strings.Join(names, ", "))
+}
+
+// oneLine collapses the white space of an expression to single spaces, for
+// places with no room for several lines.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// aggregates returns the aggregate steps of t in processing order.
+func aggregates(t *Topology) []*Node {
+	var out []*Node
+	for _, n := range t.Steps {
+		if n.Kind == KindAggregate && n.Aggregate != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// repartitioned returns the aggregate steps that read through a
+// repartition topic.
+func repartitioned(aggs []*Node) []*Node {
+	var out []*Node
+	for _, n := range aggs {
+		if !n.Aggregate.GroupByKey {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// sourceTopics returns the distinct topics of t's sources, in file order.
+func sourceTopics(t *Topology) []string {
+	var out []string
+	for _, n := range t.Sources {
+		if !slices.Contains(out, n.Topic) {
+			out = append(out, n.Topic)
+		}
+	}
+	return out
+}
+
+// upstreamTopics returns the distinct source topics whose records reach
+// n, depth first along Inputs. A step grouping by the record key has
+// exactly one.
+func upstreamTopics(n *Node) []string {
+	var out []string
+	seen := map[*Node]bool{}
+	var walk func(*Node)
+	walk = func(n *Node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if n.Kind == KindSource && !slices.Contains(out, n.Topic) {
+			out = append(out, n.Topic)
+		}
+		for _, in := range n.Inputs {
+			walk(in)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// link is one connection of the graph. A route step has one per branch,
+// so two branches to the same node are two edges.
+type link struct {
+	from, to *Node
+	branch   *Route // route steps only
+	// repartition is true when records reach to, an aggregate step,
+	// through its repartition topic.
+	repartition bool
+}
+
+// linksFrom returns the connections from n to the nodes it feeds, in
+// order (a route step's in branch order).
+func linksFrom(n *Node) []link {
+	var out []link
+	add := func(to *Node, r *Route) {
+		rp := to.Kind == KindAggregate && to.Aggregate != nil && !to.Aggregate.GroupByKey
+		out = append(out, link{from: n, to: to, branch: r, repartition: rp})
+	}
+	if n.Kind == KindRoute {
+		for i := range n.Routes {
+			add(n.Routes[i].To, &n.Routes[i])
+		}
+		return out
+	}
+	for _, o := range n.Outputs {
+		add(o, nil)
+	}
+	return out
+}

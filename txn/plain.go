@@ -1,0 +1,184 @@
+package txn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ErrSkipBatch is returned by Plain.Begin in at-most-once mode when the
+// offsets of the polled records could not be committed: the records must
+// not be processed (another member will, from the committed offsets).
+var ErrSkipBatch = errors.New("offsets of the polled records not committed; skipping them")
+
+// Plain is the cycle of a pipeline without transactions, at-least-once or
+// at-most-once. It has the same shape as Session so the runtime drives
+// both alike; a "transaction" here is the batch between Begin and End.
+//
+// At-least-once: End flushes the producer (outputs and changelog records
+// are acknowledged) and only then commits the input offsets. A crash
+// between the two processes the batch again: duplicates, never loss.
+// State changes are applied once the flush succeeded, so the store matches
+// its changelog; a batch processed twice is applied twice.
+//
+// At-most-once: Begin commits the offsets of the polled records before
+// they are processed. A crash after that loses the batch: never
+// duplicates.
+//
+// Rebalances are blocked from a poll until End (kgo's
+// BlockRebalanceOnPoll), so offsets are never committed for partitions
+// another member already owns.
+type Plain struct {
+	cfg        Config
+	atMostOnce bool
+	cl         *kgo.Client
+	open       bool
+	began      time.Time
+
+	mu struct {
+		sync.Mutex
+		err      error
+		errTopic string
+	}
+}
+
+// NewPlain creates the client and starts joining the group.
+func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Plain{cfg: cfg, atMostOnce: atMostOnce}
+	if err := p.connect(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Plain) connect() error {
+	opts := append(groupOpts(p.cfg), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
+	opts = append(opts, p.cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("creating Kafka client: %w", err)
+	}
+	p.cl = cl
+	return nil
+}
+
+// Client returns the underlying client.
+func (p *Plain) Client() *kgo.Client { return p.cl }
+
+// InTxn reports whether a batch is open, and since when.
+func (p *Plain) InTxn() (bool, time.Time) { return p.open, p.began }
+
+// Poll polls for up to max records. Between batches it first lets a
+// pending rebalance go ahead.
+func (p *Plain) Poll(ctx context.Context, max int) kgo.Fetches {
+	if !p.open {
+		p.cl.AllowRebalance()
+	}
+	return p.cl.PollRecords(ctx, max)
+}
+
+// Begin opens a batch. At most once, it first commits the offsets of the
+// polled records; if that fails it returns ErrSkipBatch.
+func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
+	if p.atMostOnce {
+		var rs []*kgo.Record
+		f.EachRecord(func(r *kgo.Record) { rs = append(rs, r) })
+		if err := p.cl.CommitRecords(ctx, rs...); err != nil {
+			p.cfg.Logger.Warn("committing offsets before processing failed; skipping the batch", "err", err)
+			return ErrSkipBatch
+		}
+	}
+	if !p.open {
+		p.open, p.began = true, time.Now()
+	}
+	return nil
+}
+
+// Produce sends r without waiting; a failure makes End fail.
+func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
+	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err == nil {
+			return
+		}
+		p.mu.Lock()
+		if p.mu.err == nil {
+			p.mu.err, p.mu.errTopic = err, r.Topic
+		}
+		p.mu.Unlock()
+	})
+}
+
+// End closes the batch: it waits for every produced record to be
+// acknowledged and, at least once, commits the input offsets. committed
+// true means the outputs are written, so state changes may be applied.
+//
+// abort (or a failed produce) cannot take back what was produced. At least
+// once, the batch must be processed again: End returns a *RebuildError so
+// the client is rebuilt and resumes from the committed offsets. At most
+// once, the batch is dropped.
+func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
+	if !p.open {
+		return false, nil
+	}
+	p.open = false
+	defer p.cl.AllowRebalance()
+	ferr := p.cl.Flush(ctx)
+	p.mu.Lock()
+	perr, ptopic := p.mu.err, p.mu.errTopic
+	p.mu.err, p.mu.errTopic = nil, ""
+	p.mu.Unlock()
+	switch {
+	case perr != nil && !abortable(perr):
+		return false, &ProduceError{Topic: ptopic, Err: perr}
+	case perr != nil:
+		ferr = perr
+	}
+	if abort || ferr != nil {
+		if p.atMostOnce {
+			return false, nil
+		}
+		if ferr == nil {
+			ferr = errors.New("batch aborted")
+		}
+		return false, &RebuildError{Err: ferr}
+	}
+	if !p.atMostOnce {
+		if err := p.cl.CommitUncommittedOffsets(ctx); err != nil {
+			// The outputs are written; the records will come again
+			// from the last committed offsets (duplicates).
+			p.cfg.Logger.Warn("committing offsets failed; the batch will be processed again", "err", err)
+		}
+	}
+	return true, nil
+}
+
+// Rebuild closes the client and creates a new one, which resumes from the
+// committed offsets.
+func (p *Plain) Rebuild() error {
+	p.open = false
+	p.cl.Close()
+	return p.connect()
+}
+
+// Close ends an open batch without committing it and leaves the group.
+func (p *Plain) Close(ctx context.Context) {
+	p.open = false
+	p.cl.AllowRebalance()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.cl.Close()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
