@@ -177,3 +177,34 @@ func TestChangelogMismatchStops(t *testing.T) {
 	}
 	t.Logf("Run() = %v", err)
 }
+
+// TestGuarantees runs the user-totals pipeline at least once and at most
+// once: without a crash both give the same table as exactly once, and at
+// least once every event yields exactly one update.
+func TestGuarantees(t *testing.T) {
+	for _, g := range []topology.Guarantee{topology.AtLeastOnce, topology.AtMostOnce} {
+		t.Run(string(g), func(t *testing.T) {
+			c := newCluster(t, "events", "user-totals")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			topo, err := topology.Load("../testdata/aggregate/user_totals.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			topo.Guarantee = g
+			if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/events.jsonl"); err != nil {
+				t.Fatal(err)
+			}
+			runUntilCaughtUp(t, ctx, c, topo, "a")
+			if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/events-later.jsonl"); err != nil {
+				t.Fatal(err)
+			}
+			runUntilCaughtUp(t, ctx, c, topo, "b")
+			got, n := table(t, ctx, c.addrs, "user-totals")
+			checkGolden(t, "user_totals_7.golden", got)
+			if n != 7 {
+				t.Errorf("output holds %d updates, want 7 (one per event, no crash)", n)
+			}
+		})
+	}
+}

@@ -5,9 +5,11 @@ import (
 	"slices"
 
 	"github.com/google/cel-go/common/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -18,22 +20,26 @@ type graph struct {
 	repartition map[string]*aggregator // repartition topic -> the aggregate reading it
 	aggs        []*aggregator
 	nodes       map[string]*node
+	m           *metrics.Pipeline
 }
 
 type node struct {
 	t    *topology.Node
 	outs []*node
+	// in and out count records entering and leaving the node (also
+	// those of transactions that later abort).
+	in, out prometheus.Counter
 	// route steps: the target of each branch, aligned with t.Routes.
 	routes []*node
 	// aggregate steps.
 	agg *aggregator
 }
 
-func newGraph(topo *topology.Topology) *graph {
-	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}}
+func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
+	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
-		gn := &node{t: n}
+		gn := &node{t: n, in: m.RecordsIn.WithLabelValues(n.Name), out: m.RecordsOut.WithLabelValues(n.Name)}
 		g.nodes[n.Name] = gn
 		if n.Kind == topology.KindAggregate {
 			gn.agg = newAggregator(topo.Name, gn)
@@ -95,6 +101,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		if r.value, err = format.Decode(src.t.Format, in.Value); err != nil {
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
 		}
+		src.in.Inc()
 		if err := g.forward(src, &r, emit); err != nil {
 			return err
 		}
@@ -103,6 +110,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 }
 
 func (g *graph) forward(n *node, r *record, emit emitFunc) error {
+	n.out.Inc()
 	for _, o := range n.outs {
 		if err := g.push(o, r, emit); err != nil {
 			return err
@@ -112,6 +120,7 @@ func (g *graph) forward(n *node, r *record, emit emitFunc) error {
 }
 
 func (g *graph) fail(n *node, r *record, phase Phase, err error) error {
+	g.m.Errors.WithLabelValues(n.t.Name, string(phase)).Inc()
 	return &RecordError{Topic: r.src.Topic, Partition: r.src.Partition, Offset: r.src.Offset, Node: n.t.Name, Phase: phase, Err: err}
 }
 
@@ -140,6 +149,7 @@ func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
 }
 
 func (g *graph) push(n *node, r *record, emit emitFunc) error {
+	n.in.Inc()
 	switch n.t.Kind {
 	case topology.KindFilter:
 		ok, err := g.test(n, n.t.Expr, r)
@@ -211,6 +221,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 					continue
 				}
 			}
+			n.out.Inc()
 			return g.push(n.routes[i], r, emit)
 		}
 		return nil // no branch matched: dropped, like a filter
@@ -230,6 +241,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		if err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
 		}
+		n.out.Inc()
 		emit(&kgo.Record{Topic: n.t.Topic, Key: key, Value: val, Headers: r.headers, Timestamp: r.ts})
 		return nil
 	}

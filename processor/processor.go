@@ -9,16 +9,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
 	"github.com/exactly-dev/exactly/txn"
 )
+
+// cycle is what the run loop needs of a delivery guarantee's client:
+// *txn.Session (exactly once) or *txn.Plain (at least or at most once).
+type cycle interface {
+	Client() *kgo.Client
+	InTxn() (bool, time.Time)
+	Poll(ctx context.Context, max int) kgo.Fetches
+	Begin(ctx context.Context, f kgo.Fetches) error
+	Produce(ctx context.Context, r *kgo.Record)
+	End(ctx context.Context, abort bool) (bool, error)
+	Rebuild() error
+	Close(ctx context.Context)
+}
 
 // maxPoll bounds the records taken from one poll, so that a backlog is
 // worked off in many transactions of bounded size rather than one huge one
@@ -40,6 +55,10 @@ type Config struct {
 	// State is where aggregate steps keep their stores; nil keeps them in
 	// memory.
 	State statestore.Backend
+
+	// Metrics receives the pipeline's metrics; nil counts into metrics
+	// registered nowhere.
+	Metrics *metrics.Pipeline
 
 	// KafkaOpts are appended to the client's options (tests use it).
 	KafkaOpts []kgo.Opt
@@ -74,6 +93,9 @@ type Processor struct {
 	interval time.Duration
 	stats    Stats
 	tasks    *tasks
+	m        *metrics.Pipeline
+	joined   atomic.Bool // the member has had an assignment
+	oldest   time.Time   // timestamp of the oldest input record of the open transaction
 
 	// Records of the open transaction; owned by the Run goroutine.
 	in, out int64
@@ -100,17 +122,33 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	if cfg.State == nil {
 		cfg.State = statestore.NewMemory()
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewPipeline(nil, topo.Name)
+	}
 	txnID := topo.Name + "-" + cfg.InstanceID
 	p := &Processor{
 		topo:     topo,
 		cfg:      cfg,
-		g:        newGraph(topo),
+		g:        newGraph(topo, cfg.Metrics),
+		m:        cfg.Metrics,
 		txnID:    txnID,
 		interval: interval,
 		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
 	}
-	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log, &p.stats)
+	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log, &p.stats, cfg.Metrics)
 	return p, nil
+}
+
+// Ready returns nil once the member has joined its group and restored the
+// state of every partition it was assigned, or why not.
+func (p *Processor) Ready() error {
+	if !p.joined.Load() {
+		return errors.New("not ready: joining the consumer group")
+	}
+	if n := p.tasks.pending(); n > 0 {
+		return fmt.Errorf("not ready: restoring %d partitions", n)
+	}
+	return nil
 }
 
 // Stats returns the processor's live counters.
@@ -158,7 +196,7 @@ func (p *Processor) SinkTopics() []string {
 // Kafka error stops it. When ctx ends it commits the open transaction,
 // leaves the group and returns nil.
 func (p *Processor) Run(ctx context.Context) error {
-	sess, err := txn.New(txn.Config{
+	tcfg := txn.Config{
 		Brokers:            p.cfg.Brokers,
 		ClientID:           p.cfg.ClientID,
 		Group:              p.topo.Group,
@@ -170,16 +208,33 @@ func (p *Processor) Run(ctx context.Context) error {
 		Logger:             p.log,
 		OnAssigned: func(cl *kgo.Client, m map[string][]int32) {
 			p.stats.AssignedParts.Add(int64(count(m)))
+			p.m.AssignedPartitions.Add(float64(count(m)))
+			p.m.Rebalances.Inc()
+			p.joined.Store(true)
 			p.log.Info("partitions assigned", "partitions", m)
 			p.tasks.onAssigned(cl, m)
 		},
 		OnRevoked: func(m map[string][]int32) {
 			p.stats.AssignedParts.Add(-int64(count(m)))
+			p.m.AssignedPartitions.Sub(float64(count(m)))
+			for t, parts := range m {
+				for _, part := range parts {
+					p.m.Lag.DeleteLabelValues(t, strconv.Itoa(int(part)))
+				}
+			}
 			p.log.Info("partitions revoked", "partitions", m)
 			p.tasks.onRevoked(m)
 		},
 		Opts: append([]kgo.Opt{kgo.RecordPartitioner(newPartitioner(p.g))}, p.cfg.KafkaOpts...),
-	})
+	}
+	var sess cycle
+	var err error
+	switch p.topo.Guarantee {
+	case topology.AtLeastOnce, topology.AtMostOnce:
+		sess, err = txn.NewPlain(tcfg, p.topo.Guarantee == topology.AtMostOnce)
+	default:
+		sess, err = txn.New(tcfg)
+	}
 	if err != nil {
 		return err
 	}
@@ -187,7 +242,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		sess.Close(ctx)
 		return err
 	}
-	p.log.Info("started", "group", p.topo.Group, "sources", p.SourceTopics(), "commit_interval", p.interval)
+	p.log.Info("started", "group", p.topo.Group, "guarantee", p.topo.Guarantee, "sources", p.Consumed(), "commit_interval", p.interval)
 
 	err = p.loop(ctx, sess)
 
@@ -207,7 +262,7 @@ func (p *Processor) Run(ctx context.Context) error {
 }
 
 // loop returns nil when ctx ends, or the error that stops the processor.
-func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
+func (p *Processor) loop(ctx context.Context, sess cycle) error {
 	produceCtx := context.WithoutCancel(ctx)
 	emit := func(r *kgo.Record) {
 		p.out++
@@ -260,9 +315,21 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 		}
 
 		if !fetches.Empty() {
-			if err := sess.Begin(); err != nil {
+			switch err := sess.Begin(ctx, fetches); {
+			case errors.Is(err, txn.ErrSkipBatch):
+				continue
+			case err != nil:
 				return err
 			}
+			fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+				if n := len(fp.Records); n > 0 {
+					last := fp.Records[n-1]
+					p.m.Lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - last.Offset - 1))
+					if p.oldest.IsZero() || fp.Records[0].Timestamp.Before(p.oldest) {
+						p.oldest = fp.Records[0].Timestamp
+					}
+				}
+			})
 			var perr error
 			fetches.EachRecord(func(r *kgo.Record) {
 				if perr != nil {
@@ -296,7 +363,7 @@ func (p *Processor) loop(ctx context.Context, sess *txn.Session) error {
 // records of the transaction, counted when it commits. Stores apply their
 // overlays only when the transaction committed, so state and offsets move
 // together.
-func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, out int64) (bool, error) {
+func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int64) (bool, error) {
 	open, began := sess.InTxn()
 	if !open {
 		return false, nil
@@ -325,10 +392,17 @@ func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, 
 	}
 	start := time.Now()
 	committed, err := sess.End(ctx, abort)
+	oldest := p.oldest
+	p.oldest = time.Time{}
 	var rebuild *txn.RebuildError
 	switch {
 	case errors.As(err, &rebuild):
 		p.stats.Rebuilds.Add(1)
+		p.m.Rebuilds.Inc()
+		p.m.TxnAborts.WithLabelValues("unknown_outcome").Inc()
+		if rebuild.Fenced {
+			p.m.Fenced.Inc()
+		}
 		p.log.Warn("rebuilding the client; resuming from committed offsets and restoring state", "err", err)
 		p.tasks.dropAll()
 		if rerr := sess.Rebuild(); rerr != nil {
@@ -337,6 +411,10 @@ func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, 
 		return false, nil
 	case err != nil:
 		p.tasks.ended(false, nil)
+		p.m.TxnAborts.WithLabelValues("error").Inc()
+		if errors.Is(err, txn.ErrFenced) {
+			p.m.Fenced.Inc()
+		}
 		return false, err
 	case committed:
 		offsets := map[string]map[int32]int64{}
@@ -352,10 +430,21 @@ func (p *Processor) end(ctx context.Context, sess *txn.Session, abort bool, in, 
 		p.stats.Commits.Add(1)
 		p.stats.RecordsIn.Add(in)
 		p.stats.RecordsOut.Add(out)
+		p.m.TxnCommits.Inc()
+		p.m.CommitDuration.Observe(time.Since(start).Seconds())
+		p.m.RecordsPerTxn.Observe(float64(in))
+		if !oldest.IsZero() {
+			p.m.EndToEnd.Observe(time.Since(oldest).Seconds())
+		}
 		p.log.Debug("committed", "records_in", in, "records_out", out, "duration", time.Since(start))
 	default:
 		p.tasks.ended(false, nil)
 		p.stats.Aborts.Add(1)
+		reason := "rebalance"
+		if abort {
+			reason = "requested"
+		}
+		p.m.TxnAborts.WithLabelValues(reason).Inc()
 		if !abort {
 			p.log.Info("transaction aborted (rebalance or abortable error); its records will be processed again")
 		}

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 )
 
@@ -29,17 +32,21 @@ type tasks struct {
 	log     *slog.Logger
 	aggs    map[string]*aggregator // by input topic
 	stats   *Stats
+	m       *metrics.Pipeline
 
 	mu struct {
 		sync.Mutex
 		assigned map[string][]int32 // to restore
 		revoked  map[string][]int32 // to drop
 	}
-	restoring int // partitions waiting for restore, run loop only
+	restoring atomic.Int64 // partitions assigned and not yet restored
 }
 
-func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger, stats *Stats) *tasks {
-	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}, stats: stats}
+// pending returns how many assigned partitions wait for their restore.
+func (t *tasks) pending() int64 { return t.restoring.Load() }
+
+func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger, stats *Stats, m *metrics.Pipeline) *tasks {
+	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}, stats: stats, m: m}
 	for _, a := range g.aggs {
 		t.aggs[a.input] = a
 	}
@@ -58,6 +65,7 @@ func (t *tasks) onAssigned(cl *kgo.Client, m map[string][]int32) {
 		if _, ok := t.aggs[topic]; ok {
 			pause[topic] = parts
 			t.mu.assigned[topic] = append(t.mu.assigned[topic], parts...)
+			t.restoring.Add(int64(len(parts)))
 		}
 	}
 	t.mu.Unlock()
@@ -96,6 +104,9 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 				delete(a.stores, p)
 			}
 			delete(a.dirty, p)
+			part := strconv.Itoa(int(p))
+			t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
+			t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
 		}
 	}
 	resume := map[string][]int32{}
@@ -105,6 +116,7 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 			if err := t.restore(ctx, a, p); err != nil {
 				return err
 			}
+			t.restoring.Add(-1)
 			resume[topic] = append(resume[topic], p)
 		}
 	}
@@ -125,18 +137,26 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	}
 	log := t.log.With("node", a.node.t.Name, "topic", a.changelog, "partition", p)
 	last, seen := time.Now(), int64(0)
-	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, remaining int64) {
+	node, part := a.node.t.Name, strconv.Itoa(int(p))
+	restored, remaining := t.m.RestoreRecords.WithLabelValues(node), t.m.RestoreRemaining.WithLabelValues(node, part)
+	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, left int64) {
 		t.stats.RestoreRecords.Add(done - seen)
-		t.stats.RestoreRemaining.Store(remaining)
+		t.stats.RestoreRemaining.Store(left)
+		restored.Add(float64(done - seen))
+		remaining.Set(float64(left))
 		seen = done
 		if time.Since(last) > 5*time.Second {
 			last = time.Now()
-			log.Info("restoring", "records", done, "remaining", remaining)
+			log.Info("restoring", "records", done, "remaining", left)
 		}
 	})
 	t.stats.RestoreRecords.Add(stats.Records - seen)
 	t.stats.RestoreRemaining.Store(0)
 	t.stats.RestoreNanos.Add(int64(stats.Duration))
+	restored.Add(float64(stats.Records - seen))
+	remaining.Set(0)
+	t.m.RestoreDuration.WithLabelValues(node).Observe(stats.Duration.Seconds())
+	t.updateSize(a, p, st)
 	if err != nil {
 		return fmt.Errorf("restoring %s partition %d: %w", a.changelog, p, err)
 	}
@@ -166,10 +186,19 @@ func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error 
 			if err := st.Commit(next); err != nil {
 				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
 			}
+			if len(a.dirty[p]) > 0 {
+				t.updateSize(a, p, st)
+			}
 		}
 		clear(a.dirty)
 	}
 	return errors.Join(errs...)
+}
+
+func (t *tasks) updateSize(a *aggregator, p int32, st statestore.Store) {
+	part := strconv.Itoa(int(p))
+	t.m.StoreEntries.WithLabelValues(a.node.t.Name, part).Set(float64(st.Len()))
+	t.m.StoreBytes.WithLabelValues(a.node.t.Name, part).Set(float64(st.SizeBytes()))
 }
 
 // dropAll closes every store: after a rebuild the new member is assigned
@@ -186,6 +215,7 @@ func (t *tasks) dropAll() {
 	t.mu.Lock()
 	clear(t.mu.assigned)
 	clear(t.mu.revoked)
+	t.restoring.Store(0)
 	t.mu.Unlock()
 }
 
