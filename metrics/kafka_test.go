@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,12 +109,33 @@ func value(t *testing.T, g prometheus.Gatherer, name string, match map[string]st
 
 // TestKafkaHooksRebuild runs clients one after the other and side by side
 // with one KafkaHooks, as a processor rebuilding its client does: no
-// panic, no gather error, and the counters run on across clients.
+// panic, no gather error, and the counters run on across clients. A
+// scraper runs all along, so -race sees hooks, client churn and Collect
+// interleave.
 func TestKafkaHooksRebuild(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry() // also checks Collect against Describe
 	hooks := KafkaHooks(reg, "p")
 	c := newCluster(t)
 	produced := map[string]string{"pipeline": "p", "topic": "t"}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := reg.Gather(); err != nil {
+				t.Errorf("Gather() during client churn: %v", err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	defer wg.Wait()
+	defer close(stop)
 
 	first := newClient(t, c, hooks)
 	produce(t, first, 3)

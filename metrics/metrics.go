@@ -3,11 +3,12 @@
 //
 // A process builds one registry and puts everything on it:
 //
-//	reg := metrics.NewRegistry()                       // go_* and process_* collectors
-//	m := metrics.NewPipeline(reg, topo.Name)           // exactly_* pipeline metrics
-//	kafka := metrics.KafkaHooks(reg, topo.Name)        // exactly_kafka_* client metrics, once
-//	cl, err := kgo.NewClient(kafka, ...)               // the same opt for every client
-//	srv := metrics.NewServer(cfg.HTTP.Addr, reg, ready, log)
+//	reg := metrics.NewRegistry()                 // go_* and process_* collectors
+//	m := metrics.NewPipeline(reg, topo.Name)     // exactly_* pipeline metrics
+//	kafka := metrics.KafkaHooks(reg, topo.Name)  // exactly_kafka_* client metrics, once
+//	cl, err := kgo.NewClient(kafka, ...)         // the same opt for every client
+//	srv := metrics.NewServer(addr, reg, ready, log)
+//	err = srv.Run(ctx)                           // /metrics, /livez, /readyz
 //
 // Names follow <namespace>_<subsystem>_<name>_<unit> in base units
 // (seconds, bytes), with _total only on counters. Every series carries the

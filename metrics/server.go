@@ -22,10 +22,12 @@ const shutdownTimeout = 5 * time.Second
 //
 //	/metrics  the registry, in the Prometheus text or protobuf format
 //	/livez    200 "ok" as long as the process serves HTTP at all
-//	/readyz   200 "ready" when ready returns nil, else 503 "not ready: <err>"
+//	/readyz   200 "ready" when ready returns nil, else 503 with the error text
 //
-// Run it under the process's errgroup; it stops last, after the pipeline
-// (see STYLE.md), so the final metrics stay scrapable during shutdown.
+// Run it under the process's errgroup. It stops when its context ends;
+// STYLE.md stops the HTTP server last, so to keep /metrics scrapable
+// while the pipeline drains, give Run a context that ends after the
+// pipeline has returned.
 type Server struct {
 	addr  string
 	ready func() error
@@ -40,9 +42,10 @@ type Server struct {
 
 // NewServer returns a server for addr (the http.addr setting, host:port;
 // port 0 picks a free one, see Addr) that serves reg. ready reports
-// whether the pipeline can take traffic: its error, such as "restoring 3
-// partitions", is the 503 body after "not ready: ". A nil ready is always
-// ready; a nil log discards. Nothing listens until Listen or Run.
+// whether the pipeline can take traffic (processor.Processor.Ready fits):
+// its error text, such as "not ready: restoring 3 partitions", is the 503
+// body as is. A nil ready is always ready; a nil log discards. Nothing
+// listens until Listen or Run.
 func NewServer(addr string, reg *prometheus.Registry, ready func() error, log *slog.Logger) *Server {
 	if ready == nil {
 		ready = func() error { return nil }
@@ -78,7 +81,7 @@ func NewServer(addr string, reg *prometheus.Registry, ready func() error, log *s
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := s.ready(); err != nil {
-		text(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		text(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	text(w, http.StatusOK, "ready")

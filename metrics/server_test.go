@@ -32,7 +32,7 @@ func TestServer(t *testing.T) {
 	p.TxnCommits.Inc()
 
 	var mu sync.Mutex
-	readyErr := errors.New("restoring 3 partitions")
+	readyErr := errors.New("not ready: restoring 3 partitions")
 	ready := func() error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -60,26 +60,32 @@ func TestServer(t *testing.T) {
 	base := "http://" + addr
 
 	for _, tc := range []struct {
-		path     string
-		ready    error
-		code     int
-		contains string
+		path  string
+		ready error
+		code  int
+		body  string // exact, or a substring for /metrics
 	}{
 		{"/metrics", readyErr, 200, `exactly_txn_commits_total{pipeline="quickstart"} 1`},
 		{"/metrics", readyErr, 200, "go_goroutines"},
-		{"/livez", readyErr, 200, "ok"},
-		{"/readyz", readyErr, 503, "not ready: restoring 3 partitions"},
-		{"/readyz", nil, 200, "ready"},
-		{"/livez", nil, 200, "ok"},
-		{"/nope", nil, 404, ""},
+		{"/livez", readyErr, 200, "ok\n"},
+		{"/readyz", readyErr, 503, "not ready: restoring 3 partitions\n"},
+		{"/readyz", nil, 200, "ready\n"},
+		{"/livez", nil, 200, "ok\n"},
 	} {
 		mu.Lock()
 		readyErr = tc.ready
 		mu.Unlock()
 		code, body := get(t, base+tc.path)
-		if code != tc.code || !strings.Contains(body, tc.contains) {
-			t.Errorf("GET %s (ready() = %v) = %d %q, want %d containing %q", tc.path, tc.ready, code, body, tc.code, tc.contains)
+		ok := body == tc.body
+		if tc.path == "/metrics" {
+			ok = strings.Contains(body, tc.body)
 		}
+		if code != tc.code || !ok {
+			t.Errorf("GET %s (ready() = %v) = %d %q, want %d %q", tc.path, tc.ready, code, body, tc.code, tc.body)
+		}
+	}
+	if code, _ := get(t, base+"/nope"); code != 404 {
+		t.Errorf("GET /nope = %d, want 404", code)
 	}
 
 	cancel()

@@ -24,6 +24,8 @@ type aggregator struct {
 
 	stores map[int32]statestore.Store // by task partition; owned by the run loop
 	dirty  map[int32]map[string]dirtyRow
+	// dedupe steps: stream time (highest record time seen) per task.
+	streamTime map[int32]int64
 }
 
 type dirtyRow struct {
@@ -34,16 +36,37 @@ type dirtyRow struct {
 
 func newAggregator(pipeline string, n *node) *aggregator {
 	a := &aggregator{
-		node:      n,
-		changelog: topology.ChangelogTopic(pipeline, n.t.Name),
-		stores:    map[int32]statestore.Store{},
-		dirty:     map[int32]map[string]dirtyRow{},
+		node:       n,
+		changelog:  topology.ChangelogTopic(pipeline, n.t.Name),
+		stores:     map[int32]statestore.Store{},
+		dirty:      map[int32]map[string]dirtyRow{},
+		streamTime: map[int32]int64{},
 	}
-	if !n.t.Aggregate.GroupByKey {
+	if n.t.Aggregate != nil && !n.t.Aggregate.GroupByKey {
 		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
 		a.input = a.repartition
 	}
 	return a
+}
+
+// put writes key = value (nil: delete) into the task's store overlay and
+// marks it for the changelog.
+func (a *aggregator) put(part int32, st statestore.Store, key, value []byte, d dirtyRow) {
+	st.Put(key, value)
+	if a.dirty[part] == nil {
+		a.dirty[part] = map[string]dirtyRow{}
+	}
+	d.state = value
+	a.dirty[part][string(key)] = d
+}
+
+// store returns the store of the task a record belongs to.
+func (a *aggregator) store(part int32) (statestore.Store, error) {
+	st, ok := a.stores[part]
+	if !ok {
+		return nil, fmt.Errorf("node %q: no store for partition %d of %s (not restored); this is a bug", a.node.t.Name, part, a.input)
+	}
+	return st, nil
 }
 
 // groupKey evaluates group_by: one column gives its value, several a map.
@@ -101,9 +124,9 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	n := a.node
 	part := r.src.Partition
-	st, ok := a.stores[part]
-	if !ok {
-		return fmt.Errorf("node %q: no store for partition %d of %s (not restored); this is a bug", n.t.Name, part, a.input)
+	st, err := a.store(part)
+	if err != nil {
+		return err
 	}
 	key, kb, err := g.groupKey(n, r)
 	if err != nil {
@@ -144,11 +167,7 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return g.fail(n, r, PhaseEncode, err)
 	}
-	st.Put(kb, state)
-	if a.dirty[part] == nil {
-		a.dirty[part] = map[string]dirtyRow{}
-	}
-	a.dirty[part][string(kb)] = dirtyRow{key: key, state: state, r: *r}
+	a.put(part, st, kb, state, dirtyRow{key: key, state: state, r: *r})
 	if n.t.Aggregate.Emit == topology.EmitOnCommit {
 		return nil
 	}
@@ -185,7 +204,7 @@ func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record))
 	for part, rows := range a.dirty {
 		for kb, d := range rows {
 			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: d.state})
-			if a.node.t.Aggregate.Emit == topology.EmitOnCommit {
+			if a.node.t.Aggregate != nil && a.node.t.Aggregate.Emit == topology.EmitOnCommit {
 				accs, err := decodeRow(d.state, len(a.node.t.Aggregate.Columns))
 				if err != nil {
 					return err

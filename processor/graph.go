@@ -41,14 +41,15 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	for _, n := range all {
 		gn := &node{t: n, in: m.RecordsIn.WithLabelValues(n.Name), out: m.RecordsOut.WithLabelValues(n.Name)}
 		g.nodes[n.Name] = gn
-		if n.Kind == topology.KindAggregate {
+		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
 			gn.agg = newAggregator(topo.Name, gn)
 			g.aggs = append(g.aggs, gn.agg)
 			if gn.agg.repartition != "" {
 				g.repartition[gn.agg.repartition] = gn.agg
 			} else {
-				// Grouping by the record key: the tasks are the
-				// partitions of the (single) source upstream.
+				// Grouping by the record key, or deduplicating:
+				// the tasks are the partitions of the (single)
+				// source upstream.
 				gn.agg.input = upstreamSource(n).Topic
 			}
 		}
@@ -225,6 +226,9 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return g.push(n.routes[i], r, emit)
 		}
 		return nil // no branch matched: dropped, like a filter
+
+	case topology.KindDedupe:
+		return g.dedupe(n.agg, r, emit)
 
 	case topology.KindAggregate:
 		if n.agg.repartition != "" {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -271,4 +273,13 @@ func TestSharedInstanceID(t *testing.T) {
 	t.Logf("older: %d commits, %d aborts, %d rebuilds; newer: %d commits, %d aborts, %d rebuilds",
 		old.Stats().Commits.Load(), old.Stats().Aborts.Load(), old.Stats().Rebuilds.Load(),
 		newer.Stats().Commits.Load(), newer.Stats().Aborts.Load(), newer.Stats().Rebuilds.Load())
+}
+
+func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
 }

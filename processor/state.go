@@ -30,7 +30,7 @@ type tasks struct {
 	backend statestore.Backend
 	brokers []string
 	log     *slog.Logger
-	aggs    map[string]*aggregator // by input topic
+	aggs    map[string][]*aggregator // stateful steps by input topic
 	stats   *Stats
 	m       *metrics.Pipeline
 
@@ -42,13 +42,21 @@ type tasks struct {
 	restoring atomic.Int64 // partitions assigned and not yet restored
 }
 
+func (t *tasks) all() []*aggregator {
+	var all []*aggregator
+	for _, as := range t.aggs {
+		all = append(all, as...)
+	}
+	return all
+}
+
 // pending returns how many assigned partitions wait for their restore.
 func (t *tasks) pending() int64 { return t.restoring.Load() }
 
 func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger, stats *Stats, m *metrics.Pipeline) *tasks {
-	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string]*aggregator{}, stats: stats, m: m}
+	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string][]*aggregator{}, stats: stats, m: m}
 	for _, a := range g.aggs {
-		t.aggs[a.input] = a
+		t.aggs[a.input] = append(t.aggs[a.input], a)
 	}
 	t.mu.assigned = map[string][]int32{}
 	t.mu.revoked = map[string][]int32{}
@@ -94,27 +102,29 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 	t.mu.Unlock()
 
 	for topic, parts := range revoked {
-		a := t.aggs[topic]
-		for _, p := range parts {
-			if st, ok := a.stores[p]; ok {
-				st.Abort()
-				if err := st.Close(); err != nil {
-					t.log.Warn("closing store", "node", a.node.t.Name, "partition", p, "err", err)
+		for _, a := range t.aggs[topic] {
+			for _, p := range parts {
+				if st, ok := a.stores[p]; ok {
+					st.Abort()
+					if err := st.Close(); err != nil {
+						t.log.Warn("closing store", "node", a.node.t.Name, "partition", p, "err", err)
+					}
+					delete(a.stores, p)
 				}
-				delete(a.stores, p)
+				delete(a.dirty, p)
+				part := strconv.Itoa(int(p))
+				t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
+				t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
 			}
-			delete(a.dirty, p)
-			part := strconv.Itoa(int(p))
-			t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
-			t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
 		}
 	}
 	resume := map[string][]int32{}
 	for topic, parts := range assigned {
-		a := t.aggs[topic]
 		for _, p := range parts {
-			if err := t.restore(ctx, a, p); err != nil {
-				return err
+			for _, a := range t.aggs[topic] {
+				if err := t.restore(ctx, a, p); err != nil {
+					return err
+				}
 			}
 			t.restoring.Add(-1)
 			resume[topic] = append(resume[topic], p)
@@ -173,7 +183,7 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 // the last changelog record the transaction wrote.
 func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error {
 	var errs []error
-	for _, a := range t.aggs {
+	for _, a := range t.all() {
 		for p, st := range a.stores {
 			if !committed {
 				st.Abort()
@@ -204,7 +214,7 @@ func (t *tasks) updateSize(a *aggregator, p int32, st statestore.Store) {
 // dropAll closes every store: after a rebuild the new member is assigned
 // its partitions afresh, and restores them.
 func (t *tasks) dropAll() {
-	for _, a := range t.aggs {
+	for _, a := range t.all() {
 		for p, st := range a.stores {
 			st.Abort()
 			st.Close()

@@ -245,12 +245,12 @@ func (p *parser) checkInternalTopics(pipeline string) {
 	owner := map[string]*entry{}
 	purpose := map[string]string{}
 	for _, e := range p.steps {
-		if e.node.Kind != KindAggregate || !e.named || !nodeName.MatchString(e.node.Name) {
+		if (e.node.Kind != KindAggregate && e.node.Kind != KindDedupe) || !e.named || !nodeName.MatchString(e.node.Name) {
 			continue
 		}
 		// The repartition topic has the longer name.
 		if n := len(RepartitionTopic(pipeline, e.node.Name)); n > maxTopicLen {
-			p.errorf(e.namePos, e.path+".name", "aggregate step %q needs topics named <pipeline>-<step>-repartition, which would be %d characters long, more than Kafka's %d; shorten the pipeline or step name", e.node.Name, n, maxTopicLen)
+			p.errorf(e.namePos, e.path+".name", "%s step %q needs topics named <pipeline>-<step>-repartition, which would be %d characters long, more than Kafka's %d; shorten the pipeline or step name", e.node.Kind, e.node.Name, n, maxTopicLen)
 		}
 		for _, it := range internalTopics(pipeline, e.node.Name) {
 			owner[it[0]], purpose[it[0]] = e, it[1]
@@ -258,7 +258,7 @@ func (p *parser) checkInternalTopics(pipeline string) {
 	}
 	for _, e := range slices.Concat(p.sources, p.sinks) {
 		if s := owner[e.node.Topic]; s != nil {
-			p.errorf(e.topic, e.path+".topic", "topic %q is the %s topic of aggregate step %q; use another topic or rename the step", e.node.Topic, purpose[e.node.Topic], s.node.Name)
+			p.errorf(e.topic, e.path+".topic", "topic %q is the %s topic of %s step %q; use another topic or rename the step", e.node.Topic, purpose[e.node.Topic], s.node.Kind, s.node.Name)
 		}
 	}
 }

@@ -28,7 +28,7 @@ var (
 	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "sources", "steps", "sinks"}
 	sourceKeys = []string{"name", "topic", "format", "key_format"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
-	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate"}
+	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate", "dedupe"}
 	stepKeys   = append([]string{"name", "from"}, opKeys...)
 	branchKeys = []string{"when", "to"}
 )
@@ -375,7 +375,44 @@ func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primar
 		if primary {
 			n.Aggregate = a
 		}
+	case KindDedupe:
+		d := p.dedupe(v, key)
+		if primary {
+			n.Dedupe = d
+		}
 	}
+}
+
+var dedupeKeys = []string{"id", "ttl"}
+
+// maxDedupeTTL bounds how long ids are remembered: state grows with the
+// ids seen within the TTL.
+const maxDedupeTTL = 30 * 24 * time.Hour
+
+func (p *parser) dedupe(v *yaml.Node, key string) *Dedupe {
+	f := p.mapping(v, key, "dedupe", dedupeKeys)
+	if f == nil {
+		return nil
+	}
+	d := &Dedupe{}
+	if x := f.require("id"); x != nil {
+		d.ID = p.expr(x, sub(key, "id"), wantAny, "id")
+	}
+	if x := f.require("ttl"); x != nil {
+		tkey := sub(key, "ttl")
+		if s, ok := p.str(x, tkey); ok {
+			ttl, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				p.errorf(p.pos(x), tkey, "invalid duration %q: want a Go duration such as 10m or 24h", s)
+			case ttl < time.Second || ttl > maxDedupeTTL:
+				p.errorf(p.pos(x), tkey, "%s is out of range: want at least 1s and at most 720h", s)
+			default:
+				d.TTL = ttl
+			}
+		}
+	}
+	return d
 }
 
 func (p *parser) headers(v *yaml.Node, key string) []HeaderExpr {

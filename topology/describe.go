@@ -20,8 +20,9 @@ func Describe(w io.Writer, t *Topology) error {
 	p := &printer{w: w}
 	p.line(0, "pipeline: %s", t.Name)
 	p.line(0, "consumer group: %s", t.Group)
+	p.line(0, "guarantee: %s", guarantee(t))
 	p.line(0, "commit interval: %s", commitInterval(t))
-	p.line(0, "transactional id: %s-<instance id>", t.Name)
+	p.line(0, "transactional id: %s", transactionalID(t))
 
 	p.section("sources", len(t.Sources))
 	for _, n := range t.Sources {
@@ -36,13 +37,18 @@ func Describe(w io.Writer, t *Topology) error {
 		p.step(t, n)
 	}
 
+	// The runtime creates these topics when it starts: a changelog with
+	// one partition per task of its step (the partitions of the source
+	// topic it reads, or of its repartition topic), a repartition topic
+	// with the most partitions of any source topic of the pipeline.
 	aggs := aggregates(t)
-	p.section("stores", len(aggs))
-	for _, n := range aggs {
+	stateful := statefulSteps(t)
+	p.section("stores", len(stateful))
+	for _, n := range stateful {
 		p.line(1, "%s", n.Name)
 		p.line(2, "step: %s", n.Name)
 		p.line(2, "changelog topic: %s", ChangelogTopic(t.Name, n.Name))
-		if n.Aggregate.GroupByKey {
+		if n.Aggregate == nil || n.Aggregate.GroupByKey {
 			p.line(2, "partitions: as the source topic %s", upstreamTopics(n)[0])
 		} else {
 			p.line(2, "partitions: as its repartition topic, max of source partitions")
@@ -89,6 +95,22 @@ func Describe(w io.Writer, t *Topology) error {
 	return p.err
 }
 
+func guarantee(t *Topology) Guarantee {
+	if t.Guarantee == "" {
+		return ExactlyOnce
+	}
+	return t.Guarantee
+}
+
+// transactionalID is the pattern of the runtime's transactional ids. The
+// other guarantees run without transactions.
+func transactionalID(t *Topology) string {
+	if g := guarantee(t); g != ExactlyOnce {
+		return "none (" + string(g) + " runs without transactions)"
+	}
+	return t.Name + "-<instance id>"
+}
+
 func commitInterval(t *Topology) string {
 	if t.CommitInterval == 0 {
 		return "daemon default"
@@ -107,8 +129,8 @@ func commitInterval(t *Topology) string {
 func DescribeMermaid(w io.Writer, t *Topology) error {
 	p := &printer{w: w}
 	p.line(0, "flowchart LR")
-	p.line(1, "%%%% pipeline %s, consumer group %s, commit interval %s, transactional id %s-<instance id>",
-		t.Name, t.Group, commitInterval(t), t.Name)
+	p.line(1, "%%%% pipeline %s, consumer group %s, guarantee %s, commit interval %s, transactional id %s",
+		t.Name, t.Group, guarantee(t), commitInterval(t), transactionalID(t))
 
 	// Node ids are positional, so node names need no escaping there and
 	// cannot clash with Mermaid keywords such as end. An aggregate step's
@@ -127,6 +149,12 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		} else {
 			p.line(1, "%s[%s]", ids[n], label)
 		}
+		if n.Kind == KindDedupe && n.Dedupe != nil {
+			id := fmt.Sprintf("store%d", i)
+			p.line(1, "%s[(%s)]", id, mermaidLabel("store: "+n.Name, "changelog: "+ChangelogTopic(t.Name, n.Name)))
+			internal = append(internal, id)
+			continue
+		}
 		if n.Kind != KindAggregate || n.Aggregate == nil {
 			continue
 		}
@@ -144,16 +172,12 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		p.line(1, "%s[/%s/]", ids[n], mermaidLabel("sink: "+n.Name, "topic: "+n.Topic))
 	}
 
-	for i, n := range t.Steps {
-		if n.Kind != KindAggregate || n.Aggregate == nil {
-			continue
-		}
-		if !n.Aggregate.GroupByKey {
-			p.line(1, "repartition%d --> %s", i, ids[n])
-		}
-		p.line(1, "%s -.- store%d", ids[n], i)
-	}
+	// Records flow node by node in processing order; a repartition topic
+	// feeds its aggregate step after every input has fed it.
 	for _, n := range slices.Concat(t.Sources, t.Steps) {
+		if n.Kind == KindAggregate && n.Aggregate != nil && !n.Aggregate.GroupByKey {
+			p.line(1, "%s --> %s", strings.Replace(ids[n], "step", "repartition", 1), ids[n])
+		}
 		for _, l := range linksFrom(n) {
 			to := ids[l.to]
 			if l.repartition {
@@ -170,6 +194,9 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		}
 	}
 
+	for _, n := range statefulSteps(t) {
+		p.line(1, "%s -.- %s", ids[n], strings.Replace(ids[n], "step", "store", 1))
+	}
 	if len(internal) > 0 {
 		p.line(1, "classDef internal stroke-dasharray: 5 5")
 		p.line(1, "class %s internal", strings.Join(internal, ","))
@@ -222,6 +249,10 @@ func (p *printer) step(t *Topology, n *Node) {
 			p.expr(3, "- when: ", r.When)
 			p.line(4, "to: %s", r.To.Name)
 		}
+	case KindDedupe:
+		p.expr(2, "id: ", n.Dedupe.ID)
+		p.line(2, "ttl: %s", n.Dedupe.TTL)
+		p.line(2, "store: %s (ids seen within the ttl)", n.Name)
 	case KindAggregate:
 		a := n.Aggregate
 		if len(a.GroupBy) == 1 && a.GroupBy[0].Name == SingleGroupColumn {
@@ -250,19 +281,26 @@ func (p *printer) step(t *Topology, n *Node) {
 		if a.GroupByKey {
 			p.line(2, "input: partitioned by record key as read from %s, no repartition", upstreamTopics(n)[0])
 		} else {
-			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(n))
+			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(t, n))
 		}
 	}
 }
 
 // repartitionReason says why aggregate step n repartitions, mirroring
 // the rules of resolveGroupByKey.
-func repartitionReason(n *Node) string {
+func repartitionReason(t *Topology, n *Node) string {
 	a := n.Aggregate
 	if len(a.GroupBy) != 1 || a.GroupBy[0].Name != SingleGroupColumn || strings.TrimSpace(a.GroupBy[0].Expr.Text) != VarKey {
 		return "group_by is not the record key"
 	}
-	if ts := upstreamTopics(n); len(ts) > 1 {
+	if up := upstreamTopics(n); len(up) > 1 {
+		// In file order, as elsewhere, rather than in walk order.
+		var ts []string
+		for _, s := range sourceTopics(t) {
+			if slices.Contains(up, s) {
+				ts = append(ts, s)
+			}
+		}
 		return "records come from topics " + strings.Join(ts, ", ")
 	}
 	return "the record key changes upstream"
@@ -351,6 +389,18 @@ func (p *printer) from(n *Node) {
 // places with no room for several lines.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// statefulSteps returns the steps of t that keep a store (aggregate and
+// dedupe), in processing order.
+func statefulSteps(t *Topology) []*Node {
+	var out []*Node
+	for _, n := range t.Steps {
+		if n.Kind == KindAggregate && n.Aggregate != nil || n.Kind == KindDedupe && n.Dedupe != nil {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // aggregates returns the aggregate steps of t in processing order.

@@ -120,3 +120,100 @@ func TestDescribeWriteError(t *testing.T) {
 		t.Errorf("DescribeMermaid to a failing writer = %v, want %v", err, os.ErrClosed)
 	}
 }
+
+// TestDescribeCorners covers what no pipeline under testdata has: a route
+// into aggregate steps (through their repartition topics), each reason to
+// repartition a group_by of key, a multi-line route condition, special
+// characters in Mermaid labels and a node named like a Mermaid keyword.
+func TestDescribeCorners(t *testing.T) {
+	const yaml = `name: corner
+sources:
+  - {name: a, topic: topic-a}
+  - {name: b, topic: topic-b}
+steps:
+  - name: end
+    from: a
+    route:
+      - when: |
+          value.s == "a|b" &&
+            value.t != "#quot;" ||
+          value.u < "<x>"
+        to: rekey
+      - when: 'value.c == "a\"b"'
+        to: by-key
+      - to: merged
+  - name: rekey
+    key: value.user
+  - name: by-key
+    from: rekey
+    aggregate: {group_by: key, columns: {n: {fn: count}}}
+  - name: merged
+    from: b
+    aggregate: {group_by: key, columns: {n: {fn: count}}}
+sinks:
+  - {name: out1, topic: out1, from: by-key}
+  - {name: out2, topic: out2, from: merged}
+`
+	topo, err := Parse("corner.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text, mmd bytes.Buffer
+	if err := Describe(&text, topo); err != nil {
+		t.Fatal(err)
+	}
+	if err := DescribeMermaid(&mmd, topo); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n      - when: |\n          value.s == \"a|b\" &&\n            value.t != \"#quot;\" ||\n          value.u < \"<x>\"\n        to: rekey\n",
+		"input: repartitioned by group through corner-by-key-repartition (the record key changes upstream)",
+		"input: repartitioned by group through corner-merged-repartition (records come from topics topic-a, topic-b)",
+		"partitions: max of source partitions (topic-a, topic-b)",
+		"  end -> rekey (when value.s == \"a|b\" && value.t != \"#quot;\" || value.u < \"<x>\")\n",
+		"  end -> corner-by-key-repartition -> by-key (when value.c == \"a\\\"b\")\n",
+		"  rekey -> corner-by-key-repartition -> by-key\n",
+		"  b -> corner-merged-repartition -> merged\n",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("Describe(corner) =\n%s\nwant it to contain\n%s", text.String(), want)
+		}
+	}
+	for _, want := range []string{
+		"  step0{\"route: end\"}\n",
+		"  step0 -->|\"when value.s == #quot;a#124;b#quot; #amp;#amp; value.t != #quot;#35;quot;#quot; #124;#124; value.u #lt; #quot;#lt;x#gt;#quot;\"| step1\n",
+		"  step0 -->|\"when value.c == #quot;a\\#quot;b#quot;\"| repartition2\n",
+		"  step0 -->|\"default\"| repartition3\n",
+		"  step1 --> repartition2\n  repartition2 --> step2\n",
+		"  step2 -.- store2\n",
+		"  class repartition2,store2,repartition3,store3 internal\n",
+	} {
+		if !strings.Contains(mmd.String(), want) {
+			t.Errorf("DescribeMermaid(corner) =\n%s\nwant it to contain\n%s", mmd.String(), want)
+		}
+	}
+}
+
+func TestDescribeGuarantee(t *testing.T) {
+	for _, tc := range []struct {
+		guarantee string
+		want      string
+	}{
+		{"", "guarantee: exactly_once\ncommit interval: 2s\ntransactional id: g-<instance id>\n"},
+		{"guarantee: at_least_once\n", "guarantee: at_least_once\ncommit interval: 2s\ntransactional id: none (at_least_once runs without transactions)\n"},
+		{"guarantee: at_most_once\n", "guarantee: at_most_once\ncommit interval: 2s\ntransactional id: none (at_most_once runs without transactions)\n"},
+	} {
+		yaml := "name: g\n" + tc.guarantee + "commit_interval: 2s\nsources: [{name: in, topic: in}]\nsinks: [{name: out, topic: out}]\n"
+		topo, err := Parse("g.yaml", []byte(yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := Describe(&buf, topo); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), tc.want) {
+			t.Errorf("Describe(%q) =\n%s\nwant it to contain\n%s", yaml, buf.String(), tc.want)
+		}
+	}
+}

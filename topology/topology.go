@@ -34,6 +34,7 @@ const (
 	KindRoute      Kind = "route"
 	KindSetHeaders Kind = "set_headers"
 	KindAggregate  Kind = "aggregate"
+	KindDedupe     Kind = "dedupe"
 	KindSink       Kind = "sink"
 )
 
@@ -151,12 +152,23 @@ type Node struct {
 	Routes []Route
 	// aggregate steps.
 	Aggregate *Aggregate
+	// dedupe steps.
+	Dedupe *Dedupe
 
 	// Inputs are the nodes whose records flow into this node, in file
 	// order. Outputs are the nodes this node feeds (for a route step: its
 	// targets in branch order, duplicates removed).
 	Inputs  []*Node
 	Outputs []*Node
+}
+
+// Dedupe drops records whose id was already seen within TTL of record
+// time: the first record with an id passes, later ones within TTL of it
+// are dropped. Ids are remembered in a changelog-backed store, and expire
+// (removed from store and changelog) once stream time passes TTL.
+type Dedupe struct {
+	ID  *Expr
+	TTL time.Duration
 }
 
 // Guarantee is a pipeline's delivery guarantee.

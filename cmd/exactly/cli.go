@@ -18,6 +18,7 @@ const usage = `exactly: a Kafka-to-Kafka stream processor with exactly-once outp
 usage:
   exactly run -c pipeline.yaml [flags]       run a pipeline as one member of its group
   exactly validate -c pipeline.yaml [flags]  check a pipeline and settings without a network
+  exactly describe -c pipeline.yaml [flags]  print the compiled topology (--format text|mermaid)
   exactly broker [flags]                     run the embedded broker on its own
   exactly help <command>                     flags of a command
 `
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCmd(ctx, rest, stdout, stderr)
 	case "validate":
 		return validateCmd(rest, stdout, stderr)
+	case "describe":
+		return describeCmd(rest, stdout, stderr)
 	case "broker":
 		return brokerCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
