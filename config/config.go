@@ -50,6 +50,7 @@ type Settings struct {
 	// the open transaction and leaving the group. Default 30s.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
+	HTTP     HTTP           `mapstructure:"http"`
 	State    State          `mapstructure:"state"`
 	Embedded EmbeddedBroker `mapstructure:"embedded"`
 	Log      Log            `mapstructure:"log"`
@@ -84,6 +85,13 @@ type Kafka struct {
 	// on without the missing ones (Java: max.poll.interval.ms). A member
 	// that was killed holds the rebalance up to this long. Default 60s.
 	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
+}
+
+// HTTP configures the listener for /metrics, /livez and /readyz.
+type HTTP struct {
+	// Addr (http.addr) to listen on, host:port. Empty turns the listener
+	// off. Default ":9090".
+	Addr string `mapstructure:"addr"`
 }
 
 // State configures where aggregate steps keep their state.
@@ -130,6 +138,7 @@ func defaults() map[string]any {
 		"instance_id":               host,
 		"commit_interval":           100 * time.Millisecond,
 		"shutdown_timeout":          30 * time.Second,
+		"http.addr":                 ":9090",
 		"state.dir":                 "",
 		"state.cache_bytes":         int64(64 << 20),
 		"embedded.port":             0,
@@ -149,6 +158,7 @@ var flagKeys = map[string]string{
 	"instance-id":         "instance_id",
 	"commit-interval":     "commit_interval",
 	"shutdown-timeout":    "shutdown_timeout",
+	"http-addr":           "http.addr",
 	"state-dir":           "state.dir",
 	"state-cache-bytes":   "state.cache_bytes",
 	"embedded-port":       "embedded.port",
@@ -171,6 +181,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
 	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
 	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")
+	fs.String("http-addr", "", `listen address for /metrics, /livez and /readyz; "" with --http-addr= turns it off (default ":9090")`)
 	fs.String("state-dir", "", "keep aggregate state on disk (Pebble) here; empty: in memory")
 	fs.Int64("state-cache-bytes", 0, "block cache shared by on-disk stores (default 64 MiB)")
 	fs.Int("embedded-port", 0, "port of the embedded broker (default: a free port)")
@@ -327,6 +338,11 @@ func (s *Settings) validate(src *sources) Errors {
 	}
 	if s.CommitInterval >= s.Kafka.TransactionTimeout && s.CommitInterval > 0 {
 		bad("commit_interval", "%s must be below kafka.transaction_timeout (%s)", s.CommitInterval, s.Kafka.TransactionTimeout)
+	}
+	if s.HTTP.Addr != "" {
+		if i := strings.LastIndexByte(s.HTTP.Addr, ':'); i < 0 {
+			bad("http.addr", "%q is not host:port (\":9090\" listens on every interface)", s.HTTP.Addr)
+		}
 	}
 	if s.State.CacheBytes < 1<<20 {
 		bad("state.cache_bytes", "must be at least 1 MiB, got %d", s.State.CacheBytes)

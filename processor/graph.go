@@ -26,9 +26,11 @@ type graph struct {
 type node struct {
 	t    *topology.Node
 	outs []*node
-	// in and out count records entering and leaving the node (also
-	// those of transactions that later abort).
-	in, out prometheus.Counter
+	// in and out count the records entering and leaving the node in the
+	// open transaction; settle adds them to inC and outC when it commits,
+	// so the metrics count committed work only.
+	in, out   counter
+	inC, outC prometheus.Counter
 	// route steps: the target of each branch, aligned with t.Routes.
 	routes []*node
 	// aggregate steps.
@@ -39,7 +41,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
-		gn := &node{t: n, in: m.RecordsIn.WithLabelValues(n.Name), out: m.RecordsOut.WithLabelValues(n.Name)}
+		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
 		g.nodes[n.Name] = gn
 		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
 			gn.agg = newAggregator(topo.Name, gn)
@@ -67,6 +69,23 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		g.bySource[s.Topic] = append(g.bySource[s.Topic], g.nodes[s.Name])
 	}
 	return g
+}
+
+// counter counts within one transaction; only the run loop touches it.
+type counter int64
+
+func (c *counter) Inc() { *c++ }
+
+// settle adds the counts of the transaction that just ended to the metrics
+// if it committed, and resets them.
+func (g *graph) settle(committed bool) {
+	for _, n := range g.nodes {
+		if committed {
+			n.inC.Add(float64(n.in))
+			n.outC.Add(float64(n.out))
+		}
+		n.in, n.out = 0, 0
+	}
 }
 
 // upstreamSource returns the first source that feeds n.

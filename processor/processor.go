@@ -394,6 +394,7 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 	committed, err := sess.End(ctx, abort)
 	oldest := p.oldest
 	p.oldest = time.Time{}
+	p.g.settle(err == nil && committed)
 	var rebuild *txn.RebuildError
 	switch {
 	case errors.As(err, &rebuild):

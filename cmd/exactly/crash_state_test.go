@@ -59,7 +59,7 @@ func TestCrashStateful(t *testing.T) {
 	}
 	member := func(id string) *proc {
 		return start(t, id, "run", "-c", pipeline, "--brokers", addr, "--instance-id", id,
-			"--session-timeout", "4s", "--transaction-timeout", "3s", "--rebalance-timeout", "8s", "--commit-interval", "100ms", "--log-level", "info")
+			"--session-timeout", "4s", "--transaction-timeout", "3s", "--rebalance-timeout", "8s", "--commit-interval", "100ms", "--log-level", "info", "--http-addr", "127.0.0.1:0")
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {

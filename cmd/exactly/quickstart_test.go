@@ -48,7 +48,7 @@ func TestQuickstart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	if err := run(ctx, append(args, "--instance-id", "test"), &stdout, &stderr); err != nil {
+	if err := run(ctx, append(args, "--instance-id", "test", "--http-addr", "127.0.0.1:0"), &stdout, &stderr); err != nil {
 		t.Fatalf("run(%q) error: %v\nstderr:\n%s", args, err, stderr.String())
 	}
 	var got []string

@@ -10,10 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/config"
+	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -61,8 +63,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		defer state.Close()
 	}
+	reg := metrics.NewRegistry()
 	p, err := processor.New(topo, processor.Config{
 		State:              state,
+		Metrics:            metrics.NewPipeline(reg, topo.Name),
+		KafkaOpts:          []kgo.Opt{metrics.KafkaHooks(reg, topo.Name)},
 		Brokers:            brokers,
 		ClientID:           s.Kafka.ClientID,
 		InstanceID:         s.InstanceID,
@@ -80,7 +85,22 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	g, gctx := errgroup.WithContext(runCtx)
-	g.Go(func() error { return p.Run(gctx) })
+	// The HTTP server stops last, so /metrics stays scrapable while the
+	// pipeline drains.
+	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopHTTP()
+	if s.HTTP.Addr != "" {
+		srv := metrics.NewServer(s.HTTP.Addr, reg, p.Ready, log)
+		if err := srv.Listen(); err != nil {
+			return err
+		}
+		log.Info("serving /metrics, /livez and /readyz", "addr", srv.Addr())
+		g.Go(func() error { return srv.Run(httpCtx) })
+	}
+	g.Go(func() error {
+		defer stopHTTP()
+		return p.Run(gctx)
+	})
 	if *untilCaughtUp {
 		g.Go(func() error {
 			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed())
