@@ -99,6 +99,9 @@ type Processor struct {
 
 	// Records of the open transaction; owned by the Run goroutine.
 	in, out int64
+	// The last periodic report and the counters it reported.
+	lastReport time.Time
+	reported   [4]int64
 }
 
 // New prepares a processor; Run starts it.
@@ -211,7 +214,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.m.AssignedPartitions.Add(float64(count(m)))
 			p.m.Rebalances.Inc()
 			p.joined.Store(true)
-			p.log.Info("partitions assigned", "partitions", m)
+			member, generation := cl.GroupMetadata()
+			p.log.Info("partitions assigned", "partitions", m, "generation", generation, "member_id", member)
 			p.tasks.onAssigned(cl, m)
 		},
 		OnRevoked: func(m map[string][]int32) {
@@ -250,12 +254,16 @@ func (p *Processor) Run(ctx context.Context) error {
 	// transaction (committing the work done), then leave the group.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 	defer cancel()
-	if err == nil {
-		if _, eerr := p.end(sctx, sess, false, p.in, p.out); eerr != nil {
+	stopping := time.Now()
+	if open, _ := sess.InTxn(); open && err == nil {
+		committed, eerr := p.end(sctx, sess, false, p.in, p.out)
+		if eerr != nil {
 			err = eerr
 		}
+		p.log.Info("stopping: ended the open transaction", "committed", committed, "records_in", p.in, "records_out", p.out)
 	}
 	sess.Close(sctx)
+	p.log.Info("stopping: left the consumer group", "duration", time.Since(stopping).Round(time.Millisecond))
 	p.tasks.dropAll()
 	p.log.Info("stopped", "records_in", p.stats.RecordsIn.Load(), "records_out", p.stats.RecordsOut.Load(), "commits", p.stats.Commits.Load(), "aborts", p.stats.Aborts.Load())
 	return err
@@ -353,6 +361,7 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 				return err
 			}
 			p.in, p.out = 0, 0
+			p.report()
 		}
 	}
 }
@@ -451,6 +460,28 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		}
 	}
 	return committed, nil
+}
+
+// reportEvery is how often the run loop logs what it committed.
+const reportEvery = 30 * time.Second
+
+// report logs, at most every reportEvery, the work committed since the
+// last report.
+func (p *Processor) report() {
+	now := time.Now()
+	if p.lastReport.IsZero() {
+		p.lastReport = now
+		return
+	}
+	if now.Sub(p.lastReport) < reportEvery {
+		return
+	}
+	commits, in, out := p.stats.Commits.Load(), p.stats.RecordsIn.Load(), p.stats.RecordsOut.Load()
+	p.log.Info("committed", "every", p.interval, "transactions", commits-p.reported[0],
+		"records_in", in-p.reported[1], "records_out", out-p.reported[2], "aborts", p.stats.Aborts.Load()-p.reported[3],
+		"period", now.Sub(p.lastReport).Round(time.Second))
+	p.reported = [4]int64{commits, in, out, p.stats.Aborts.Load()}
+	p.lastReport = now
 }
 
 func count(m map[string][]int32) int {

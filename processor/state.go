@@ -146,7 +146,8 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 		a.stores[p] = st
 	}
 	log := t.log.With("node", a.node.t.Name, "topic", a.changelog, "partition", p)
-	last, seen := time.Now(), int64(0)
+	began := time.Now()
+	last, seen := began, int64(0)
 	node, part := a.node.t.Name, strconv.Itoa(int(p))
 	restored, remaining := t.m.RestoreRecords.WithLabelValues(node), t.m.RestoreRemaining.WithLabelValues(node, part)
 	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, left int64) {
@@ -157,7 +158,11 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 		seen = done
 		if time.Since(last) > 5*time.Second {
 			last = time.Now()
-			log.Info("restoring", "records", done, "remaining", left)
+			eta := time.Duration(0)
+			if done > 0 {
+				eta = time.Duration(float64(time.Since(began)) / float64(done) * float64(left)).Round(time.Second)
+			}
+			log.Info("restoring", "records", done, "remaining", left, "eta", eta)
 		}
 	})
 	t.stats.RestoreRecords.Add(stats.Records - seen)
