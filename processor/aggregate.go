@@ -15,6 +15,7 @@ import (
 // goes to the store's overlay and, once per key per transaction, to the
 // changelog.
 type aggregator struct {
+	g           *graph
 	node        *node
 	changelog   string // <pipeline>-<node>-changelog
 	repartition string // <pipeline>-<node>-repartition, "" when grouping by the record key
@@ -52,6 +53,11 @@ func newAggregator(pipeline string, n *node) *aggregator {
 // put writes key = value (nil: delete) into the task's store overlay and
 // marks it for the changelog.
 func (a *aggregator) put(part int32, st statestore.Store, key, value []byte, d dirtyRow) {
+	// Remember what was there, to undo if the record fails (graph.run).
+	u := undoEntry{a: a, st: st, part: part, key: key}
+	u.prev, u.hadPrev, _ = st.Get(key)
+	u.dirty, u.hadDirty = a.dirty[part][string(key)]
+	a.g.undo = append(a.g.undo, u)
 	st.Put(key, value)
 	if a.dirty[part] == nil {
 		a.dirty[part] = map[string]dirtyRow{}

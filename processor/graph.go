@@ -20,7 +20,18 @@ type graph struct {
 	repartition map[string]*aggregator // repartition topic -> the aggregate reading it
 	aggs        []*aggregator
 	nodes       map[string]*node
+	list        []*node // every node
 	m           *metrics.Pipeline
+
+	// Limits on record sizes: input (key plus value), and output per
+	// topic (set by the processor once it knows the topics' limits).
+	maxIn  int64
+	maxOut map[string]int64
+
+	// Per input record: outputs held back and state changes to undo if
+	// it fails (see run).
+	held []*kgo.Record
+	undo []undoEntry
 }
 
 type node struct {
@@ -31,6 +42,9 @@ type node struct {
 	// so the metrics count committed work only.
 	in, out   counter
 	inC, outC prometheus.Counter
+	// The counts before the record being processed, to undo its counts
+	// if it fails.
+	inRec, outRec counter
 	// route steps: the target of each branch, aligned with t.Routes.
 	routes []*node
 	// aggregate steps.
@@ -38,13 +52,16 @@ type node struct {
 }
 
 func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
-	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m}
+	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
+		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
 		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
 		g.nodes[n.Name] = gn
+		g.list = append(g.list, gn)
 		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
 			gn.agg = newAggregator(topo.Name, gn)
+			gn.agg.g = g
 			g.aggs = append(g.aggs, gn.agg)
 			if gn.agg.repartition != "" {
 				g.repartition[gn.agg.repartition] = gn.agg
@@ -101,6 +118,11 @@ type emitFunc func(*kgo.Record)
 
 // process runs one input record through every source reading its topic.
 func (g *graph) process(in *kgo.Record, emit emitFunc) error {
+	if size := int64(len(in.Key) + len(in.Value)); g.maxIn > 0 && size > g.maxIn {
+		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
+		n := g.entry(in.Topic)
+		return g.fail(n, &r, PhaseDecode, fmt.Errorf("%w: %d bytes of key and value, more than limits.max_input_bytes (%d)", errTooLarge, size, g.maxIn))
+	}
 	if a, ok := g.repartition[in.Topic]; ok {
 		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
 		var err error
@@ -127,6 +149,17 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		}
 	}
 	return nil
+}
+
+// entry returns the node that reads topic first.
+func (g *graph) entry(topic string) *node {
+	if a, ok := g.repartition[topic]; ok {
+		return a.node
+	}
+	if ns := g.bySource[topic]; len(ns) > 0 {
+		return ns[0]
+	}
+	return &node{t: &topology.Node{Name: topic}}
 }
 
 func (g *graph) forward(n *node, r *record, emit emitFunc) error {
@@ -263,6 +296,15 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		val, err := format.Encode(n.t.Format, r.value)
 		if err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
+		}
+		if limit := g.maxOut[n.t.Topic]; limit > 0 {
+			size := len(key) + len(val)
+			for _, h := range r.headers {
+				size += len(h.Key) + len(h.Value)
+			}
+			if int64(size) > limit {
+				return g.fail(n, r, PhaseProduce, fmt.Errorf("%w: output of %d bytes, more than topic %s accepts (%d, from limits.max_output_bytes or its max.message.bytes less batch overhead)", errTooLarge, size, n.t.Topic, limit))
+			}
 		}
 		n.out.Inc()
 		emit(&kgo.Record{Topic: n.t.Topic, Key: key, Value: val, Headers: r.headers, Timestamp: r.ts})

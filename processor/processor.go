@@ -81,6 +81,11 @@ type Stats struct {
 	Restores         atomic.Int64
 	RestoresRebuilt  atomic.Int64
 	RestoreNanos     atomic.Int64
+
+	// Bad records routed to the dead-letter topic, and skipped (counted
+	// when handled, including in transactions that later abort).
+	DeadLettered atomic.Int64
+	Skipped      atomic.Int64
 }
 
 // Processor runs one topology as one member of its consumer group.
@@ -242,7 +247,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(ctx, kadm.NewClient(sess.Client()), p.g, p.SourceTopics()); err != nil {
+	adm := kadm.NewClient(sess.Client())
+	if err := ensureTopics(ctx, adm, p.g, p.SourceTopics(), p.topo.DeadLetterTopic); err != nil {
+		sess.Close(ctx)
+		return err
+	}
+	if err := p.outputLimits(ctx, adm); err != nil {
 		sess.Close(ctx)
 		return err
 	}
@@ -343,8 +353,28 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 				if perr != nil {
 					return
 				}
-				if perr = p.g.process(r, emit); perr == nil {
+				perr = p.g.run(r, emit)
+				if perr == nil {
 					p.in++
+					return
+				}
+				var re *RecordError
+				if !errors.As(perr, &re) {
+					return
+				}
+				switch p.topo.OnError {
+				case topology.OnErrorSkip:
+					p.stats.Skipped.Add(1)
+					p.log.Warn("skipped a bad record", "err", perr)
+					p.in++
+					perr = nil
+				case topology.OnErrorDeadLetter:
+					p.m.DeadLettered.WithLabelValues(re.Node, string(re.Phase)).Inc()
+					p.stats.DeadLettered.Add(1)
+					p.log.Warn("sent a bad record to the dead-letter topic", "topic", p.topo.DeadLetterTopic, "err", perr)
+					emit(deadLetter(p.topo.DeadLetterTopic, p.topo.Name, r, re))
+					p.in++
+					perr = nil
 				}
 			})
 			if perr != nil {
@@ -460,6 +490,46 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		}
 	}
 	return committed, nil
+}
+
+// batchOverhead is what a record batch of one record adds to the record's
+// key, value and headers, with room to spare: the batch header (61 bytes)
+// and the record's length, offset, timestamp and header varints.
+const batchOverhead = 512
+
+// producerMaxBatch is kgo's default ProducerBatchMaxBytes: the client
+// refuses a larger batch whatever the topic allows.
+const producerMaxBatch = 1_000_012
+
+// outputLimits sets the largest output record each sink topic (and the
+// dead-letter topic) accepts: limits.max_output_bytes, or the topic's
+// max.message.bytes, less the batch overhead.
+func (p *Processor) outputLimits(ctx context.Context, adm *kadm.Client) error {
+	topics := p.SinkTopics()
+	if p.topo.Limits.MaxOutputBytes > 0 {
+		for _, t := range topics {
+			p.g.maxOut[t] = min(p.topo.Limits.MaxOutputBytes, producerMaxBatch-batchOverhead)
+		}
+		return nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describing sink topics %v for max.message.bytes: %w", topics, err)
+	}
+	for _, t := range topics {
+		limit := int64(producerMaxBatch)
+		if rc, err := rcs.On(t, nil); err == nil && rc.Err == nil {
+			for _, c := range rc.Configs {
+				if c.Key == "max.message.bytes" && c.Value != nil {
+					if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
+						limit = min(limit, n)
+					}
+				}
+			}
+		}
+		p.g.maxOut[t] = limit - batchOverhead
+	}
+	return nil
 }
 
 // reportEvery is how often the run loop logs what it committed.

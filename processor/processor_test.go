@@ -41,7 +41,12 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 
 func newTestClient(t *testing.T, addrs []string) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	return newTestClientOpts(t, addrs)
+}
+
+func newTestClientOpts(t *testing.T, addrs []string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

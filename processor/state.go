@@ -237,8 +237,8 @@ func (t *tasks) dropAll() {
 // ensureTopics creates the changelog and repartition topics, each with
 // the partition count of the source it pairs with, and checks existing
 // ones.
-func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []string) error {
-	if len(g.aggs) == 0 {
+func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []string, deadLetter string) error {
+	if len(g.aggs) == 0 && deadLetter == "" {
 		return nil
 	}
 	details, err := adm.ListTopics(ctx, sources...)
@@ -255,10 +255,17 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 		parts[s] = int32(len(d.Partitions))
 		maxParts = max(maxParts, parts[s])
 	}
+	if deadLetter != "" {
+		// Created like a repartition topic when missing: the records of
+		// a bad-record storm must have somewhere to go.
+		if err := ensureTopic(ctx, adm, deadLetter, maxParts, false); err != nil {
+			return err
+		}
+	}
 	for _, a := range g.aggs {
 		n := maxParts
 		if a.repartition != "" {
-			if err := ensureRepartition(ctx, adm, a.repartition, n); err != nil {
+			if err := ensureTopic(ctx, adm, a.repartition, n, true); err != nil {
 				return err
 			}
 		} else {
@@ -271,13 +278,15 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 	return nil
 }
 
-func ensureRepartition(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
+// ensureTopic creates topic with partitions if it does not exist; with
+// exact set, an existing topic with another partition count is an error.
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, exact bool) error {
 	details, err := adm.ListTopics(ctx, topic)
 	if err != nil {
 		return fmt.Errorf("describing %s: %w", topic, err)
 	}
 	if d, ok := details[topic]; ok && d.Err == nil {
-		if got := int32(len(d.Partitions)); got != partitions {
+		if got := int32(len(d.Partitions)); exact && got != partitions {
 			return fmt.Errorf("repartition topic %s has %d partitions, the pipeline needs %d: delete it (it holds only in-flight records) or restore the source's partition count", topic, got, partitions)
 		}
 		return nil
@@ -287,7 +296,7 @@ func ensureRepartition(ctx context.Context, adm *kadm.Client, topic string, part
 		err = resp.Err
 	}
 	if err != nil {
-		return fmt.Errorf("creating repartition topic %s: %w", topic, err)
+		return fmt.Errorf("creating topic %s: %w", topic, err)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ var (
 const maxCommitInterval = time.Minute
 
 var (
-	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "sources", "steps", "sinks"}
+	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "on_error", "dead_letter_topic", "limits", "sources", "steps", "sinks"}
 	sourceKeys = []string{"name", "topic", "format", "key_format"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
 	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate", "dedupe"}
@@ -96,6 +96,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	if v := f.get("commit_interval"); v != nil {
 		t.CommitInterval = p.commitInterval(v)
 	}
+	p.errorPolicy(f, t)
 	t.Guarantee = ExactlyOnce
 	if v := f.get("guarantee"); v != nil {
 		if s, ok := p.str(v, "guarantee"); ok {
@@ -152,6 +153,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 
 	p.checkTopics()
 	p.checkInternalTopics(t.Name)
+	p.checkDeadLetterTopic(t)
 	p.link()
 	for _, e := range p.sources {
 		t.Sources = append(t.Sources, e.node)

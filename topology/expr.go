@@ -101,7 +101,11 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 		p.errorf(p.pos(v), key, "%s must be a %s expression, got %s", subject, w.desc, t)
 		return nil
 	}
-	prg, err := p.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if p.costLimit > 0 {
+		popts = append(popts, cel.CostLimit(p.costLimit))
+	}
+	prg, err := p.env.Program(ast, popts...)
 	if err != nil {
 		msg, _, _ := strings.Cut(err.Error(), "\n")
 		p.errorf(p.pos(v), key, "invalid expression: %s", msg)

@@ -48,10 +48,12 @@ func Parse(file string, data []byte) (*Topology, error) {
 
 // parser holds the state of one Parse call.
 type parser struct {
-	file  string
-	lines []string // the file's lines, to map CEL error columns onto the file
-	env   *cel.Env
-	errs  Errors
+	costLimit uint64     // CEL cost limit of every program, 0: none
+	dlq       *yaml.Node // the dead_letter_topic value, when set
+	file      string
+	lines     []string // the file's lines, to map CEL error columns onto the file
+	env       *cel.Env
+	errs      Errors
 
 	sources, steps, sinks []*entry // decoded nodes, file order within each list
 	nSources              int      // list length, including items that failed to decode

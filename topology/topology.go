@@ -190,12 +190,17 @@ const (
 
 // Topology is a validated pipeline graph.
 type Topology struct {
-	File           string
-	Name           string
-	Group          string        // consumer group; defaults to Name
-	Guarantee      Guarantee     // default ExactlyOnce
-	CommitInterval time.Duration // 0: use the daemon setting
-	Sources        []*Node       // file order
-	Steps          []*Node       // topological order (every node after its inputs)
-	Sinks          []*Node       // file order
+	File      string
+	Name      string
+	Group     string    // consumer group; defaults to Name
+	Guarantee Guarantee // default ExactlyOnce
+	// OnError is the bad-record policy: dead_letter when DeadLetterTopic
+	// is set, else stop, unless on_error says otherwise.
+	OnError         ErrorPolicy
+	DeadLetterTopic string
+	Limits          Limits
+	CommitInterval  time.Duration // 0: use the daemon setting
+	Sources         []*Node       // file order
+	Steps           []*Node       // topological order (every node after its inputs)
+	Sinks           []*Node       // file order
 }

@@ -1,0 +1,205 @@
+package processor
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/broker"
+)
+
+const poisonPipeline = `name: poison
+dead_letter_topic: poison-dlq
+limits: {max_input_bytes: 4096, max_output_bytes: 3000}
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: positive
+    filter: value.amount > 0
+  - name: shape
+    map: '{"id": value.id, "key": string(key), "pad": value.pad + value.pad}'
+sinks:
+  - {name: out, topic: out}
+`
+
+type poison struct {
+	name         string
+	rec          *kgo.Record
+	node, phase  string
+	class        string
+	messageMatch string
+}
+
+// TestBadRecordsGoToDeadLetter writes every kind of bad record between
+// good ones. Each bad one must land in the dead-letter topic exactly once,
+// unchanged, with headers naming its origin, node, phase and error; every
+// good one must reach the output; the pipeline must keep running.
+func TestBadRecordsGoToDeadLetter(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo := mustParse(t, poisonPipeline)
+
+	good := func(id int) *kgo.Record {
+		return &kgo.Record{Key: []byte("k" + strconv.Itoa(id)), Value: []byte(`{"id":` + strconv.Itoa(id) + `,"amount":5,"pad":"x"}`)}
+	}
+	poisons := []poison{
+		{"invalid JSON", &kgo.Record{Key: []byte("p1"), Value: []byte(`{"id":`)}, "in", "decode", "invalid_json", "invalid JSON"},
+		{"invalid UTF-8", &kgo.Record{Key: []byte("p2"), Value: []byte("{\"id\":2,\"pad\":\"\xff\"}")}, "in", "decode", "invalid_utf8", "UTF-8"},
+		{"missing field", &kgo.Record{Key: []byte("p3"), Value: []byte(`{"id":3}`)}, "positive", "eval", "missing_field", "amount"},
+		{"type error", &kgo.Record{Key: []byte("p4"), Value: []byte(`{"id":4,"amount":"lots"}`)}, "positive", "eval", "type_error", "overload"},
+		{"oversize input", &kgo.Record{Key: []byte("p5"), Value: []byte(`{"id":5,"amount":5,"pad":"` + strings.Repeat("a", 5000) + `"}`)}, "in", "decode", "too_large", "max_input_bytes"},
+		{"output too large", &kgo.Record{Key: []byte("p6"), Value: []byte(`{"id":6,"amount":5,"pad":"` + strings.Repeat("b", 1600) + `"}`)}, "out", "produce", "too_large", "more than topic out accepts"},
+		{"null key", &kgo.Record{Value: []byte(`{"id":7,"amount":5,"pad":"x"}`)}, "shape", "eval", "type_error", "string"},
+		{"null value", &kgo.Record{Key: []byte("p8")}, "positive", "eval", "missing_field", "no such key"},
+		{"huge headers", &kgo.Record{Key: []byte("p9"), Value: []byte(`{"id":9,"amount":5,"pad":"x"}`), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte(strings.Repeat("h", 4000))}}}, "out", "produce", "too_large", "accepts"},
+	}
+	// One partition, so offsets are known.
+	var rs []*kgo.Record
+	id := 100
+	for _, p := range poisons {
+		rs = append(rs, good(id), p.rec)
+		id++
+	}
+	rs = append(rs, good(id))
+	for _, r := range rs {
+		r.Topic, r.Partition = "in", 0
+	}
+	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	p := runUntilCaughtUp(t, ctx, c, topo, "a")
+	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"poison-dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq) != len(poisons) {
+		t.Errorf("the dead-letter topic holds %d records, want %d (one per bad record)", len(dlq), len(poisons))
+	}
+	byOffset := map[string]*kgo.Record{}
+	for _, r := range dlq {
+		h := headers(r)
+		if _, dup := byOffset[h[HeaderOffset]]; dup {
+			t.Errorf("offset %s dead-lettered twice", h[HeaderOffset])
+		}
+		byOffset[h[HeaderOffset]] = r
+	}
+	for i, ps := range poisons {
+		off := strconv.Itoa(2*i + 1)
+		r := byOffset[off]
+		if r == nil {
+			t.Errorf("%s (offset %s) is not in the dead-letter topic", ps.name, off)
+			continue
+		}
+		h := headers(r)
+		if string(r.Value) != string(ps.rec.Value) || string(r.Key) != string(ps.rec.Key) {
+			t.Errorf("%s: dead-letter record %q=%q, want the original %q=%q unchanged", ps.name, r.Key, r.Value, ps.rec.Key, ps.rec.Value)
+		}
+		want := map[string]string{HeaderTopic: "in", HeaderPartition: "0", HeaderPipeline: "poison", HeaderNode: ps.node, HeaderPhase: ps.phase, HeaderClass: ps.class}
+		for k, v := range want {
+			if h[k] != v {
+				t.Errorf("%s: header %s = %q, want %q (message %q)", ps.name, k, h[k], v, h[HeaderMessage])
+			}
+		}
+		if !strings.Contains(h[HeaderMessage], ps.messageMatch) || len(h[HeaderMessage]) > maxErrorMessage {
+			t.Errorf("%s: message %q, want one containing %q, at most %d bytes", ps.name, h[HeaderMessage], ps.messageMatch, maxErrorMessage)
+		}
+		for _, oh := range ps.rec.Headers {
+			if h[oh.Key] != string(oh.Value) {
+				t.Errorf("%s: original header %s lost", ps.name, oh.Key)
+			}
+		}
+	}
+	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(poisons)+1 {
+		t.Errorf("output holds %d records, want the %d good ones", len(out), len(poisons)+1)
+	}
+	if n := p.Stats().DeadLettered.Load(); n < int64(len(poisons)) {
+		t.Errorf("Stats().DeadLettered = %d, want at least %d", n, len(poisons))
+	}
+}
+
+// TestBadRecordsSkipped checks on_error: skip: bad records are dropped and
+// counted, good ones pass, nothing is dead-lettered.
+func TestBadRecordsSkipped(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topo := mustParse(t, strings.Replace(poisonPipeline, "dead_letter_topic: poison-dlq", "on_error: skip", 1))
+	c.produce(t, "in", `{"id":1,"amount":5,"pad":"x"}`, `{bad`, `{"id":3}`, `{"id":4,"amount":5,"pad":"x"}`)
+	p := runUntilCaughtUp(t, ctx, c, topo, "a")
+	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 {
+		t.Errorf("output holds %d records, want the 2 good ones", len(out))
+	}
+	if n := p.Stats().Skipped.Load(); n < 2 {
+		t.Errorf("Stats().Skipped = %d, want at least 2", n)
+	}
+}
+
+// TestFailedRecordLeavesNoTrace sends a record through a fan-out where one
+// branch succeeds and the other fails: the successful branch's output and
+// the aggregate's update must not survive, only the dead-letter record.
+func TestFailedRecordLeavesNoTrace(t *testing.T) {
+	c := newCluster(t, "in", "ok", "counts")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topo := mustParse(t, `name: trace
+dead_letter_topic: trace-dlq
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: count
+    from: in
+    aggregate:
+      group_by: key
+      columns:
+        n: {fn: count}
+  - name: strict
+    from: in
+    map: '{"x": 10 / value.d}'
+sinks:
+  - {name: counts, topic: counts, from: count}
+  - {name: ok, topic: ok, from: strict}
+`)
+	c.produce(t, "in", `{"d":2}`)
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	// The same key (the produce helper keys by position: "0"), a value
+	// that fails in strict after count has counted it.
+	if err := c.cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Key: []byte("0"), Value: []byte(`{"d":0}`)}, &kgo.Record{Topic: "in", Key: []byte("0"), Value: []byte(`{"d":5}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	got, _ := table(t, ctx, c.addrs, "counts")
+	if len(got) != 1 || !strings.Contains(got[0], `"n":2`) {
+		t.Errorf("counts = %q, want key 0 counted twice (the failed record undone)", got)
+	}
+	counts, _ := broker.ReadCommitted(ctx, c.addrs, []string{"counts"})
+	if len(counts) != 2 {
+		t.Errorf("counts topic holds %d updates, want 2: the failed record's update must not be produced", len(counts))
+	}
+	dlq, _ := broker.ReadCommitted(ctx, c.addrs, []string{"trace-dlq"})
+	if len(dlq) != 1 {
+		t.Errorf("dead-letter topic holds %d records, want 1", len(dlq))
+	}
+}
+
+func headers(r *kgo.Record) map[string]string {
+	m := map[string]string{}
+	for _, h := range r.Headers {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
