@@ -19,6 +19,7 @@ usage:
   exactly run -c pipeline.yaml [flags]       run a pipeline as one member of its group
   exactly validate -c pipeline.yaml [flags]  check a pipeline and settings without a network
   exactly describe -c pipeline.yaml [flags]  print the compiled topology (--format text|mermaid)
+  exactly redrive --dlq topic --brokers ... send dead-lettered records back, exactly once
   exactly broker [flags]                     run the embedded broker on its own
   exactly help <command>                     flags of a command
 `
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return validateCmd(rest, stdout, stderr)
 	case "describe":
 		return describeCmd(rest, stdout, stderr)
+	case "redrive":
+		return redriveCmd(ctx, rest, stdout, stderr)
 	case "broker":
 		return brokerCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":

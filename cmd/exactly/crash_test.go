@@ -19,6 +19,7 @@ import (
 )
 
 const crashPipeline = `name: crash
+dead_letter_topic: crash-dlq
 sources:
   - name: in
     topic: in
@@ -35,7 +36,8 @@ sinks:
 // TestCrash runs the broker and two exactly instances as processes, kills
 // one of them with SIGKILL again and again while input streams in, and
 // checks that a read_committed reader of the output sees every expected
-// record exactly once and nothing else.
+// record exactly once and nothing else. Poison records (invalid JSON) are
+// mixed in: each must reach the dead-letter topic exactly once.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes for about a minute")
@@ -72,7 +74,11 @@ func TestCrash(t *testing.T) {
 		for i := 0; i < records; i += batch {
 			var rs []*kgo.Record
 			for id := i; id < i+batch; id++ {
-				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(strconv.Itoa(id)), Value: []byte(`{"id":` + strconv.Itoa(id) + `}`)})
+				v := `{"id":` + strconv.Itoa(id) + `}`
+				if poisoned(int64(id)) {
+					v = `{"id":` + strconv.Itoa(id) + `,` // invalid JSON
+				}
+				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(strconv.Itoa(id)), Value: []byte(v)})
 			}
 			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 				produced <- err
@@ -112,7 +118,7 @@ func TestCrash(t *testing.T) {
 		if err := json.Unmarshal(r.Value, &v); err != nil {
 			t.Fatalf("output %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
-		if v.Twice != 2*v.ID || v.ID%10 == 3 || v.ID < 0 || v.ID >= records {
+		if v.Twice != 2*v.ID || v.ID%10 == 3 || poisoned(v.ID) || v.ID < 0 || v.ID >= records {
 			t.Errorf("output %s = %s: not a record the pipeline could produce", r.Key, r.Value)
 		}
 		seen[v.ID]++
@@ -120,19 +126,43 @@ func TestCrash(t *testing.T) {
 	var lost, dups int
 	for id := int64(0); id < records; id++ {
 		switch n := seen[id]; {
-		case id%10 == 3:
+		case id%10 == 3, poisoned(id):
 		case n == 0:
 			lost++
 		case n > 1:
 			dups += n - 1
 		}
 	}
-	want := records - records/10
+	var poisons int
+	for id := int64(0); id < records; id++ {
+		if poisoned(id) && id%10 != 3 {
+			poisons++
+		}
+	}
+	want := records - records/10 - poisons
 	uncommitted := countUncommitted(ctx, t, addr, "out")
 	t.Logf("input %d, expected output %d, read_committed %d (lost %d, duplicated %d), read_uncommitted %d (aborted attempts %d), kills %d",
 		records, want, len(committed), lost, dups, uncommitted, uncommitted-len(committed), kills)
 	if lost != 0 || dups != 0 || len(committed) != want {
 		t.Errorf("read_committed sees %d records, %d lost, %d duplicated; want exactly %d, each once", len(committed), lost, dups, want)
+	}
+	dlq, err := broker.ReadCommitted(ctx, []string{addr}, []string{"crash-dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]int{}
+	for _, r := range dlq {
+		dead[string(r.Key)]++
+	}
+	var deadWrong int
+	for id := int64(0); id < records; id++ {
+		if n := dead[strconv.FormatInt(id, 10)]; poisoned(id) != (n == 1) || n > 1 {
+			deadWrong++
+		}
+	}
+	t.Logf("poison records %d (all ids with id %% 997 == 1), dead-lettered %d", countPoisoned(records), len(dlq))
+	if deadWrong != 0 || len(dlq) != countPoisoned(records) {
+		t.Errorf("the dead-letter topic holds %d records (%d ids wrong); want each of the %d poison records exactly once", len(dlq), deadWrong, countPoisoned(records))
 	}
 	if uncommitted <= len(committed) {
 		t.Errorf("read_uncommitted sees %d records, read_committed %d: the kills hit no open transaction, so the test proved nothing", uncommitted, len(committed))
@@ -184,4 +214,17 @@ func kcatCount(ctx context.Context, t *testing.T, kcat, addr, topic string) int 
 		t.Fatalf("kcat: %v\n%s", err, errb.String())
 	}
 	return len(strings.Fields(out.String()))
+}
+
+// poisoned reports whether the crash test writes id as invalid JSON.
+func poisoned(id int64) bool { return id%997 == 1 }
+
+func countPoisoned(records int64) int {
+	n := 0
+	for id := int64(0); id < records; id++ {
+		if poisoned(id) {
+			n++
+		}
+	}
+	return n
 }
