@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,6 +86,11 @@ type Kafka struct {
 	// on without the missing ones (Java: max.poll.interval.ms). A member
 	// that was killed holds the rebalance up to this long. Default 60s.
 	RebalanceTimeout time.Duration `mapstructure:"rebalance_timeout"`
+
+	// TLS and SASL secure the broker connections; see security.go and
+	// Settings.KafkaOpts, which turns them into client options.
+	TLS  KafkaTLS `mapstructure:"tls"`
+	SASL SASL     `mapstructure:"sasl"`
 }
 
 // HTTP configures the listener for /metrics, /livez and /readyz.
@@ -92,6 +98,9 @@ type HTTP struct {
 	// Addr (http.addr) to listen on, host:port. Empty turns the listener
 	// off. Default ":9090".
 	Addr string `mapstructure:"addr"`
+
+	TLS       HTTPTLS   `mapstructure:"tls"`
+	BasicAuth BasicAuth `mapstructure:"basic_auth"`
 }
 
 // State configures where aggregate steps keep their state.
@@ -145,6 +154,31 @@ func defaults() map[string]any {
 		"embedded.partitions":       3,
 		"log.level":                 "info",
 		"log.format":                "text",
+
+		"kafka.tls.enabled":              false,
+		"kafka.tls.ca_file":              "",
+		"kafka.tls.cert_file":            "",
+		"kafka.tls.key_file":             "",
+		"kafka.tls.server_name":          "",
+		"kafka.tls.insecure_skip_verify": false,
+
+		"kafka.sasl.mechanism":               "",
+		"kafka.sasl.username":                "",
+		"kafka.sasl.password":                "",
+		"kafka.sasl.password_file":           "",
+		"kafka.sasl.oauth.token_file":        "",
+		"kafka.sasl.aws.access_key":          "",
+		"kafka.sasl.aws.secret_key":          "",
+		"kafka.sasl.aws.secret_key_file":     "",
+		"kafka.sasl.aws.session_token":       "",
+		"kafka.sasl.aws.session_token_file":  "",
+		"kafka.sasl.allow_plain_without_tls": false,
+
+		"http.tls.cert_file":            "",
+		"http.tls.key_file":             "",
+		"http.basic_auth.username":      "",
+		"http.basic_auth.password":      "",
+		"http.basic_auth.password_file": "",
 	}
 }
 
@@ -165,6 +199,25 @@ var flagKeys = map[string]string{
 	"embedded-partitions": "embedded.partitions",
 	"log-level":           "log.level",
 	"log-format":          "log.format",
+
+	// No flag takes a secret value: the command line is readable by
+	// every user of the host (ps, /proc/<pid>/cmdline). Secrets come from
+	// the settings file, EXACTLY_* variables or the *_file settings.
+	"kafka-tls":                      "kafka.tls.enabled",
+	"kafka-tls-ca-file":              "kafka.tls.ca_file",
+	"kafka-tls-cert-file":            "kafka.tls.cert_file",
+	"kafka-tls-key-file":             "kafka.tls.key_file",
+	"kafka-tls-server-name":          "kafka.tls.server_name",
+	"kafka-tls-insecure-skip-verify": "kafka.tls.insecure_skip_verify",
+	"sasl-mechanism":                 "kafka.sasl.mechanism",
+	"sasl-username":                  "kafka.sasl.username",
+	"sasl-password-file":             "kafka.sasl.password_file",
+	"sasl-oauth-token-file":          "kafka.sasl.oauth.token_file",
+	"sasl-allow-plain-without-tls":   "kafka.sasl.allow_plain_without_tls",
+	"http-tls-cert-file":             "http.tls.cert_file",
+	"http-tls-key-file":              "http.tls.key_file",
+	"http-basic-auth-username":       "http.basic_auth.username",
+	"http-basic-auth-password-file":  "http.basic_auth.password_file",
 }
 
 // AddFlags adds a flag for every setting, plus --settings for the file, to
@@ -188,6 +241,22 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Int("embedded-partitions", 0, "partitions of topics the embedded broker creates (default 3)")
 	fs.String("log-level", "", "debug, info, warn or error (default info)")
 	fs.String("log-format", "", "text or json (default text)")
+
+	fs.Bool("kafka-tls", false, "connect to brokers over TLS 1.2+ (default false)")
+	fs.String("kafka-tls-ca-file", "", "PEM file of the CAs that sign the brokers' certificates (default: system roots)")
+	fs.String("kafka-tls-cert-file", "", "PEM client certificate for mutual TLS; needs --kafka-tls-key-file")
+	fs.String("kafka-tls-key-file", "", "PEM private key of --kafka-tls-cert-file")
+	fs.String("kafka-tls-server-name", "", "name to verify the brokers' certificates against and send as SNI (default: each broker's host)")
+	fs.Bool("kafka-tls-insecure-skip-verify", false, "accept any broker certificate; for tests only (default false)")
+	fs.String("sasl-mechanism", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM (default: no SASL)")
+	fs.String("sasl-username", "", "SASL user for PLAIN and SCRAM")
+	fs.String("sasl-password-file", "", "file holding the SASL password (there is no password flag: use this, the settings file or EXACTLY_KAFKA_SASL_PASSWORD)")
+	fs.String("sasl-oauth-token-file", "", "file holding the OAUTHBEARER token, re-read when it changes")
+	fs.Bool("sasl-allow-plain-without-tls", false, "allow SASL PLAIN over plaintext, sending the password readable on the wire (default false)")
+	fs.String("http-tls-cert-file", "", "PEM certificate to serve /metrics, /livez and /readyz over TLS; needs --http-tls-key-file")
+	fs.String("http-tls-key-file", "", "PEM private key of --http-tls-cert-file")
+	fs.String("http-basic-auth-username", "", "require HTTP basic auth on /metrics and /readyz with this user")
+	fs.String("http-basic-auth-password-file", "", "file holding the basic auth password (or EXACTLY_HTTP_BASIC_AUTH_PASSWORD)")
 }
 
 // Load builds Settings from defaults, the settings file (--settings or
@@ -246,12 +315,19 @@ func Load(fs *pflag.FlagSet) (*Settings, error) {
 		// Decode key by key, so one bad value names its key and the
 		// others are still checked.
 		if err := decodeKey(v, key, &s); err != nil {
+			if secretKeys[key] {
+				// The decoder's message quotes the value.
+				errs = append(errs, src.errorf(key, "want a string (the value is secret and not shown)"))
+				continue
+			}
 			errs = append(errs, src.errorf(key, "%v", err))
 		}
 	}
+	errs = append(errs, s.readSecretFiles(src)...)
 	errs = append(errs, s.validate(src)...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		errs = slices.CompactFunc(errs, func(a, b *Error) bool { return *a == *b })
 		return nil, errs
 	}
 	return &s, nil
@@ -363,6 +439,9 @@ func (s *Settings) validate(src *sources) Errors {
 	default:
 		bad("log.format", "unknown format %q (want text or json)", s.Log.Format)
 	}
+	for _, p := range s.securityProblems() {
+		bad(p.key, "%s", p.msg)
+	}
 	return errs
 }
 
@@ -377,12 +456,17 @@ func validID(s string) bool {
 
 // Error is one bad setting and where it came from.
 type Error struct {
-	Where string // "file:line:col", "env EXACTLY_X", "flag --x" or "default"
+	Where string // "file:line:col", "env EXACTLY_X", "flag --x", "default", or "" when unknown
 	Key   string
 	Msg   string
 }
 
-func (e *Error) Error() string { return e.Where + ": " + e.Key + ": " + e.Msg }
+func (e *Error) Error() string {
+	if e.Where == "" { // from KafkaOpts, which does not know the sources
+		return e.Key + ": " + e.Msg
+	}
+	return e.Where + ": " + e.Key + ": " + e.Msg
+}
 
 // Errors lists every bad setting, one per line.
 type Errors []*Error

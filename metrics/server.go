@@ -2,11 +2,15 @@ package metrics
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -28,11 +32,17 @@ const shutdownTimeout = 5 * time.Second
 // STYLE.md stops the HTTP server last, so to keep /metrics scrapable
 // while the pipeline drains, give Run a context that ends after the
 // pipeline has returned.
+//
+// WithTLS serves over TLS and WithBasicAuth guards /metrics and /readyz;
+// /livez stays open, as the kubelet's probes send no credentials.
 type Server struct {
 	addr  string
 	ready func() error
 	log   *slog.Logger
 	srv   *http.Server
+
+	certs *certFiles // nil: plain HTTP
+	auth  *basicAuth // nil: no authentication
 
 	mu struct {
 		sync.Mutex
@@ -65,11 +75,11 @@ func NewServer(addr string, reg *prometheus.Registry, ready func() error, log *s
 	}))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /metrics", s.authorized(metrics))
 	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
 		text(w, http.StatusOK, "ok")
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /readyz", s.authorized(http.HandlerFunc(s.readyz)))
 	s.srv = &http.Server{
 		Handler: mux,
 		// A probe or scraper that stalls must not pin a connection.
@@ -77,6 +87,61 @@ func NewServer(addr string, reg *prometheus.Registry, ready func() error, log *s
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s
+}
+
+// WithTLS serves over TLS (1.2 at least) with the PEM certificate (chain)
+// and key in certFile and keyFile: the http.tls.cert_file and
+// http.tls.key_file settings. Listen loads them, and fails naming both
+// settings when it cannot. While serving, a handshake after either file
+// changed loads the pair again, so a rotated certificate (cert-manager)
+// is picked up without a restart; a pair that does not load is logged and
+// the previous one kept. Empty files leave plain HTTP. Call it before
+// Listen and Run.
+func (s *Server) WithTLS(certFile, keyFile string) *Server {
+	if certFile == "" && keyFile == "" {
+		s.certs = nil
+		return s
+	}
+	s.certs = &certFiles{cert: certFile, key: keyFile, log: s.log}
+	return s
+}
+
+// WithBasicAuth requires HTTP basic authentication with user and password
+// (http.basic_auth.username and password) on /metrics and /readyz; other
+// requests there get 401 with a WWW-Authenticate challenge. /livez stays
+// open. An empty user leaves the endpoints open. Without WithTLS the
+// password crosses the network readable. Call it before Listen and Run.
+func (s *Server) WithBasicAuth(user, password string) *Server {
+	if user == "" {
+		s.auth = nil
+		return s
+	}
+	s.auth = &basicAuth{user: sha256.Sum256([]byte(user)), pass: sha256.Sum256([]byte(password))}
+	return s
+}
+
+// basicAuth holds digests, not the credentials: comparing fixed-size
+// digests in constant time tells a guesser nothing, not even the length.
+type basicAuth struct{ user, pass [sha256.Size]byte }
+
+func (a *basicAuth) ok(r *http.Request) bool {
+	user, pass, ok := r.BasicAuth()
+	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
+	// Both comparisons always run, so timing does not tell a right user
+	// with a wrong password from a wrong user.
+	match := subtle.ConstantTimeCompare(u[:], a.user[:]) & subtle.ConstantTimeCompare(p[:], a.pass[:])
+	return ok && match == 1
+}
+
+func (s *Server) authorized(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.auth != nil && !s.auth.ok(r) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="exactly", charset="UTF-8"`)
+			text(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -104,6 +169,15 @@ func (s *Server) Listen() error {
 	defer s.mu.Unlock()
 	if s.mu.ln != nil {
 		return nil
+	}
+	if s.certs != nil {
+		if err := s.certs.load(); err != nil {
+			return err
+		}
+		s.srv.TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			GetCertificate: s.certs.get,
+		}
 	}
 	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
@@ -137,10 +211,17 @@ func (s *Server) Run(ctx context.Context) error {
 	s.mu.Lock()
 	ln := s.mu.ln
 	s.mu.Unlock()
-	s.log.Info("serving metrics and health checks", "addr", ln.Addr().String())
+	s.log.Info("serving metrics and health checks", "addr", ln.Addr().String(), "tls", s.certs != nil, "basic_auth", s.auth != nil)
 
 	served := make(chan error, 1)
-	go func() { served <- s.srv.Serve(ln) }()
+	go func() {
+		if s.certs != nil {
+			// The certificate comes from TLSConfig.GetCertificate.
+			served <- s.srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- s.srv.Serve(ln)
+	}()
 
 	select {
 	case err := <-served:
@@ -173,4 +254,62 @@ type promLogger struct{ log *slog.Logger }
 
 func (l promLogger) Println(v ...any) {
 	l.log.Error("serving metrics", "err", fmt.Sprint(v...))
+}
+
+// certFiles serves a certificate pair from files, loading it again when a
+// file changes.
+type certFiles struct {
+	cert, key string
+	log       *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		stamp [2]time.Time // modification times of the last pair tried
+		pair  *tls.Certificate
+	}
+}
+
+func (f *certFiles) load() error {
+	stamp, _ := f.stamp()
+	pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		return fmt.Errorf("http.tls.cert_file %q, http.tls.key_file %q: cannot load the certificate and key "+
+			"(want PEM files of a certificate and its matching private key): %w", f.cert, f.key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.stamp, f.mu.pair = stamp, &pair
+	return nil
+}
+
+func (f *certFiles) stamp() ([2]time.Time, error) {
+	var st [2]time.Time
+	for i, name := range []string{f.cert, f.key} {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return st, err
+		}
+		st[i] = fi.ModTime()
+	}
+	return st, nil
+}
+
+func (f *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	stamp, err := f.stamp()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// A pair is tried once per change of either file. Rotation rarely
+	// writes both at once: a new certificate beside the old key fails,
+	// and the key's own change brings the next try.
+	if err == nil && stamp != f.mu.stamp {
+		f.mu.stamp = stamp
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			f.log.Warn("reloading http.tls certificate; serving the previous one", "cert_file", f.cert, "key_file", f.key, "err", err)
+		} else {
+			f.mu.pair = &pair
+			f.log.Info("reloaded http.tls certificate", "cert_file", f.cert)
+		}
+	}
+	return f.mu.pair, nil
 }
