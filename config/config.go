@@ -263,6 +263,9 @@ func AddFlags(fs *pflag.FlagSet) {
 // EXACTLY_SETTINGS), the environment and the flags in fs (which may be nil).
 // Every problem is reported at once, each naming where the bad value came
 // from: file:line:col and key, the environment variable, or the flag.
+// Load reads the files the settings name (CA and certificate files, the
+// *_file secrets, which it puts into their values, the OAUTHBEARER token
+// file) but touches no network. No error quotes a secret value.
 func Load(fs *pflag.FlagSet) (*Settings, error) {
 	v := viper.New()
 	for k, d := range defaults() {

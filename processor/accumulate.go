@@ -245,3 +245,50 @@ func (a *acc) result(c *topology.Column) (any, error) {
 	}
 	return v, nil
 }
+
+// merge folds other, the accumulator of a later session of the same
+// group, into a: sessions merge when a record bridges them.
+func (a *acc) merge(fn topology.AggFunc, o *acc) error {
+	if o.N == 0 {
+		return nil
+	}
+	switch fn {
+	case topology.AggCount:
+		a.N += o.N
+	case topology.AggSum, topology.AggAvg:
+		sum, err := parseDecimal(o.Sum)
+		if err != nil {
+			return err
+		}
+		if a.Sum != "" {
+			mine, err := parseDecimal(a.Sum)
+			if err != nil {
+				return err
+			}
+			if _, err := decCtx.Add(sum, sum, mine); err != nil {
+				return err
+			}
+		}
+		a.Sum, a.N = sum.Text('f'), a.N+o.N
+	case topology.AggMin, topology.AggMax:
+		if a.N == 0 {
+			*a = *o
+			return nil
+		}
+		v, _ := denormalize(o.V)
+		if d, ok := v.(*apd.Decimal); ok {
+			v = format.Number(d.Text('f'))
+		}
+		if _, err := a.update(fn, v, true); err != nil {
+			return err
+		}
+		a.N += o.N - 1
+	case topology.AggFirst:
+		if a.N == 0 {
+			*a = *o
+		}
+	case topology.AggLast:
+		a.V, a.N = o.V, a.N+o.N
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,23 +26,26 @@ type aggregator struct {
 
 	stores map[int32]statestore.Store // by task partition; owned by the run loop
 	dirty  map[int32]map[string]dirtyRow
-	// dedupe steps: stream time (highest record time seen) per task.
-	streamTime map[int32]int64
+	// windows: wall time of the task's last record, for the idle
+	// timeout.
+	lastWall map[int32]time.Time
 }
 
 type dirtyRow struct {
+	row   bool   // an output row (not an index entry of windows or dedupe)
 	key   any    // decoded group key
-	state []byte // encoded accumulators
+	win   *span  // the row's window, for windowed aggregates
+	state []byte // encoded accumulators; nil: deleted
 	r     record // the last record that changed the row (timestamp, headers)
 }
 
 func newAggregator(pipeline string, n *node) *aggregator {
 	a := &aggregator{
-		node:       n,
-		changelog:  topology.ChangelogTopic(pipeline, n.t.Name),
-		stores:     map[int32]statestore.Store{},
-		dirty:      map[int32]map[string]dirtyRow{},
-		streamTime: map[int32]int64{},
+		node:      n,
+		changelog: topology.ChangelogTopic(pipeline, n.t.Name),
+		stores:    map[int32]statestore.Store{},
+		dirty:     map[int32]map[string]dirtyRow{},
+		lastWall:  map[int32]time.Time{},
 	}
 	if n.t.Aggregate != nil && !n.t.Aggregate.GroupByKey {
 		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
@@ -138,17 +142,38 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return err
 	}
+	if n.t.Aggregate.Window != nil {
+		return g.windowed(a, st, part, key, kb, r, emit)
+	}
 	accs, err := loadRow(st, kb, len(n.t.Aggregate.Columns))
 	if err != nil {
 		return g.fail(n, r, PhaseEval, err)
 	}
+	changed, err := g.fold(n, accs, r)
+	if err != nil || !changed {
+		return err
+	}
+	state, err := encodeRow(accs)
+	if err != nil {
+		return g.fail(n, r, PhaseEncode, err)
+	}
+	a.put(part, st, kb, state, dirtyRow{row: true, key: key, r: *r})
+	if n.t.Aggregate.Emit == topology.EmitOnCommit {
+		return nil
+	}
+	return g.emitRow(a, key, nil, accs, r, emit)
+}
+
+// fold folds r into accs, one accumulator per column, and reports whether
+// any changed.
+func (g *graph) fold(n *node, accs []acc, r *record) (bool, error) {
 	changed := false
 	for i := range n.t.Aggregate.Columns {
 		c := &n.t.Aggregate.Columns[i]
 		if c.Where != nil {
 			ok, err := g.test(n, c.Where, r)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !ok {
 				continue
@@ -156,39 +181,43 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 		}
 		var v any
 		if c.Of != nil {
+			var err error
 			if v, err = g.eval(n, c.Of, r); err != nil {
-				return err
+				return false, err
 			}
 		}
 		ch, err := accs[i].update(c.Func, v, c.Of != nil)
 		if err != nil {
-			return g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
+			return false, g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
 		}
 		changed = changed || ch
 	}
-	if !changed {
-		return nil
-	}
-	state, err := encodeRow(accs)
-	if err != nil {
-		return g.fail(n, r, PhaseEncode, err)
-	}
-	a.put(part, st, kb, state, dirtyRow{key: key, state: state, r: *r})
-	if n.t.Aggregate.Emit == topology.EmitOnCommit {
-		return nil
-	}
-	return g.emitRow(a, key, accs, r, emit)
+	return changed, nil
 }
 
-func (g *graph) emitRow(a *aggregator, key any, accs []acc, r *record, emit emitFunc) error {
+func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record, emit emitFunc) error {
 	n := a.node
-	row := make(map[string]any, len(n.t.Aggregate.GroupBy)+len(accs))
+	row := make(map[string]any, len(n.t.Aggregate.GroupBy)+len(accs)+2)
 	if len(n.t.Aggregate.GroupBy) == 1 {
 		row[n.t.Aggregate.GroupBy[0].Name] = key
 	} else if m, ok := key.(map[string]any); ok {
 		for k, v := range m {
 			row[k] = v
 		}
+	}
+	outKey := key
+	if win != nil {
+		// A windowed row is keyed by its group and window, so the
+		// output is an upsert stream of (group, window) rows.
+		start, end := msTime(win.start), msTime(win.end)
+		row["window_start"], row["window_end"] = start, end
+		k := make(map[string]any, len(n.t.Aggregate.GroupBy)+1)
+		for name, v := range row {
+			if name != "window_end" && !isColumn(n, name) {
+				k[name] = v
+			}
+		}
+		outKey = k
 	}
 	for i := range n.t.Aggregate.Columns {
 		c := &n.t.Aggregate.Columns[i]
@@ -199,8 +228,17 @@ func (g *graph) emitRow(a *aggregator, key any, accs []acc, r *record, emit emit
 		row[c.Name] = v
 	}
 	out := *r
-	out.key, out.value = key, row
+	out.key, out.value = outKey, row
 	return g.forward(n, &out, emit)
+}
+
+func isColumn(n *node, name string) bool {
+	for _, c := range n.t.Aggregate.Columns {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // flush writes the changelog record of every row changed in this
@@ -210,12 +248,12 @@ func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record))
 	for part, rows := range a.dirty {
 		for kb, d := range rows {
 			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: d.state})
-			if a.node.t.Aggregate != nil && a.node.t.Aggregate.Emit == topology.EmitOnCommit {
+			if d.row && d.state != nil && a.node.t.Aggregate != nil && a.node.t.Aggregate.Emit == topology.EmitOnCommit {
 				accs, err := decodeRow(d.state, len(a.node.t.Aggregate.Columns))
 				if err != nil {
 					return err
 				}
-				if err := g.emitRow(a, d.key, accs, &d.r, emit); err != nil {
+				if err := g.emitRow(a, d.key, d.win, accs, &d.r, emit); err != nil {
 					return err
 				}
 			}

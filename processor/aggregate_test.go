@@ -27,6 +27,10 @@ func table(t *testing.T, ctx context.Context, addrs []string, topic string) ([]s
 	}
 	latest := map[string]string{}
 	for _, r := range recs {
+		if r.Value == nil {
+			delete(latest, string(r.Key)) // a tombstone deletes the row
+			continue
+		}
 		latest[string(r.Key)] = string(r.Value)
 	}
 	var lines []string

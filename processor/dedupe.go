@@ -17,6 +17,7 @@ import (
 //	i<id>      -> first-seen record time of id (ms)
 //	b<start>   -> the ids first seen in the time bucket starting at start
 //	m          -> the start of every bucket that holds ids, ascending
+//	t          -> the task's stream time
 //
 // The buckets make expiry cheap without iterating the store: when stream
 // time (the highest record time seen by the task) passes a bucket's end
@@ -58,8 +59,15 @@ func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	}
 	ts := r.ts.UnixMilli()
 	ttl := n.t.Dedupe.TTL.Milliseconds()
-	a.streamTime[part] = max(a.streamTime[part], ts)
-	if err := a.expire(part, st, a.streamTime[part]-ttl); err != nil {
+	now, err := a.taskTime(st)
+	if err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	if ts > now {
+		a.setTaskTime(part, st, ts)
+		now = ts
+	}
+	if err := a.expire(part, st, now-ttl); err != nil {
 		return g.fail(n, r, PhaseEval, err)
 	}
 

@@ -28,6 +28,11 @@ type graph struct {
 	maxIn  int64
 	maxOut map[string]int64
 
+	// For dead-lettering late records.
+	pipeline, deadLetterTopic string
+	// hasIdle: some windowed aggregate advances idle tasks by wall clock.
+	hasIdle bool
+
 	// Per input record: outputs held back and state changes to undo if
 	// it fails (see run).
 	held []*kgo.Record
@@ -53,7 +58,8 @@ type node struct {
 
 func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
-		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}}
+		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{},
+		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
 		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
@@ -62,6 +68,9 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
 			gn.agg = newAggregator(topo.Name, gn)
 			gn.agg.g = g
+			if w := windowOf(gn.agg); w != nil && w.IdleTimeout > 0 {
+				g.hasIdle = true
+			}
 			g.aggs = append(g.aggs, gn.agg)
 			if gn.agg.repartition != "" {
 				g.repartition[gn.agg.repartition] = gn.agg
@@ -289,7 +298,16 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		return g.aggregate(n.agg, r, emit)
 
 	case topology.KindSink:
-		key, err := format.Encode(n.t.KeyFormat, r.key)
+		kf := n.t.KeyFormat
+		switch r.key.(type) {
+		case map[string]any, []any:
+			if kf == topology.FormatString {
+				// A composite key (several group columns, a window)
+				// is written as JSON text.
+				kf = topology.FormatJSON
+			}
+		}
+		key, err := format.Encode(kf, r.key)
 		if err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
 		}

@@ -297,6 +297,20 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 				return err
 			}
 		}
+		if p.g.hasIdle {
+			// Windows of idle tasks close by wall clock; their final
+			// rows need a transaction.
+			if emits, err := p.g.tick(time.Now(), true, nil); err != nil {
+				return err
+			} else if emits {
+				if err := sess.Begin(ctx, kgo.Fetches{}); err != nil {
+					return err
+				}
+				if _, err := p.g.tick(time.Now(), false, emit); err != nil {
+					return err
+				}
+			}
+		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if open, began := sess.InTxn(); open {
 			pollCtx, cancel = context.WithDeadline(ctx, began.Add(p.interval))

@@ -49,10 +49,10 @@ const maxTopicLen = 249
 const maxScale = 18
 
 var (
-	aggregateKeys = []string{"group_by", "columns", "emit"}
+	aggregateKeys = []string{"group_by", "columns", "emit", "window"}
 	columnKeys    = []string{"fn", "of", "where", "scale"}
 	aggFuncs      = []string{string(AggCount), string(AggSum), string(AggMin), string(AggMax), string(AggAvg), string(AggFirst), string(AggLast)}
-	emits         = []string{string(EmitOnUpdate), string(EmitOnCommit)}
+	emits         = []string{string(EmitOnUpdate), string(EmitOnCommit), string(EmitOnClose)}
 )
 
 // scaled lists the functions whose output is a number that scale applies
@@ -95,9 +95,15 @@ func (p *parser) aggregate(v *yaml.Node, key string) *Aggregate {
 			if slices.Contains(emits, s) {
 				a.Emit = Emit(s)
 			} else {
-				p.errorf(p.pos(e), ekey, "unknown emit %q (want on_update or on_commit)%s", s, didYouMean(s, emits))
+				p.errorf(p.pos(e), ekey, "unknown emit %q (want on_update, on_commit or on_close)%s", s, didYouMean(s, emits))
 			}
 		}
+	}
+	if w := f.get("window"); w != nil {
+		a.Window = p.window(w, sub(key, "window"))
+	}
+	if a.Emit == EmitOnClose && a.Window == nil {
+		p.errorf(f.pos, sub(key, "emit"), "emit on_close needs a window: only windows close")
 	}
 	return a
 }

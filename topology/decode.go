@@ -154,6 +154,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	p.checkTopics()
 	p.checkInternalTopics(t.Name)
 	p.checkDeadLetterTopic(t)
+	p.checkLateDeadLetter(t)
 	p.link()
 	for _, e := range p.sources {
 		t.Sources = append(t.Sources, e.node)

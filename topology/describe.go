@@ -276,6 +276,28 @@ func (p *printer) step(t *Topology, n *Node) {
 				p.line(4, "scale: %d", c.Scale)
 			}
 		}
+		if w := a.Window; w != nil {
+			switch w.Kind {
+			case Tumbling:
+				p.line(2, "window: tumbling %s", w.Size)
+			case Hopping:
+				p.line(2, "window: hopping, size %s, advance %s", w.Size, w.Advance)
+			case Session:
+				p.line(2, "window: session, gap %s", w.Gap)
+			}
+			p.line(3, "grace: %s", w.Grace)
+			if w.Time != nil {
+				p.expr(3, "event time: ", w.Time)
+			} else {
+				p.line(3, "event time: the record timestamp")
+			}
+			if w.IdleTimeout > 0 {
+				p.line(3, "idle timeout: %s (stream time advances by wall clock when a partition is quiet)", w.IdleTimeout)
+			} else {
+				p.line(3, "idle timeout: off")
+			}
+			p.line(3, "late records: %s (counted)", w.Late)
+		}
 		p.line(2, "emit: %s", a.Emit)
 		p.line(2, "store: %s", n.Name)
 		if a.GroupByKey {

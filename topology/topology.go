@@ -123,6 +123,9 @@ type Aggregate struct {
 	GroupBy []GroupColumn // in file order; a single-expression group_by is one column named "key"
 	Columns []Column      // in file order
 	Emit    Emit          // default on_update
+	// Window, when set, makes the aggregate windowed: one row per group
+	// and window, with window_start and window_end columns.
+	Window *Window
 	// GroupByKey is true when group_by is the single expression key
 	// (exactly, after trimming spaces) and records are still partitioned
 	// by that key where they reach the step, so no repartition is needed:

@@ -1,0 +1,508 @@
+package processor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/statestore"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// A windowed aggregate's store, per task, holds:
+//
+//	w<start>|<group>  -> the row of one group in one window (tumbling, hopping)
+//	s<group>          -> the open sessions of one group, sorted (session)
+//	x<bucket>         -> the groups with a window (or session) ending in
+//	                     the bucket: the close index
+//	m                 -> the buckets of the close index, ascending
+//	t                 -> the task's stream time
+//
+// A window closes when stream time (the highest event time the task has
+// seen) passes its end plus grace: its final row is emitted (on_close) and
+// its state deleted from store and changelog, so state stays bounded by
+// the windows still open. The close index lets that happen without
+// scanning the store.
+
+// span is a window: [start, end) for tumbling and hopping windows;
+// for sessions, the first and last record times.
+type span struct{ start, end int64 }
+
+// session is one open session window of a group.
+type session struct {
+	Start int64 `json:"s"`
+	End   int64 `json:"e"`
+	Row   []byte
+}
+
+var (
+	windowMeta       = []byte("m")
+	windowStreamTime = []byte("t")
+)
+
+func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
+
+// eventTime is a record's event time in milliseconds.
+func (g *graph) eventTime(n *node, w *topology.Window, r *record) (int64, error) {
+	if w.Time == nil {
+		return r.ts.UnixMilli(), nil
+	}
+	v, err := g.eval(n, w.Time, r)
+	if err != nil {
+		return 0, err
+	}
+	switch v := v.(type) {
+	case time.Time:
+		return v.UnixMilli(), nil
+	case int64:
+		return v, nil
+	case float64:
+		return int64(v), nil
+	case string:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999"} {
+			if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+				return t.UnixMilli(), nil
+			}
+		}
+		return 0, g.fail(n, r, PhaseEval, fmt.Errorf("window time %q: want RFC 3339, YYYY-MM-DD HH:MM:SS or epoch milliseconds", v))
+	}
+	return 0, g.fail(n, r, PhaseEval, fmt.Errorf("window time of type %T: want a timestamp, a string or epoch milliseconds", v))
+}
+
+// taskTime returns the stream time of a task. It lives in the store, not
+// in memory, so an aborted transaction (or a failed record) that advanced
+// it is undone with the rest of its state: a stream time advanced by work
+// that never committed would close windows early.
+func (a *aggregator) taskTime(st statestore.Store) (int64, error) {
+	b, ok, err := st.Get(windowStreamTime)
+	if err != nil || !ok {
+		return noTime, err
+	}
+	t, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return noTime, fmt.Errorf("corrupt stream time %q", b)
+	}
+	return t, nil
+}
+
+// noTime is the stream time of a task that has seen no record.
+const noTime = int64(-1 << 62)
+
+func (a *aggregator) setTaskTime(part int32, st statestore.Store, t int64) {
+	a.put(part, st, windowStreamTime, []byte(strconv.FormatInt(t, 10)), dirtyRow{})
+}
+
+// windowed folds r into the windows of its group that contain its event
+// time.
+func (g *graph) windowed(a *aggregator, st statestore.Store, part int32, key any, kb []byte, r *record, emit emitFunc) error {
+	n := a.node
+	w := n.t.Aggregate.Window
+	ts, err := g.eventTime(n, w, r)
+	if err != nil {
+		return err
+	}
+	a.lastWall[part] = time.Now()
+	now, err := a.taskTime(st)
+	if err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	if ts > now {
+		a.setTaskTime(part, st, ts)
+		now = ts
+	}
+	if err := g.closeWindows(a, st, part, now, emit); err != nil {
+		return err
+	}
+	grace := w.Grace.Milliseconds()
+	if w.Kind == topology.Session {
+		return g.sessionUpdate(a, st, part, key, kb, ts, now, r, emit)
+	}
+	size, adv := w.Size.Milliseconds(), w.Advance.Milliseconds()
+	open := 0
+	// Every window [start, start+size) holding ts, start a multiple of
+	// the advance.
+	for start := floorDiv(ts, adv) * adv; start > ts-size; start -= adv {
+		if start+size+grace <= now {
+			continue // closed
+		}
+		open++
+		rk := windowRowKey(start, kb)
+		accs, err := loadRow(st, rk, len(n.t.Aggregate.Columns))
+		if err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+		_, existed, err := st.Get(rk)
+		if err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+		changed, err := g.fold(n, accs, r)
+		if err != nil {
+			return err
+		}
+		if !existed {
+			if err := a.index(part, st, start+size, kb); err != nil {
+				return g.fail(n, r, PhaseEval, err)
+			}
+		}
+		if !changed && existed {
+			continue
+		}
+		state, err := encodeRow(accs)
+		if err != nil {
+			return g.fail(n, r, PhaseEncode, err)
+		}
+		win := &span{start, start + size}
+		a.put(part, st, rk, state, dirtyRow{row: true, key: key, win: win, r: *r})
+		if n.t.Aggregate.Emit == topology.EmitOnUpdate {
+			if err := g.emitRow(a, key, win, accs, r, emit); err != nil {
+				return err
+			}
+		}
+	}
+	if open == 0 {
+		return g.late(a, r, emit)
+	}
+	return nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func windowRowKey(start int64, kb []byte) []byte {
+	k := append([]byte("w"), strconv.FormatInt(start, 10)...)
+	k = append(k, '|')
+	return append(k, kb...)
+}
+
+func sessionKey(kb []byte) []byte { return append([]byte("s"), kb...) }
+
+// late handles a record whose windows have all closed: it is counted, and
+// dropped or dead-lettered as the window says.
+func (g *graph) late(a *aggregator, r *record, emit emitFunc) error {
+	g.m.LateRecords.WithLabelValues(a.node.t.Name).Inc()
+	if a.node.t.Aggregate.Window.Late == topology.LateDeadLetter {
+		emit(deadLetter(g.deadLetterTopic, g.pipeline, r.src, &RecordError{
+			Topic: r.src.Topic, Partition: r.src.Partition, Offset: r.src.Offset, Node: a.node.t.Name, Phase: PhaseLate,
+			Err: errors.New("late record: every window it belongs to has closed (stream time passed its end plus grace)"),
+		}))
+	}
+	return nil
+}
+
+// PhaseLate marks dead-letter records of late records.
+const PhaseLate Phase = "late"
+
+// index adds group kb to the close-index bucket of a window ending at end.
+func (a *aggregator) index(part int32, st statestore.Store, end int64, kb []byte) error {
+	bucket := a.bucketOf(end)
+	bk := append([]byte("x"), strconv.FormatInt(bucket, 10)...)
+	var groups []string
+	if err := getJSON(st, bk, &groups); err != nil {
+		return err
+	}
+	if slices.Contains(groups, string(kb)) {
+		return nil
+	}
+	if len(groups) == 0 {
+		var buckets []int64
+		if err := getJSON(st, windowMeta, &buckets); err != nil {
+			return err
+		}
+		if i, found := slices.BinarySearch(buckets, bucket); !found {
+			a.putJSON(part, st, windowMeta, slices.Insert(buckets, i, bucket))
+		}
+	}
+	a.putJSON(part, st, bk, append(groups, string(kb)))
+	return nil
+}
+
+// bucketOf is the close-index bucket of a window ending at end: tumbling
+// and hopping windows end on multiples of the advance, so each end is its
+// own bucket; session ends are bucketed by the gap.
+func (a *aggregator) bucketOf(end int64) int64 {
+	w := a.node.t.Aggregate.Window
+	if w.Kind == topology.Session {
+		gap := w.Gap.Milliseconds()
+		return floorDiv(end, gap) * gap
+	}
+	return end
+}
+
+// closeWindows closes every window of the task whose end plus grace is at
+// or before now.
+func (g *graph) closeWindows(a *aggregator, st statestore.Store, part int32, now int64, emit emitFunc) error {
+	w := a.node.t.Aggregate.Window
+	var buckets []int64
+	if err := getJSON(st, windowMeta, &buckets); err != nil {
+		return err
+	}
+	done := 0
+	for _, b := range buckets {
+		if closesAt(w, b) > now {
+			break
+		}
+		done++
+		bk := append([]byte("x"), strconv.FormatInt(b, 10)...)
+		var groups []string
+		if err := getJSON(st, bk, &groups); err != nil {
+			return err
+		}
+		for _, kb := range groups {
+			var err error
+			if w.Kind == topology.Session {
+				err = g.closeSessions(a, st, part, []byte(kb), now, emit)
+			} else {
+				err = g.closeWindow(a, st, part, b-w.Size.Milliseconds(), []byte(kb), emit)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		a.put(part, st, bk, nil, dirtyRow{})
+	}
+	if done > 0 {
+		a.putJSON(part, st, windowMeta, buckets[done:])
+	}
+	return nil
+}
+
+func (g *graph) closeWindow(a *aggregator, st statestore.Store, part int32, start int64, kb []byte, emit emitFunc) error {
+	rk := windowRowKey(start, kb)
+	b, ok, err := st.Get(rk)
+	if err != nil || !ok {
+		return err
+	}
+	a.put(part, st, rk, nil, dirtyRow{})
+	if a.node.t.Aggregate.Emit != topology.EmitOnClose {
+		return nil
+	}
+	return g.emitFinal(a, kb, &span{start, start + a.node.t.Aggregate.Window.Size.Milliseconds()}, b, emit)
+}
+
+// emitFinal emits the final row of a closed window.
+func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emit emitFunc) error {
+	accs, err := decodeRow(state, len(a.node.t.Aggregate.Columns))
+	if err != nil {
+		return err
+	}
+	key, err := format.Decode(topology.FormatJSON, kb)
+	if err != nil {
+		return fmt.Errorf("corrupt window state: %w", err)
+	}
+	// The final row carries the time of its window's end.
+	r := &record{ts: time.UnixMilli(win.end), src: closeSource}
+	return g.emitRow(a, key, win, accs, r, emit)
+}
+
+// closeSource stands for the input of rows emitted because time passed,
+// not because a record arrived.
+var closeSource = &kgo.Record{Topic: "(window closed)", Partition: -1, Offset: -1}
+
+// sessionUpdate merges r into the sessions of its group.
+func (g *graph) sessionUpdate(a *aggregator, st statestore.Store, part int32, key any, kb []byte, ts, now int64, r *record, emit emitFunc) error {
+	n := a.node
+	w := n.t.Aggregate.Window
+	gap, grace := w.Gap.Milliseconds(), w.Grace.Milliseconds()
+	if ts+gap+grace <= now {
+		return g.late(a, r, emit)
+	}
+	var sessions []session
+	if err := getJSON(st, sessionKey(kb), &sessions); err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	// The sessions within gap of ts merge with it into one.
+	merged := session{Start: ts, End: ts}
+	accs := make([]acc, len(n.t.Aggregate.Columns))
+	var keep, gone []session
+	first := true
+	for _, s := range sessions {
+		if s.End+gap < ts || s.Start-gap > ts {
+			keep = append(keep, s)
+			continue
+		}
+		gone = append(gone, s)
+		merged.Start, merged.End = min(merged.Start, s.Start), max(merged.End, s.End)
+		sa, err := decodeRow(s.Row, len(accs))
+		if err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+		if first {
+			accs, first = sa, false
+			continue
+		}
+		if err := mergeAccs(n, accs, sa); err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+	}
+	if _, err := g.fold(n, accs, r); err != nil {
+		return err
+	}
+	row, err := encodeRow(accs)
+	if err != nil {
+		return g.fail(n, r, PhaseEncode, err)
+	}
+	merged.Row = row
+	keep = append(keep, merged)
+	slices.SortFunc(keep, func(x, y session) int { return int(x.Start - y.Start) })
+	a.putJSON(part, st, sessionKey(kb), keep)
+	if err := a.index(part, st, merged.End, kb); err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	win := &span{merged.Start, merged.End}
+	if n.t.Aggregate.Emit != topology.EmitOnUpdate {
+		return nil
+	}
+	// Sessions merged into another starting earlier are gone: delete
+	// their rows from the upsert stream.
+	for _, s := range gone {
+		if s.Start != merged.Start {
+			if err := g.emitTombstone(a, key, s.Start, r, emit); err != nil {
+				return err
+			}
+		}
+	}
+	return g.emitRow(a, key, win, accs, r, emit)
+}
+
+// emitTombstone deletes the row of the window of group key starting at
+// start from the upsert stream.
+func (g *graph) emitTombstone(a *aggregator, key any, start int64, r *record, emit emitFunc) error {
+	n := a.node
+	k := map[string]any{"window_start": msTime(start)}
+	if len(n.t.Aggregate.GroupBy) == 1 {
+		k[n.t.Aggregate.GroupBy[0].Name] = key
+	} else if m, ok := key.(map[string]any); ok {
+		for name, v := range m {
+			k[name] = v
+		}
+	}
+	out := *r
+	out.key, out.value = k, nil
+	return g.forward(n, &out, emit)
+}
+
+// closeSessions closes the sessions of group kb that ended a gap plus
+// grace before now, and re-indexes the rest.
+func (g *graph) closeSessions(a *aggregator, st statestore.Store, part int32, kb []byte, now int64, emit emitFunc) error {
+	w := a.node.t.Aggregate.Window
+	gap, grace := w.Gap.Milliseconds(), w.Grace.Milliseconds()
+	var sessions []session
+	if err := getJSON(st, sessionKey(kb), &sessions); err != nil {
+		return err
+	}
+	var keep []session
+	for _, s := range sessions {
+		if s.End+gap+grace > now {
+			keep = append(keep, s)
+			continue
+		}
+		if a.node.t.Aggregate.Emit == topology.EmitOnClose {
+			if err := g.emitFinal(a, kb, &span{s.Start, s.End}, s.Row, emit); err != nil {
+				return err
+			}
+		}
+	}
+	if len(keep) == 0 {
+		a.put(part, st, sessionKey(kb), nil, dirtyRow{})
+		return nil
+	}
+	if len(keep) != len(sessions) {
+		a.putJSON(part, st, sessionKey(kb), keep)
+	}
+	for _, s := range keep {
+		if err := a.index(part, st, s.End, kb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeAccs folds the accumulators of another session into accs.
+func mergeAccs(n *node, accs, other []acc) error {
+	for i := range accs {
+		c := &n.t.Aggregate.Columns[i]
+		if err := accs[i].merge(c.Func, &other[i]); err != nil {
+			return fmt.Errorf("column %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// tick advances the stream time of idle tasks of windowed aggregates by
+// wall clock and closes their windows. It reports whether it may emit
+// anything (the caller opens a transaction first) when dry is set, and
+// otherwise does the work.
+func (g *graph) tick(now time.Time, dry bool, emit emitFunc) (bool, error) {
+	any := false
+	for _, a := range g.aggs {
+		w := windowOf(a)
+		if w == nil || w.IdleTimeout <= 0 {
+			continue
+		}
+		for part, st := range a.stores {
+			last, ok := a.lastWall[part]
+			if !ok {
+				a.lastWall[part] = now
+				continue
+			}
+			idle := now.Sub(last)
+			if idle < w.IdleTimeout {
+				continue
+			}
+			t, err := a.taskTime(st)
+			if err != nil {
+				return false, err
+			}
+			if t == noTime {
+				continue // no record yet: no window to close
+			}
+			advanced := t + idle.Milliseconds()
+			var buckets []int64
+			if err := getJSON(st, windowMeta, &buckets); err != nil {
+				return false, err
+			}
+			if len(buckets) == 0 || closesAt(w, buckets[0]) > advanced {
+				continue
+			}
+			if dry {
+				any = true
+				continue
+			}
+			a.setTaskTime(part, st, advanced)
+			a.lastWall[part] = now
+			if err := g.closeWindows(a, st, part, advanced, emit); err != nil {
+				return false, err
+			}
+			any = true
+		}
+	}
+	return any, nil
+}
+
+// closesAt is the stream time at which every window in close-index bucket
+// b has closed: its end plus grace for tumbling and hopping windows; for
+// sessions, the latest end the bucket holds plus gap and grace.
+func closesAt(w *topology.Window, b int64) int64 {
+	if w.Kind == topology.Session {
+		gap := w.Gap.Milliseconds()
+		return b + gap - 1 + gap + w.Grace.Milliseconds()
+	}
+	return b + w.Grace.Milliseconds()
+}
+
+func windowOf(a *aggregator) *topology.Window {
+	if a.node.t.Aggregate == nil {
+		return nil
+	}
+	return a.node.t.Aggregate.Window
+}
