@@ -50,8 +50,9 @@ var errPending = fmt.Errorf("records pending")
 
 // ReadCommitted returns every record a read_committed reader sees on
 // topics up to their current end, in topic, partition, offset order.
-func ReadCommitted(ctx context.Context, brokers []string, topics []string) ([]*kgo.Record, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// opts are extra client options (TLS, SASL).
+func ReadCommitted(ctx context.Context, brokers []string, topics []string, opts ...kgo.Opt) ([]*kgo.Record, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}

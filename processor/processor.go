@@ -143,7 +143,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		interval: interval,
 		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
 	}
-	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, p.log, &p.stats, cfg.Metrics)
+	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
 	return p, nil
 }
 

@@ -33,6 +33,7 @@ type tasks struct {
 	aggs    map[string][]*aggregator // stateful steps by input topic
 	stats   *Stats
 	m       *metrics.Pipeline
+	opts    []kgo.Opt // client options (TLS, SASL, hooks) of restore clients
 
 	mu struct {
 		sync.Mutex
@@ -53,8 +54,8 @@ func (t *tasks) all() []*aggregator {
 // pending returns how many assigned partitions wait for their restore.
 func (t *tasks) pending() int64 { return t.restoring.Load() }
 
-func newTasks(g *graph, backend statestore.Backend, brokers []string, log *slog.Logger, stats *Stats, m *metrics.Pipeline) *tasks {
-	t := &tasks{backend: backend, brokers: brokers, log: log, aggs: map[string][]*aggregator{}, stats: stats, m: m}
+func newTasks(g *graph, backend statestore.Backend, brokers []string, opts []kgo.Opt, log *slog.Logger, stats *Stats, m *metrics.Pipeline) *tasks {
+	t := &tasks{backend: backend, brokers: brokers, opts: opts, log: log, aggs: map[string][]*aggregator{}, stats: stats, m: m}
 	for _, a := range g.aggs {
 		t.aggs[a.input] = append(t.aggs[a.input], a)
 	}
@@ -150,7 +151,12 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	last, seen := began, int64(0)
 	node, part := a.node.t.Name, strconv.Itoa(int(p))
 	restored, remaining := t.m.RestoreRecords.WithLabelValues(node), t.m.RestoreRemaining.WithLabelValues(node, part)
-	stats, err := statestore.RestorePartition(ctx, t.brokers, a.changelog, p, st, func(done, left int64) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(t.brokers...)}, t.opts...)...)
+	if err != nil {
+		return fmt.Errorf("creating restore client: %w", err)
+	}
+	defer cl.Close()
+	stats, err := statestore.RestoreWith(ctx, cl, a.changelog, p, st, func(done, left int64) {
 		t.stats.RestoreRecords.Add(done - seen)
 		t.stats.RestoreRemaining.Store(left)
 		restored.Add(float64(done - seen))

@@ -13,8 +13,8 @@ import (
 
 // waitCaughtUp returns nil once group has committed offsets at the end of
 // every partition of topics, or ctx's error.
-func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string, opts ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -35,8 +35,8 @@ func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []
 
 // printCommitted prints every record a read_committed reader sees on
 // topics, one per line: topic, partition@offset, key, value.
-func printCommitted(ctx context.Context, w io.Writer, brokers []string, topics []string) error {
-	recs, err := broker.ReadCommitted(ctx, brokers, topics)
+func printCommitted(ctx context.Context, w io.Writer, brokers []string, topics []string, opts ...kgo.Opt) error {
+	recs, err := broker.ReadCommitted(ctx, brokers, topics, opts...)
 	if err != nil {
 		return err
 	}

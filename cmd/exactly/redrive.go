@@ -41,6 +41,13 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError{errors.New("redrive needs --brokers of the cluster holding the dead-letter topic")}
 	}
 	log := newLogger(s, stderr)
+	kopts, _, err := s.KafkaOpts()
+	if err != nil {
+		return usageError{err}
+	}
+	for _, w := range s.Warnings() {
+		log.Warn(w)
+	}
 	group := "exactly-redrive-" + *dlq
 	sess, err := txn.New(txn.Config{
 		Brokers:            s.Kafka.Brokers,
@@ -52,7 +59,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		SessionTimeout:     s.Kafka.SessionTimeout,
 		RebalanceTimeout:   s.Kafka.RebalanceTimeout,
 		Logger:             log,
-		Opts:               []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())},
+		Opts:               append([]kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, kopts...),
 	})
 	if err != nil {
 		return err
@@ -61,7 +68,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer cancel()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error {
-		if err := waitCaughtUp(gctx, s.Kafka.Brokers, group, []string{*dlq}); err == nil {
+		if err := waitCaughtUp(gctx, s.Kafka.Brokers, group, []string{*dlq}, kopts...); err == nil {
 			cancel()
 		}
 		return nil

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/exactly-dev/exactly/broker"
@@ -36,6 +35,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(s, stderr)
+	kopts, _, err := s.KafkaOpts()
+	if err != nil {
+		return usageError{err}
+	}
+	for _, w := range s.Warnings() {
+		log.Warn(w)
+	}
 
 	brokers := s.Kafka.Brokers
 	embedded := len(brokers) == 1 && brokers[0] == config.Embedded
@@ -67,7 +73,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p, err := processor.New(topo, processor.Config{
 		State:              state,
 		Metrics:            metrics.NewPipeline(reg, topo.Name),
-		KafkaOpts:          []kgo.Opt{metrics.KafkaHooks(reg, topo.Name)},
+		KafkaOpts:          append(kopts, metrics.KafkaHooks(reg, topo.Name)),
 		Brokers:            brokers,
 		ClientID:           s.Kafka.ClientID,
 		InstanceID:         s.InstanceID,
@@ -90,7 +96,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	httpCtx, stopHTTP := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopHTTP()
 	if s.HTTP.Addr != "" {
-		srv := metrics.NewServer(s.HTTP.Addr, reg, p.Ready, log)
+		srv := metrics.NewServer(s.HTTP.Addr, reg, p.Ready, log).
+			WithTLS(s.HTTP.TLS.CertFile, s.HTTP.TLS.KeyFile).
+			WithBasicAuth(s.HTTP.BasicAuth.Username, s.HTTP.BasicAuth.Password.Value())
 		if err := srv.Listen(); err != nil {
 			return err
 		}
@@ -103,7 +111,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	})
 	if *untilCaughtUp {
 		g.Go(func() error {
-			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed())
+			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed(), kopts...)
 			if err == nil {
 				log.Info("caught up: every input record is committed; stopping")
 				cancel()
@@ -115,7 +123,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err == nil && *printOutput {
 		pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer pcancel()
-		err = printCommitted(pctx, stdout, brokers, p.SinkTopics())
+		err = printCommitted(pctx, stdout, brokers, p.SinkTopics(), kopts...)
 	}
 	return err
 }
