@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,20 @@ func TestCrashStateful(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes for about a minute")
 	}
+	crashStateful(t, crashAggPipeline, false)
+}
+
+// TestCrashWindowed is TestCrashStateful with 10-second tumbling windows
+// on the record timestamp: every update of a (key, window) must be the
+// aggregate of a prefix of the key's records in that window, each once.
+func TestCrashWindowed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test runs processes for about a minute")
+	}
+	crashStateful(t, strings.Replace(crashAggPipeline, "      group_by: key\n", "      group_by: key\n      window: {tumbling: 10s}\n", 1), true)
+}
+
+func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 	const (
 		records    = 100_000
 		keys       = 1000
@@ -54,7 +69,7 @@ func TestCrashStateful(t *testing.T) {
 
 	_, addr := startBroker(t, "--topic", "in:"+strconv.Itoa(partitions), "--topic", "out:"+strconv.Itoa(partitions))
 	pipeline := filepath.Join(t.TempDir(), "crashagg.yaml")
-	if err := os.WriteFile(pipeline, []byte(crashAggPipeline), 0o644); err != nil {
+	if err := os.WriteFile(pipeline, []byte(pipelineYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	member := func(id string) *proc {
@@ -71,19 +86,37 @@ func TestCrashStateful(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))     // the producer's
 	killRng := rand.New(rand.NewPCG(5, 6)) // the killer's
 	want := make([]int64, keys)            // records per key
+	// A group is a key, or a key and window: its record count and the
+	// seq of its first record (amounts are seqs, so a prefix of n
+	// records sums to n*first + n(n-1)/2).
+	type group struct{ n, first int64 }
+	groups := map[string]*group{}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	produced := make(chan error, 1)
 	go func() {
 		const batch = 1000
 		for i := 0; i < records; i += batch {
 			var rs []*kgo.Record
+			// One second of event time per batch: time only moves on
+			// within a partition, so no record is late.
+			ts := base.Add(time.Duration(i/batch) * time.Second)
 			for j := 0; j < batch; j++ {
 				k := rng.IntN(keys)
 				if rng.IntN(2) == 0 {
 					k = rng.IntN(keys / 10)
 				}
 				want[k]++
+				key := "k" + strconv.Itoa(k)
+				g := key
+				if windowed {
+					g += "@" + ts.Truncate(10*time.Second).Format(time.RFC3339Nano)
+				}
+				if groups[g] == nil {
+					groups[g] = &group{first: want[k]}
+				}
+				groups[g].n++
 				v := fmt.Sprintf(`{"seq":%d,"amount":%d}`, want[k], want[k])
-				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte("k" + strconv.Itoa(k)), Value: []byte(v)})
+				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte(v), Timestamp: ts})
 			}
 			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 				produced <- err
@@ -122,54 +155,59 @@ func TestCrashStateful(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := make([]map[int64]int, keys)
-	final := make([]int64, keys)
+	seen := map[string]map[int64]int{}
+	final := map[string]int64{}
 	var bad, dups, lost int
 	for _, r := range committed {
 		var row struct {
-			Key     string
-			N       int64
-			Total   json.Number
-			LastSeq json.Number `json:"last_seq"`
+			Key         string
+			N           int64
+			Total       json.Number
+			LastSeq     json.Number `json:"last_seq"`
+			WindowStart string      `json:"window_start"`
 		}
 		if err := json.Unmarshal(r.Value, &row); err != nil {
 			t.Fatalf("output %s: %v", r.Value, err)
 		}
-		k, err := strconv.Atoi(string(r.Key[1:]))
-		if err != nil || k >= keys || row.Key != string(r.Key) {
-			t.Fatalf("output with key %q, row key %q", r.Key, row.Key)
+		g := row.Key
+		if windowed {
+			g += "@" + row.WindowStart
 		}
-		// The aggregate of the first N records of a key: count N, sum
-		// 1+..+N, last seq N.
-		if row.Total.String() != strconv.FormatInt(row.N*(row.N+1)/2, 10) || row.LastSeq.String() != strconv.FormatInt(row.N, 10) {
+		want := groups[g]
+		if want == nil {
+			t.Fatalf("output %s for a group that got no input (phantom)", r.Value)
+		}
+		// The aggregate of the first N records of the group.
+		total := row.N*want.first + row.N*(row.N-1)/2
+		if row.Total.String() != strconv.FormatInt(total, 10) || row.LastSeq.String() != strconv.FormatInt(want.first+row.N-1, 10) {
 			if bad < 5 {
-				t.Errorf("key %s: update %s is not the aggregate of a prefix of its input", r.Key, r.Value)
+				t.Errorf("group %s: update %s is not the aggregate of a prefix of its input", g, r.Value)
 			}
 			bad++
 		}
-		if seen[k] == nil {
-			seen[k] = map[int64]int{}
+		if seen[g] == nil {
+			seen[g] = map[int64]int{}
 		}
-		seen[k][row.N]++
-		final[k] = row.N
+		seen[g][row.N]++
+		final[g] = row.N
 	}
-	for k := 0; k < keys; k++ {
-		for n := int64(1); n <= want[k]; n++ {
-			switch seen[k][n] {
+	for g, w := range groups {
+		for n := int64(1); n <= w.n; n++ {
+			switch seen[g][n] {
 			case 0:
 				lost++
 			case 1:
 			default:
-				dups += seen[k][n] - 1
+				dups += seen[g][n] - 1
 			}
 		}
-		if final[k] != want[k] {
-			t.Errorf("key k%d: final count %d, want %d", k, final[k], want[k])
+		if final[g] != w.n {
+			t.Errorf("group %s: final count %d, want %d", g, final[g], w.n)
 		}
 	}
 	uncommitted := countUncommitted(ctx, t, addr, "out")
-	t.Logf("input %d records over %d keys; read_committed %d updates (lost %d, duplicated %d, inconsistent %d); read_uncommitted %d (aborted %d); kills %d",
-		records, keys, len(committed), lost, dups, bad, uncommitted, uncommitted-len(committed), kills)
+	t.Logf("input %d records over %d keys, %d groups; read_committed %d updates (lost %d, duplicated %d, inconsistent %d); read_uncommitted %d (aborted %d); kills %d",
+		records, keys, len(groups), len(committed), lost, dups, bad, uncommitted, uncommitted-len(committed), kills)
 	if lost != 0 || dups != 0 || bad != 0 || len(committed) != records {
 		t.Errorf("read_committed sees %d updates, %d lost, %d duplicated, %d inconsistent; want %d, each once", len(committed), lost, dups, bad, records)
 	}
