@@ -36,6 +36,10 @@ func startProc(name, logPath, bin string, args ...string) (*proc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	// Several instances share the host: each serves /metrics on a free
+	// port instead of the default :9090. An environment variable, not
+	// --http-addr, so binaries without the setting run too.
+	cmd.Env = append(os.Environ(), "EXACTLY_HTTP_ADDR=127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
