@@ -18,9 +18,12 @@ func validateCmd(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	topo, _, err := load(*pipeline, fs)
+	topo, settings, err := load(*pipeline, fs)
 	if err != nil {
 		return err
+	}
+	for _, w := range settings.Warnings() {
+		fmt.Fprintln(stderr, "warning:", w)
 	}
 	fmt.Fprintf(stdout, "%s: pipeline %q is valid: %d sources, %d steps, %d sinks\n",
 		*pipeline, topo.Name, len(topo.Sources), len(topo.Steps), len(topo.Sinks))
