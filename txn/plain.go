@@ -105,7 +105,9 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 // Produce sends r without waiting; a failure makes End fail.
 func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
 	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		if err == nil {
+		// A client we closed fails what it still buffered: that batch
+		// is over (see Session.promise).
+		if err == nil || errors.Is(err, kgo.ErrClientClosed) {
 			return
 		}
 		p.mu.Lock()
@@ -165,6 +167,9 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 func (p *Plain) Rebuild() error {
 	p.open = false
 	p.cl.Close()
+	p.mu.Lock()
+	p.mu.err, p.mu.errTopic = nil, ""
+	p.mu.Unlock()
 	return p.connect()
 }
 

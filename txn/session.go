@@ -204,7 +204,9 @@ func (s *Session) Produce(ctx context.Context, r *kgo.Record) {
 }
 
 func (s *Session) promise(r *kgo.Record, err error) {
-	if err == nil {
+	// A client we closed (Rebuild, Close) fails what it still buffered:
+	// that belongs to a transaction that is over, not to the open one.
+	if err == nil || errors.Is(err, kgo.ErrClientClosed) {
 		return
 	}
 	s.mu.Lock()
@@ -279,10 +281,11 @@ func (s *Session) fencedTooOften(now time.Time) bool {
 // offsets.
 func (s *Session) Rebuild() error {
 	s.inTxn = false
-	s.mu.Lock()
-	s.mu.err = nil
-	s.mu.Unlock()
 	s.s.Close()
+	// After the close: its failed promises belong to the old client.
+	s.mu.Lock()
+	s.mu.err, s.mu.errTopic = nil, ""
+	s.mu.Unlock()
 	return s.connect()
 }
 
