@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The chaos tests run the harness in-process against real exactly
+// processes. CHAOS_EXACTLY_BIN names a prebuilt binary to test instead of
+// building ./cmd/exactly of this module.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func exactlyBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("CHAOS_EXACTLY_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "exactly-chaos-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		binPath, buildErr = buildBinary(ctx, dir)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// runChaos runs the harness with cfg and logs its table. It skips the test
+// when the daemon does not know the pipeline key guarantee yet.
+func runChaos(t *testing.T, cfg Config) Report {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("chaos test runs processes for about two minutes")
+	}
+	cfg.Bin = exactlyBinary(t)
+	cfg.LogDir = t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	rep, err := run(ctx, cfg)
+	if err != nil {
+		if strings.Contains(err.Error(), `unknown key "guarantee"`) {
+			t.Skipf("the daemon does not support the pipeline key guarantee yet, so %s cannot be tested: %v", cfg.Mode, err)
+		}
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	rep.WriteTable(&b)
+	t.Logf("chaos run took %s:\n%s", time.Since(start).Round(time.Second), b.String())
+	return rep
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// TestChaosExactlyOnce runs the short setting: at least 20 SIGKILLs (some
+// right after a restart, some during a rebalance) and 3 SIGSTOP zombies
+// over 90 seconds, with aborted upstream transactions, and holds the
+// output to exactly-once.
+func TestChaosExactlyOnce(t *testing.T) {
+	cfg := shortConfig()
+	cfg.Mode = exactlyOnce
+	rep := runChaos(t, cfg)
+	for _, c := range []struct {
+		name      string
+		got, want int
+	}{
+		{"duplicate updates", rep.DuplicateUpdates, 0},
+		{"duplicate records", rep.DuplicateRecords, 0},
+		{"lost updates", rep.LostUpdates, 0},
+		{"lost records", rep.LostRecords, 0},
+		{"wrong aggregates", rep.WrongAggregates, 0},
+		{"phantoms", rep.Phantoms, 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
+		}
+	}
+	if rep.Kills < 20 {
+		t.Errorf("kills = %d, want at least 20", rep.Kills)
+	}
+	if rep.ZombiesPaused < 2 {
+		t.Errorf("zombies paused = %d, want at least 2", rep.ZombiesPaused)
+	}
+	if rep.AbortedOutputRecords == 0 {
+		t.Errorf("aborted output records = 0, want > 0: the kills hit no open transaction, so the run proved nothing")
+	}
+	if rep.Failed() {
+		t.Errorf("the exactly_once contract does not hold: %s", strings.Join(rep.Violations, "; "))
+	}
+}
+
+// lighterConfig is for the modes with weaker contracts: a minute of faults.
+func lighterConfig(mode string) Config {
+	cfg := shortConfig()
+	cfg.Mode = mode
+	cfg.Duration = time.Minute
+	cfg.Records = 20_000
+	cfg.Kills = 12
+	cfg.Pauses = 1
+	return cfg
+}
+
+// TestChaosAtLeastOnce: no input record may be lost (each must be applied
+// at least once) and no phantom appear; duplicates are allowed and
+// counted, so the final count per key may exceed the truth, never fall
+// short of it.
+func TestChaosAtLeastOnce(t *testing.T) {
+	rep := runChaos(t, lighterConfig(atLeastOnce))
+	if rep.LostRecords != 0 || rep.Phantoms != 0 || rep.FinalBelow != 0 {
+		t.Errorf("lost records %d, phantoms %d, keys whose final count is below the truth %d; want 0 each", rep.LostRecords, rep.Phantoms, rep.FinalBelow)
+	}
+	if rep.Failed() {
+		t.Errorf("the at_least_once contract does not hold: %s", strings.Join(rep.Violations, "; "))
+	}
+}
+
+// TestChaosAtMostOnce: no input record may be applied twice and no phantom
+// appear; losses are allowed and counted.
+func TestChaosAtMostOnce(t *testing.T) {
+	rep := runChaos(t, lighterConfig(atMostOnce))
+	if rep.DuplicateRecords != 0 || rep.Phantoms != 0 || rep.FinalAbove != 0 {
+		t.Errorf("duplicate records %d, phantoms %d, keys whose final count is above the truth %d; want 0 each", rep.DuplicateRecords, rep.Phantoms, rep.FinalAbove)
+	}
+	if rep.Failed() {
+		t.Errorf("the at_most_once contract does not hold: %s", strings.Join(rep.Violations, "; "))
+	}
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Delivery guarantees, as the pipeline key `guarantee` spells them.
+const (
+	exactlyOnce  = "exactly_once"
+	atLeastOnce  = "at_least_once"
+	atMostOnce   = "at_most_once"
+	partitions   = 6
+	pipelineName = "chaos" // also the consumer group and the txn id prefix
+)
+
+// Daemon timeouts, the same as the crash tests in cmd/exactly use. The
+// pauses last longer than the session timeout so the group moves a paused
+// member's partitions away; the transaction timeout is below it, so the
+// broker aborts the paused member's transaction first.
+const (
+	sessionTimeout     = 4 * time.Second
+	transactionTimeout = 3 * time.Second
+	rebalanceTimeout   = 8 * time.Second
+	commitInterval     = 100 * time.Millisecond
+	stopTimeout        = 30 * time.Second
+)
+
+// Config is one chaos run.
+type Config struct {
+	// Mode is the pipeline's delivery guarantee, and so the contract the
+	// output is held to: exactly_once, at_least_once or at_most_once.
+	Mode string
+	// Duration of the fault phase: input streams in and faults happen
+	// over it. Catching up and checking come after.
+	Duration time.Duration
+	// Records is how many input records commit upstream (records of
+	// aborted upstream transactions come on top).
+	Records int
+	// Keys is how many distinct keys the input has; HotKeys is the
+	// fraction of them (0 to 1) that get half of the records.
+	Keys    int
+	HotKeys float64
+	// AbortFraction is the share of input batches written in upstream
+	// transactions that abort (default 0.05).
+	AbortFraction float64
+	// Instances is how many `exactly run` processes share the group, 1 to 3.
+	Instances int
+	// Seed makes input, fault choices and fault timing repeatable (the
+	// processes' own timing is not).
+	Seed uint64
+	// Kills is how many SIGKILLs to send over the fault phase; Pauses how
+	// many SIGSTOP pauses of PauseFor (default session timeout + 2s).
+	Kills    int
+	Pauses   int
+	PauseFor time.Duration
+	// CatchUpTimeout bounds the wait, after the fault phase, for the group
+	// to commit every input record (default 2 minutes).
+	CatchUpTimeout time.Duration
+	// Bin is an exactly binary; empty builds ./cmd/exactly of the module
+	// in the working directory.
+	Bin string
+	// LogDir receives the pipeline file and every process's log; empty
+	// makes a temporary directory, removed at the end unless Keep is set
+	// or the contract failed.
+	LogDir string
+	Keep   bool
+	// Logger receives progress (each fault as it happens); nil discards.
+	Logger *slog.Logger
+}
+
+// shortConfig is the setting the test suite runs: at least 20 kills and 3
+// pauses in 90 seconds, on 2 cores within 3 minutes all told.
+func shortConfig() Config {
+	return Config{
+		Mode:      exactlyOnce,
+		Duration:  90 * time.Second,
+		Records:   40_000,
+		Keys:      500,
+		HotKeys:   0.1,
+		Instances: 3,
+		Seed:      1,
+		Kills:     24,
+		Pauses:    3,
+	}
+}
+
+// soakConfig is the long setting (--soak).
+func soakConfig() Config {
+	c := shortConfig()
+	c.Duration = 10 * time.Minute
+	c.Records = 1_000_000
+	c.Keys = 10_000
+	c.Kills = 160
+	c.Pauses = 20
+	c.CatchUpTimeout = 10 * time.Minute
+	return c
+}
+
+func (c *Config) setDefaults() {
+	if c.Mode == "" {
+		c.Mode = exactlyOnce
+	}
+	if c.AbortFraction == 0 {
+		c.AbortFraction = 0.05
+	}
+	if c.PauseFor == 0 {
+		c.PauseFor = sessionTimeout + 2*time.Second
+	}
+	if c.CatchUpTimeout == 0 {
+		c.CatchUpTimeout = 2 * time.Minute
+	}
+}
+
+// validate reports every bad setting at once.
+func (c *Config) validate() error {
+	var errs []error
+	switch c.Mode {
+	case exactlyOnce, atLeastOnce, atMostOnce:
+	default:
+		errs = append(errs, fmt.Errorf("--mode %q: want exactly_once, at_least_once or at_most_once", c.Mode))
+	}
+	if c.Duration < 5*time.Second {
+		errs = append(errs, fmt.Errorf("--duration %s: want at least 5s", c.Duration))
+	}
+	if c.Records < 1 {
+		errs = append(errs, fmt.Errorf("--records %d: want at least 1", c.Records))
+	}
+	if c.Keys < 1 {
+		errs = append(errs, fmt.Errorf("--keys %d: want at least 1", c.Keys))
+	}
+	if c.HotKeys < 0 || c.HotKeys > 1 {
+		errs = append(errs, fmt.Errorf("--hot-keys %g: want a fraction from 0 to 1", c.HotKeys))
+	}
+	if c.AbortFraction < 0 || c.AbortFraction >= 1 {
+		errs = append(errs, fmt.Errorf("abort fraction %g: want 0 to below 1", c.AbortFraction))
+	}
+	if c.Instances < 1 || c.Instances > 3 {
+		errs = append(errs, fmt.Errorf("--instances %d: want 1 to 3", c.Instances))
+	}
+	if c.Kills < 0 || c.Pauses < 0 {
+		errs = append(errs, fmt.Errorf("--kills %d, --pauses %d: want 0 or more", c.Kills, c.Pauses))
+	}
+	if c.PauseFor <= sessionTimeout {
+		errs = append(errs, fmt.Errorf("pause %s: want longer than the session timeout %s, or the paused member is no zombie", c.PauseFor, sessionTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// pipelineYAML is the pipeline under test. The guarantee key is left out
+// for exactly_once, the default, so the harness also runs against a daemon
+// that does not know the key.
+func pipelineYAML(mode string) string {
+	var b strings.Builder
+	b.WriteString("name: " + pipelineName + "\n")
+	if mode != exactlyOnce {
+		b.WriteString("guarantee: " + mode + "\n")
+	}
+	b.WriteString(`sources:
+  - {name: in, topic: in}
+steps:
+  - name: tag
+    map: '{"id": value.id, "key": value.key, "seq": value.seq, "amount": value.amount}'
+  - name: per-key
+    aggregate:
+      group_by: key
+      columns:
+        n: {fn: count}
+        total: {fn: sum, of: value.amount}
+        last_id: {fn: last, of: value.id}
+        last_seq: {fn: last, of: value.seq}
+sinks:
+  - {name: out, topic: out}
+`)
+	return b.String()
+}
+
+// parseFlags returns the run's config and the --json destination.
+func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `chaos: run exactly under SIGKILLs, SIGSTOP zombies and aborted upstream
+transactions, then check every output update against the ground truth
+
+usage: go run ./cmd/chaos [flags]
+
+`)
+		fs.PrintDefaults()
+	}
+	def := shortConfig()
+	c := def
+	soak := fs.Bool("soak", false, "long setting: 10m fault phase, 1,000,000 records, 10,000 keys, 160 kills, 20 pauses (other flags still override)")
+	fs.StringVar(&c.Mode, "mode", def.Mode, "delivery guarantee under test: exactly_once, at_least_once or at_most_once")
+	fs.DurationVar(&c.Duration, "duration", def.Duration, "length of the fault phase")
+	fs.IntVar(&c.Records, "records", def.Records, "input records that commit upstream")
+	fs.IntVar(&c.Keys, "keys", def.Keys, "distinct keys")
+	fs.Float64Var(&c.HotKeys, "hot-keys", def.HotKeys, "fraction of keys that get half of the records")
+	fs.IntVar(&c.Instances, "instances", def.Instances, "exactly run processes, 1 to 3")
+	fs.Uint64Var(&c.Seed, "seed", def.Seed, "seed of input and faults")
+	fs.IntVar(&c.Kills, "kills", def.Kills, "SIGKILLs over the fault phase")
+	fs.IntVar(&c.Pauses, "pauses", def.Pauses, "SIGSTOP pauses longer than the session timeout (zombies)")
+	fs.DurationVar(&c.CatchUpTimeout, "catch-up-timeout", 2*time.Minute, "how long to wait for the group to commit every input record after the fault phase")
+	fs.StringVar(&c.Bin, "bin", "", "exactly binary (default: go build ./cmd/exactly of this module)")
+	jsonPath := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
+	fs.StringVar(&c.LogDir, "log-dir", "", "directory for the pipeline file and process logs (default: a temporary one)")
+	fs.BoolVar(&c.Keep, "keep", false, "keep the logs directory (it is always kept when the contract fails)")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, "", err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, "", fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *soak {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		s := soakConfig()
+		if !set["duration"] {
+			c.Duration = s.Duration
+		}
+		if !set["records"] {
+			c.Records = s.Records
+		}
+		if !set["keys"] {
+			c.Keys = s.Keys
+		}
+		if !set["kills"] {
+			c.Kills = s.Kills
+		}
+		if !set["pauses"] {
+			c.Pauses = s.Pauses
+		}
+		if !set["catch-up-timeout"] {
+			c.CatchUpTimeout = s.CatchUpTimeout
+		}
+	}
+	c.setDefaults()
+	return c, *jsonPath, c.validate()
+}

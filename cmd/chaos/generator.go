@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Records of aborted upstream transactions are marked so any trace of them
+// in the output is a phantom whatever the mode: ids from abortedIDBase up,
+// seq 0 (committed seqs start at 1) and an amount no sum of committed
+// amounts reaches.
+const (
+	abortedIDBase  = int64(1) << 40
+	abortedAmount  = int64(1_000_000_000_000)
+	minAmount      = -500
+	maxAmount      = 1000
+	generatorTick  = 100 * time.Millisecond
+	upstreamTxnID  = "chaos-upstream-aborts"
+	maxAbortedSize = 200
+)
+
+// inputValue is the JSON value of an input record.
+type inputValue struct {
+	ID     int64  `json:"id"`
+	Key    string `json:"key"`
+	Seq    int64  `json:"seq"`
+	Amount int64  `json:"amount"`
+}
+
+// generated is what the generator wrote: the records it committed, in the
+// order it wrote them, and the ids of the records it aborted.
+type generated struct {
+	committed    []inputValue
+	aborted      map[int64]bool
+	abortedTxns  int
+	lastProduced time.Time
+}
+
+// generator writes cfg.Records records over cfg.Duration, one batch per
+// tick, with a seeded choice of keys and amounts. About AbortFraction of
+// the ticks also write a batch in a transaction that it aborts.
+type generator struct {
+	cfg   Config
+	addr  string
+	rng   *rand.Rand
+	seq   map[string]int64
+	hot   int // keys k0..k<hot-1> are hot
+	out   generated
+	nextA int64
+}
+
+func newGenerator(cfg Config, addr string) *generator {
+	hot := int(math.Ceil(cfg.HotKeys * float64(cfg.Keys)))
+	return &generator{
+		cfg:   cfg,
+		addr:  addr,
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
+		seq:   map[string]int64{},
+		hot:   hot,
+		out:   generated{aborted: map[int64]bool{}},
+		nextA: abortedIDBase,
+	}
+}
+
+func (g *generator) key() string {
+	k := g.rng.IntN(g.cfg.Keys)
+	if g.hot > 0 && g.rng.IntN(2) == 0 {
+		k = g.rng.IntN(g.hot)
+	}
+	return "k" + strconv.Itoa(k)
+}
+
+func record(v inputValue) *kgo.Record {
+	b, _ := json.Marshal(v)
+	return &kgo.Record{Topic: "in", Key: []byte(v.Key), Value: b}
+}
+
+// run writes the input and returns what it wrote. Committed records go
+// through an idempotent producer, so each key's records land in their
+// partition in seq order; aborted ones through a transactional producer
+// of their own, flushed before the abort so they are in the log.
+func (g *generator) run(ctx context.Context) (generated, error) {
+	plain, err := kgo.NewClient(kgo.SeedBrokers(g.addr), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return g.out, err
+	}
+	defer plain.Close()
+	txn, err := kgo.NewClient(kgo.SeedBrokers(g.addr), kgo.TransactionalID(upstreamTxnID),
+		kgo.TransactionTimeout(10*time.Second), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return g.out, err
+	}
+	defer txn.Close()
+
+	ticks := max(1, int(g.cfg.Duration/generatorTick))
+	per := (g.cfg.Records + ticks - 1) / ticks
+	start := time.Now()
+	var id int64
+	for t := 0; id < int64(g.cfg.Records); t++ {
+		if d := time.Until(start.Add(time.Duration(t) * generatorTick)); d > 0 {
+			select {
+			case <-ctx.Done():
+				return g.out, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		n := min(per, g.cfg.Records-int(id))
+		batch := make([]*kgo.Record, 0, n)
+		vals := make([]inputValue, 0, n)
+		for range n {
+			id++
+			k := g.key()
+			g.seq[k]++
+			v := inputValue{ID: id, Key: k, Seq: g.seq[k], Amount: int64(minAmount + g.rng.IntN(maxAmount-minAmount+1))}
+			vals = append(vals, v)
+			batch = append(batch, record(v))
+		}
+		// The aborted batch goes between two committed ones, so the
+		// processors read past its records and its abort marker.
+		abort := g.rng.Float64() < g.cfg.AbortFraction
+		var aborted []*kgo.Record
+		if abort {
+			for range min(max(per, 10), maxAbortedSize) {
+				v := inputValue{ID: g.nextA, Key: g.key(), Seq: 0, Amount: abortedAmount}
+				g.nextA++
+				aborted = append(aborted, record(v))
+				g.out.aborted[v.ID] = true
+			}
+		}
+		half := len(batch) / 2
+		if err := plain.ProduceSync(ctx, batch[:half]...).FirstErr(); err != nil {
+			return g.out, fmt.Errorf("producing input: %w", err)
+		}
+		if abort {
+			if err := g.abortBatch(ctx, txn, aborted); err != nil {
+				return g.out, err
+			}
+		}
+		if err := plain.ProduceSync(ctx, batch[half:]...).FirstErr(); err != nil {
+			return g.out, fmt.Errorf("producing input: %w", err)
+		}
+		g.out.committed = append(g.out.committed, vals...)
+	}
+	g.out.lastProduced = time.Now()
+	return g.out, nil
+}
+
+func (g *generator) abortBatch(ctx context.Context, cl *kgo.Client, rs []*kgo.Record) error {
+	if err := cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("beginning an upstream transaction: %w", err)
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		return fmt.Errorf("producing in an upstream transaction: %w", err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		return fmt.Errorf("aborting an upstream transaction: %w", err)
+	}
+	g.out.abortedTxns++
+	return nil
+}

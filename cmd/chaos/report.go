@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is what a chaos run found. Durations are in seconds.
+type Report struct {
+	Mode              string  `json:"mode"`
+	Seed              uint64  `json:"seed"`
+	Instances         int     `json:"instances"`
+	FaultPhaseSeconds float64 `json:"fault_phase_seconds"`
+	ElapsedSeconds    float64 `json:"elapsed_seconds"`
+	LogDir            string  `json:"log_dir,omitempty"`
+
+	// Input. InputRecords is what read_committed sees on `in`.
+	GeneratedRecords       int `json:"generated_records"`
+	InputRecords           int `json:"input_records"`
+	InputKeys              int `json:"input_keys"`
+	AbortedUpstreamRecords int `json:"aborted_upstream_records"`
+	AbortedUpstreamTxns    int `json:"aborted_upstream_transactions"`
+	UpstreamAbortedInLog   int `json:"upstream_aborted_records_in_log"`
+	InputMismatches        int `json:"input_mismatches"`
+
+	// Output as read_committed sees it, checked against the input.
+	Updates          int  `json:"updates"`
+	DuplicateUpdates int  `json:"duplicate_updates"`
+	LostUpdates      int  `json:"lost_updates"`
+	DuplicateRecords int  `json:"duplicate_records"`
+	LostRecords      int  `json:"lost_records"`
+	Phantoms         int  `json:"phantoms"`
+	WrongAggregates  int  `json:"wrong_aggregates"`
+	OrderViolations  int  `json:"order_violations"`
+	FinalMismatches  int  `json:"final_mismatches"`
+	FinalBelow       int  `json:"final_below_truth"`
+	FinalAbove       int  `json:"final_above_truth"`
+	Malformed        int  `json:"malformed_updates"`
+	CaughtUp         bool `json:"caught_up"`
+
+	// Output as read_uncommitted sees it, with each transaction's fate
+	// taken from its marker.
+	UncommittedRecords   int `json:"read_uncommitted_records"`
+	AbortedOutputRecords int `json:"aborted_output_records"`
+	AbortedVisible       int `json:"aborted_visible"`
+	CommittedHidden      int `json:"committed_hidden"`
+	OpenTxnRecords       int `json:"open_transaction_records"`
+
+	// After every process stopped.
+	OpenTransactions   int      `json:"open_transactions"`
+	OpenTransactionIDs []string `json:"open_transaction_ids,omitempty"`
+	UnstablePartitions int      `json:"unstable_partitions"`
+
+	// Coverage.
+	Kills             int     `json:"kills"`
+	KillsOpenTxn      int     `json:"kills_open_transaction"`
+	KillsProbed       int     `json:"kills_probed"`
+	KillsAfterRestart int     `json:"kills_after_restart"`
+	KillsRebalance    int     `json:"kills_during_rebalance"`
+	Restarts          int     `json:"restarts"`
+	Assignments       int     `json:"partition_assignments"`
+	ZombiesPaused     int     `json:"zombies_paused"`
+	ZombiesOpenTxn    int     `json:"zombies_open_transaction"`
+	ZombiesRebuilt    int     `json:"zombies_rebuilt"`
+	ZombiesFenced     int     `json:"zombies_fenced"`
+	FencedRebuilds    int     `json:"fenced_rebuilds"`
+	Rebuilds          int     `json:"client_rebuilds"`
+	UnexpectedExits   int     `json:"unexpected_exits"`
+	GhostMembers      int     `json:"ghost_members"`
+	UncleanStops      int     `json:"unclean_stops"`
+	RecoveryMeasured  int     `json:"recovery_measured"`
+	RecoveryP50       float64 `json:"recovery_p50_seconds"`
+	RecoveryMax       float64 `json:"recovery_max_seconds"`
+	CatchUpSeconds    float64 `json:"catch_up_seconds"`
+
+	// Violations of the mode's contract; empty means it held.
+	Violations []string `json:"violations"`
+	// Examples of each kind of finding, and the log tails of processes
+	// that exited on their own or did not stop cleanly.
+	Examples map[string][]string `json:"examples,omitempty"`
+	Problems []string            `json:"problems,omitempty"`
+}
+
+// Failed reports whether the mode's contract failed.
+func (r *Report) Failed() bool { return len(r.Violations) > 0 }
+
+// A check is one figure held to zero in some modes.
+type check struct {
+	name  string
+	value int
+	modes []string // the modes whose contract requires value == 0
+}
+
+var allModes = []string{exactlyOnce, atLeastOnce, atMostOnce}
+
+func (r *Report) checks() []check {
+	eo, alo, amo := exactlyOnce, atLeastOnce, atMostOnce
+	return []check{
+		{"duplicate updates (a key's count n emitted twice)", r.DuplicateUpdates, []string{eo}},
+		{"lost updates (a key's count n never emitted)", r.LostUpdates, []string{eo}},
+		{"duplicate records (an input id applied twice)", r.DuplicateRecords, []string{eo, amo}},
+		{"lost records (an input id never applied)", r.LostRecords, []string{eo, alo}},
+		{"phantoms (aborted upstream, unknown or other key's id)", r.Phantoms, allModes},
+		{"wrong aggregates (n, total, last_seq, last_id vs first n records)", r.WrongAggregates, []string{eo}},
+		{"per-key order violations (n decreasing)", r.OrderViolations, []string{eo}},
+		{"final table mismatches (last update vs count and sum)", r.FinalMismatches, []string{eo}},
+		{"final count below the truth", r.FinalBelow, []string{eo, alo}},
+		{"final count above the truth", r.FinalAbove, []string{eo, amo}},
+		{"aborted or open records read_committed returns", r.AbortedVisible, []string{eo}},
+		{"committed records read_committed does not return", r.CommittedHidden, []string{eo}},
+		{"records of transactions still open at the end", r.OpenTxnRecords, []string{eo}},
+		{"open transactions at the end (ListTransactions)", r.OpenTransactions, []string{eo}},
+		{"partitions with last stable offset < high watermark", r.UnstablePartitions, []string{eo}},
+		{"malformed updates", r.Malformed, allModes},
+		{"input mismatches (generator vs read_committed `in`)", r.InputMismatches, allModes},
+		{"instances that exited on their own", r.UnexpectedExits, allModes},
+		{"unclean stops (SIGTERM: not exit 0 within 30s)", r.UncleanStops, allModes},
+	}
+}
+
+// evaluate fills Violations from the figures and the mode's contract.
+func (r *Report) evaluate() {
+	r.Violations = []string{}
+	for _, c := range r.checks() {
+		if c.value != 0 && slices.Contains(c.modes, r.Mode) {
+			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d", c.name, c.value))
+		}
+	}
+	if !r.CaughtUp {
+		r.Violations = append(r.Violations, "the group did not commit every input record before the catch-up timeout")
+	}
+	if r.Mode == exactlyOnce && r.Kills > 0 && r.AbortedOutputRecords == 0 {
+		r.Violations = append(r.Violations, "no aborted output record: the kills hit no open transaction, so the run proved nothing")
+	}
+}
+
+func secs(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(10 * time.Millisecond).String()
+}
+
+// WriteTable prints the report as a table: each figure, its value, and
+// for the figures the mode's contract covers, whether it held.
+func (r *Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "chaos: mode %s, seed %d, %d instances, fault phase %s, elapsed %s\n",
+		r.Mode, r.Seed, r.Instances, secs(r.FaultPhaseSeconds), secs(r.ElapsedSeconds))
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	row := func(name string, value any, verdict string) { fmt.Fprintf(tw, "  %s\t%v\t%s\n", name, value, verdict) }
+	fmt.Fprintln(tw, "input\t\t")
+	row("records committed upstream (read_committed `in`)", r.InputRecords, "")
+	row("keys", r.InputKeys, "")
+	row("records in aborted upstream transactions", fmt.Sprintf("%d in %d txns (%d in the log)", r.AbortedUpstreamRecords, r.AbortedUpstreamTxns, r.UpstreamAbortedInLog), "")
+	fmt.Fprintln(tw, "output (read_committed `out`)\t\t")
+	row("updates", r.Updates, "")
+	ok := func(bad bool) string {
+		if bad {
+			return "FAIL"
+		}
+		return "ok"
+	}
+	for _, c := range r.checks() {
+		verdict := "counted"
+		if slices.Contains(c.modes, r.Mode) {
+			verdict = "must be 0: " + ok(c.value != 0)
+		}
+		row(c.name, c.value, verdict)
+	}
+	row("group caught up on `in` after the faults", fmt.Sprintf("%v (%s)", r.CaughtUp, secs(r.CatchUpSeconds)), "must be true: "+ok(!r.CaughtUp))
+	fmt.Fprintln(tw, "aborted attempts (read_uncommitted `out`, fate from markers)\t\t")
+	row("records read_uncommitted sees", r.UncommittedRecords, "")
+	verdict := ""
+	if r.Mode == exactlyOnce && r.Kills > 0 {
+		verdict = "must be > 0: " + ok(r.AbortedOutputRecords == 0)
+	}
+	row("aborted output records", r.AbortedOutputRecords, verdict)
+	fmt.Fprintln(tw, "faults\t\t")
+	row("kills (SIGKILL)", r.Kills, "")
+	row("  right after a restart (joining or restoring)", r.KillsAfterRestart, "")
+	row("  during a rebalance another start caused", r.KillsRebalance, "")
+	row("  with the victim's transaction Ongoing at the broker", fmt.Sprintf("%d of %d probed", r.KillsOpenTxn, r.KillsProbed), "")
+	row("restarts", r.Restarts, "")
+	row("partition assignments (\"partitions assigned\" log lines)", r.Assignments, "")
+	row("zombies paused (SIGSTOP > session timeout)", fmt.Sprintf("%d (%d with their transaction Ongoing)", r.ZombiesPaused, r.ZombiesOpenTxn), "")
+	row("zombies that woke and rebuilt their client (\"rebuilding the client\", any cause)", r.ZombiesRebuilt, "")
+	row("  of which \"producer fenced\"", r.ZombiesFenced, "")
+	row("producer-fenced rebuilds, all logs", r.FencedRebuilds, "")
+	row("client rebuilds, all logs", r.Rebuilds, "")
+	row("ghost members the broker kept (see catchUp), shed by a restart", r.GhostMembers, "")
+	row("recovery after a kill (until every partition with input pending commits again), p50 / max", fmt.Sprintf("%s / %s (%d kills measured)", secs(r.RecoveryP50), secs(r.RecoveryMax), r.RecoveryMeasured), "")
+	tw.Flush()
+	// tabwriter pads the empty cells of section headings: trim them.
+	for _, line := range strings.Split(strings.TrimRight(table.String(), "\n"), "\n") {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+	}
+	if len(r.Examples) > 0 {
+		fmt.Fprintln(w, "examples:")
+		kinds := make([]string, 0, len(r.Examples))
+		for k := range r.Examples {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		for _, k := range kinds {
+			for _, e := range r.Examples[k] {
+				fmt.Fprintf(w, "  %s: %s\n", k, e)
+			}
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "problem: %s\n", strings.ReplaceAll(p, "\n", "\n    "))
+	}
+	if r.LogDir != "" {
+		fmt.Fprintf(w, "logs: %s\n", r.LogDir)
+	}
+	if r.Failed() {
+		fmt.Fprintf(w, "FAIL: the %s contract does not hold:\n", r.Mode)
+		for _, v := range r.Violations {
+			fmt.Fprintf(w, "  - %s\n", v)
+		}
+		return
+	}
+	fmt.Fprintf(w, "PASS: the %s contract holds\n", r.Mode)
+}
