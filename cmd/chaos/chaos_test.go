@@ -101,6 +101,9 @@ func TestChaosExactlyOnce(t *testing.T) {
 	if rep.Kills < 20 {
 		t.Errorf("kills = %d, want at least 20", rep.Kills)
 	}
+	if rep.KillsOpenTxn == 0 {
+		t.Errorf("no kill hit a transaction the broker listed as ongoing (%d probed)", rep.KillsProbed)
+	}
 	if rep.ZombiesPaused < 2 {
 		t.Errorf("zombies paused = %d, want at least 2", rep.ZombiesPaused)
 	}

@@ -91,6 +91,13 @@ func (c *cluster) kill(ctx context.Context, inst *instance, kind string) {
 		return
 	}
 	open, probed := c.txnOpen(ctx, inst)
+	// A plain kill waits a little for the victim to be inside a
+	// transaction, so that most kills test what matters: a crash with
+	// outputs, changelog writes and offsets in flight.
+	for wait := time.Now().Add(1500 * time.Millisecond); kind == "plain" && !open && time.Now().Before(wait) && ctx.Err() == nil; {
+		time.Sleep(20 * time.Millisecond)
+		open, probed = c.txnOpen(ctx, inst)
+	}
 	at := time.Now()
 	p.kill()
 	c.mu.Lock()
