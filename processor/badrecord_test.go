@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
 )
@@ -202,4 +204,76 @@ func headers(r *kgo.Record) map[string]string {
 		m[h.Key] = string(h.Value)
 	}
 	return m
+}
+
+// TestFailedDeadLetterWriteFails makes the broker refuse every write to
+// the dead-letter topic: the transaction holding the bad record must not
+// commit (nothing of it is visible, its offsets do not move) and the
+// processor stops, instead of losing the record.
+func TestFailedDeadLetterWriteFails(t *testing.T) {
+	b, err := broker.Start(broker.Options{Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := broker.CreateTopics(ctx, b.Addrs(), 1, "in", "out", "poison-dlq"); err != nil {
+		t.Fatal(err)
+	}
+	// Produce v13 names topics by id.
+	adm := newAdm(newTestClient(t, b.Addrs()))
+	details, err := adm.ListTopics(ctx, "poison-dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqID := details["poison-dlq"].ID
+	b.Cluster().ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.Cluster().KeepControl()
+		r := req.(*kmsg.ProduceRequest)
+		refuse := false
+		for _, rt := range r.Topics {
+			refuse = refuse || rt.Topic == "poison-dlq" || rt.TopicID == dlqID
+		}
+		if !refuse {
+			return nil, nil, false
+		}
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	c := &cluster{addrs: b.Addrs()}
+	c.cl = newTestClient(t, b.Addrs())
+	c.adm = newAdm(c.cl)
+	c.produce(t, "in", `{"id":1,"amount":5,"pad":"x"}`, `{bad`)
+	p, err := New(mustParse(t, poisonPipeline), c.config("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The refused request carries the output too, so the error may name
+	// either topic; what matters is that the run stops.
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "TOPIC_AUTHORIZATION_FAILED") {
+		t.Fatalf("Run() = %v, want the refused write to stop the processor", err)
+	}
+	if out, _ := broker.ReadCommitted(ctx, c.addrs, []string{"out"}); len(out) != 0 {
+		t.Errorf("output holds %d records: the transaction with the failed dead-letter write committed", len(out))
+	}
+	off, err := c.adm.FetchOffsets(ctx, "poison")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := off.Lookup("in", 0); ok && o.At > 1 {
+		t.Errorf("committed offset %d: the bad record's offset moved past it without a dead letter", o.At)
+	}
 }
