@@ -39,6 +39,8 @@ type Plain struct {
 	cl         *kgo.Client
 	open       bool
 	began      time.Time
+	lastPoll   time.Time // when the last poll returned
+	zombie     bool      // a pause past the session timeout was seen in the open batch
 
 	mu struct {
 		sync.Mutex
@@ -82,7 +84,9 @@ func (p *Plain) Poll(ctx context.Context, max int) kgo.Fetches {
 	if !p.open {
 		p.cl.AllowRebalance()
 	}
-	return p.cl.PollRecords(ctx, max)
+	f := p.cl.PollRecords(ctx, max)
+	p.lastPoll = time.Now()
+	return f
 }
 
 // Begin opens a batch. At most once, it first commits the offsets of the
@@ -103,7 +107,21 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 }
 
 // Produce sends r without waiting; a failure makes End fail.
+//
+// Without transactions nothing fences a zombie: a process paused past the
+// session timeout (its partitions already given to another member, which
+// restored their state from the changelogs) would, on waking, write
+// outputs and changelog records computed from state that is no longer
+// current, and a later restore could take that stale state as the latest.
+// So a batch that lasts longer than the session timeout since its poll is
+// treated as a zombie's: nothing more of it is produced, and End rebuilds
+// the client, which rejoins and processes the records again (at least
+// once allows that).
 func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
+	if p.zombie || (!p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout) {
+		p.zombie = true
+		return
+	}
 	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
 		// A client we closed fails what it still buffered: that batch
 		// is over (see Session.promise).
@@ -132,6 +150,18 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	}
 	p.open = false
 	defer p.cl.AllowRebalance()
+	// A pause after the last Produce leaves the batch buffered: the same
+	// check, before flushing it.
+	if !p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout {
+		p.zombie = true
+	}
+	if p.zombie {
+		p.zombie = false
+		if !p.atMostOnce {
+			p.cl.AbortBufferedRecords(ctx)
+			return false, &RebuildError{Err: errors.New("paused past the session timeout mid-batch: another member may own its partitions; processing the batch again")}
+		}
+	}
 	ferr := p.cl.Flush(ctx)
 	p.mu.Lock()
 	perr, ptopic := p.mu.err, p.mu.errTopic
@@ -165,7 +195,7 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 // Rebuild closes the client and creates a new one, which resumes from the
 // committed offsets.
 func (p *Plain) Rebuild() error {
-	p.open = false
+	p.open, p.zombie = false, false
 	p.cl.Close()
 	p.mu.Lock()
 	p.mu.err, p.mu.errTopic = nil, ""
