@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +30,17 @@ type aggregator struct {
 	// windows: wall time of the task's last record, for the idle
 	// timeout.
 	lastWall map[int32]time.Time
+	// rows holds, per task, the rows of an unwindowed aggregate that the
+	// open transaction changed, decoded: a row is decoded once and
+	// encoded once per transaction (at flush), not once per record.
+	rows map[int32]map[string]*cachedRow
+}
+
+// cachedRow is a row changed in the open transaction.
+type cachedRow struct {
+	key  any
+	accs []acc
+	r    record // the last record that changed it
 }
 
 type dirtyRow struct {
@@ -46,6 +58,7 @@ func newAggregator(pipeline string, n *node) *aggregator {
 		stores:    map[int32]statestore.Store{},
 		dirty:     map[int32]map[string]dirtyRow{},
 		lastWall:  map[int32]time.Time{},
+		rows:      map[int32]map[string]*cachedRow{},
 	}
 	if n.t.Aggregate != nil && !n.t.Aggregate.GroupByKey {
 		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
@@ -145,23 +158,31 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	if n.t.Aggregate.Window != nil {
 		return g.windowed(a, st, part, key, kb, r, emit)
 	}
-	accs, err := loadRow(st, kb, len(n.t.Aggregate.Columns))
-	if err != nil {
-		return g.fail(n, r, PhaseEval, err)
+	rows := a.rows[part]
+	if rows == nil {
+		rows = map[string]*cachedRow{}
+		a.rows[part] = rows
 	}
-	changed, err := g.fold(n, accs, r)
+	cr, cached := rows[string(kb)]
+	if !cached {
+		accs, err := loadRow(st, kb, len(n.t.Aggregate.Columns))
+		if err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+		cr = &cachedRow{key: key, accs: accs}
+	}
+	// Undo first: fold may fail half way through the columns.
+	g.undo = append(g.undo, undoEntry{a: a, part: part, key: kb, cached: cr, hadCached: cached, prevAccs: slices.Clone(cr.accs), prevR: cr.r})
+	changed, err := g.fold(n, cr.accs, r)
 	if err != nil || !changed {
 		return err
 	}
-	state, err := encodeRow(accs)
-	if err != nil {
-		return g.fail(n, r, PhaseEncode, err)
-	}
-	a.put(part, st, kb, state, dirtyRow{row: true, key: key, r: *r})
+	cr.key, cr.r = key, *r
+	rows[string(kb)] = cr
 	if n.t.Aggregate.Emit == topology.EmitOnCommit {
 		return nil
 	}
-	return g.emitRow(a, key, nil, accs, r, emit)
+	return g.emitRow(a, key, nil, cr.accs, r, emit)
 }
 
 // fold folds r into accs, one accumulator per column, and reports whether
@@ -245,6 +266,25 @@ func isColumn(n *node, name string) bool {
 // transaction, once per key, and for emit: on_commit the rows themselves.
 // It runs just before the transaction ends.
 func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record)) error {
+	for part, rows := range a.rows {
+		st, err := a.store(part)
+		if err != nil {
+			return err
+		}
+		for kb, cr := range rows {
+			state, err := encodeRow(cr.accs)
+			if err != nil {
+				return err
+			}
+			st.Put([]byte(kb), state)
+			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: state})
+			if a.node.t.Aggregate.Emit == topology.EmitOnCommit {
+				if err := g.emitRow(a, cr.key, nil, cr.accs, &cr.r, emit); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	for part, rows := range a.dirty {
 		for kb, d := range rows {
 			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: d.state})

@@ -69,9 +69,23 @@ type undoEntry struct {
 	hadPrev  bool
 	dirty    dirtyRow
 	hadDirty bool
+
+	// A cached aggregate row instead (st nil): its accumulators before.
+	cached    *cachedRow
+	hadCached bool
+	prevAccs  []acc
+	prevR     record
 }
 
 func (u *undoEntry) revert() {
+	if u.cached != nil {
+		if !u.hadCached {
+			delete(u.a.rows[u.part], string(u.key))
+			return
+		}
+		u.cached.accs, u.cached.r = u.prevAccs, u.prevR
+		return
+	}
 	if u.hadPrev {
 		u.st.Put(u.key, u.prev)
 	} else {

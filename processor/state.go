@@ -113,6 +113,7 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 					delete(a.stores, p)
 				}
 				delete(a.dirty, p)
+				delete(a.rows, p)
 				part := strconv.Itoa(int(p))
 				t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
 				t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
@@ -207,11 +208,12 @@ func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error 
 			if err := st.Commit(next); err != nil {
 				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
 			}
-			if len(a.dirty[p]) > 0 {
+			if len(a.dirty[p]) > 0 || len(a.rows[p]) > 0 {
 				t.updateSize(a, p, st)
 			}
 		}
 		clear(a.dirty)
+		clear(a.rows)
 	}
 	return errors.Join(errs...)
 }
@@ -232,6 +234,7 @@ func (t *tasks) dropAll() {
 			delete(a.stores, p)
 		}
 		clear(a.dirty)
+		clear(a.rows)
 	}
 	t.mu.Lock()
 	clear(t.mu.assigned)
