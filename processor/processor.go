@@ -321,9 +321,12 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 		}
 		fetches := sess.Poll(pollCtx, maxPoll)
 		cancel()
-		if ctx.Err() != nil {
-			// Records of this last poll were not processed and are
-			// not committed; the next owner reads them again.
+		// Stopping: records this poll returned are processed all the
+		// same. The client counts them as consumed, and ending the
+		// transaction commits their offsets: returning without
+		// processing them would lose them.
+		stopping := ctx.Err() != nil
+		if stopping && fetches.NumRecords() == 0 {
 			return nil
 		}
 		if fetches.IsClientClosed() {
@@ -400,6 +403,9 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 			}
 		}
 
+		if stopping {
+			return nil // Run ends the transaction
+		}
 		if open, began := sess.InTxn(); open && time.Since(began) >= p.interval {
 			if _, err := p.end(produceCtx, sess, false, p.in, p.out); err != nil {
 				return err
