@@ -63,14 +63,21 @@ func checkGolden(t *testing.T, name string, got []string) {
 // every topic it consumes, then stops it.
 func runUntilCaughtUp(t *testing.T, ctx context.Context, c *cluster, topo *topology.Topology, instance string) *Processor {
 	t.Helper()
-	p, err := New(topo, c.config(instance))
+	return runWith(t, ctx, c, topo, c.config(instance), func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
+}
+
+// runWith runs topo with cfg until its group has consumed every record of
+// every topic it reads and started(p) holds, then stops it.
+func runWith(t *testing.T, ctx context.Context, c *cluster, topo *topology.Topology, cfg Config, started func(*Processor) bool) *Processor {
+	t.Helper()
+	p, err := New(topo, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
-	for !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || p.Stats().Commits.Load() == 0 {
+	for !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || !started(p) {
 		select {
 		case err := <-done:
 			t.Fatalf("Run() = %v before catching up", err)

@@ -22,26 +22,7 @@ func runPebble(t *testing.T, ctx context.Context, c *cluster, topo *topology.Top
 	defer state.Close()
 	cfg := c.config("a")
 	cfg.State = state
-	p, err := New(topo, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || p.Stats().Restores.Load() == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v before catching up", err)
-		case <-ctx.Done():
-			t.Fatal("timed out waiting for the group to catch up")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	p := runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Restores.Load() > 0 })
 	return p.Stats()
 }
 
