@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/exactly-dev/exactly/broker"
 )
 
 // TestRebuildAfterFailedCommit makes the broker fail the offset commit of
@@ -18,19 +16,10 @@ import (
 // abort. The processor must rebuild its client, resume from the committed
 // offsets, and still write every record exactly once.
 func TestRebuildAfterFailedCommit(t *testing.T) {
-	b, err := broker.Start(broker.Options{Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	c := newCluster(t, "in", "out")
+	b := c.b
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := broker.CreateTopics(ctx, b.Addrs(), 3, "in", "out"); err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{addrs: b.Addrs()}
-	c.cl = newTestClient(t, b.Addrs())
-	c.adm = newAdm(c.cl)
 
 	var failed atomic.Int32
 	b.Cluster().ControlKey(int16(kmsg.TxnOffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {

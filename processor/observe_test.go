@@ -55,19 +55,10 @@ func sample(t *testing.T, page, name string, want ...string) float64 {
 // the metrics move as records flow: the records the sink wrote equal the
 // records a read_committed reader sees.
 func TestMetricsAndReadiness(t *testing.T) {
-	b, err := broker.Start(broker.Options{Partitions: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	c := newCluster(t, "events", "user-totals")
+	b := c.b
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := broker.CreateTopics(ctx, b.Addrs(), 3, "events", "user-totals"); err != nil {
-		t.Fatal(err)
-	}
-	c := &cluster{addrs: b.Addrs()}
-	c.cl = newTestClient(t, b.Addrs())
-	c.adm = newAdm(c.cl)
 	topo, err := topology.Load("../testdata/aggregate/user_totals.yaml")
 	if err != nil {
 		t.Fatal(err)

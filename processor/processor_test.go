@@ -19,6 +19,7 @@ import (
 )
 
 type cluster struct {
+	b     *broker.Broker // for tests that inject broker errors
 	addrs []string
 	cl    *kgo.Client
 	adm   *kadm.Client
@@ -36,7 +37,7 @@ func newCluster(t *testing.T, topics ...string) *cluster {
 		t.Fatal(err)
 	}
 	cl := newTestClient(t, b.Addrs())
-	return &cluster{addrs: b.Addrs(), cl: cl, adm: newAdm(cl)}
+	return &cluster{b: b, addrs: b.Addrs(), cl: cl, adm: newAdm(cl)}
 }
 
 func newTestClient(t *testing.T, addrs []string) *kgo.Client {
