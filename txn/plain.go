@@ -41,6 +41,8 @@ type Plain struct {
 	began      time.Time
 	lastPoll   time.Time // when the last poll returned
 	zombie     bool      // a pause past the session timeout was seen in the open batch
+	pauses     *pauseWatch
+	epoch      uint64 // pauses.epoch() before the poll that opened the batch
 
 	mu struct {
 		sync.Mutex
@@ -58,6 +60,10 @@ func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
 	if err := p.connect(); err != nil {
 		return nil, err
 	}
+	// Heartbeats go at most a fifth of the session timeout apart (see
+	// groupOpts): standing still for half of it may already have cost the
+	// membership.
+	p.pauses = newPauseWatch(max(p.cfg.SessionTimeout/2, 500*time.Millisecond))
 	return p, nil
 }
 
@@ -83,6 +89,7 @@ func (p *Plain) InTxn() (bool, time.Time) { return p.open, p.began }
 func (p *Plain) Poll(ctx context.Context, max int) kgo.Fetches {
 	if !p.open {
 		p.cl.AllowRebalance()
+		p.epoch = p.pauses.epoch()
 	}
 	f := p.cl.PollRecords(ctx, max)
 	p.lastPoll = time.Now()
@@ -113,12 +120,17 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 // restored their state from the changelogs) would, on waking, write
 // outputs and changelog records computed from state that is no longer
 // current, and a later restore could take that stale state as the latest.
-// So a batch that lasts longer than the session timeout since its poll is
-// treated as a zombie's: nothing more of it is produced, and End rebuilds
-// the client, which rejoins and processes the records again (at least
-// once allows that).
+// So a batch that lasts longer than the session timeout since its poll, or
+// during which the process stood still (see pauseWatch), even inside the
+// poll that returned its records, is treated as a zombie's: nothing more of
+// it is produced, and End rebuilds the client, which rejoins and processes
+// the records again (at least once allows that).
+//
+// What this cannot catch is a pause while End flushes: records kgo had
+// already taken to send go out on the wake. That window is the flush of one
+// batch; only transactions (exactly_once) close it.
 func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
-	if p.zombie || (!p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout) {
+	if p.zombie || p.stale() {
 		p.zombie = true
 		return
 	}
@@ -152,14 +164,14 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	defer p.cl.AllowRebalance()
 	// A pause after the last Produce leaves the batch buffered: the same
 	// check, before flushing it.
-	if !p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout {
+	if p.stale() {
 		p.zombie = true
 	}
 	if p.zombie {
 		p.zombie = false
 		if !p.atMostOnce {
 			p.cl.AbortBufferedRecords(ctx)
-			return false, &RebuildError{Err: errors.New("paused past the session timeout mid-batch: another member may own its partitions; processing the batch again")}
+			return false, &RebuildError{Err: errors.New("the process stood still or the batch outlived the session timeout: another member may own its partitions; processing the batch again")}
 		}
 	}
 	ferr := p.cl.Flush(ctx)
@@ -192,6 +204,14 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	return true, nil
 }
 
+// stale reports whether the open batch may be a zombie's: processing took
+// longer than the session timeout since the last poll, or the process stood
+// still since the poll that opened the batch began.
+func (p *Plain) stale() bool {
+	return (!p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout) ||
+		p.pauses.epoch() != p.epoch
+}
+
 // Rebuild closes the client and creates a new one, which resumes from the
 // committed offsets.
 func (p *Plain) Rebuild() error {
@@ -206,6 +226,7 @@ func (p *Plain) Rebuild() error {
 // Close ends an open batch without committing it and leaves the group.
 func (p *Plain) Close(ctx context.Context) {
 	p.open = false
+	p.pauses.Close()
 	p.cl.AllowRebalance()
 	done := make(chan struct{})
 	go func() {
