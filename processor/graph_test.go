@@ -196,6 +196,8 @@ func TestRecordErrors(t *testing.T) {
 		{"filter not bool", src + "steps:\n  - {name: f, filter: 'value.a'}\nsinks:\n  - {name: out, topic: out}\n", rec("k", `{"a":1}`), PhaseEval, "f", "want bool"},
 		{"flat_map not a list", src + "steps:\n  - {name: fm, flat_map: 'value'}\nsinks:\n  - {name: out, topic: out}\n", rec("k", `3`), PhaseEval, "fm", "want a list"},
 		{"string sink with a map", src + "sinks:\n  - {name: out, topic: out, format: string}\n", rec("k", `{"a":1}`), PhaseEncode, "out", "string format needs a scalar"},
+		{"over limits.max_eval_cost", "name: t\nlimits: {max_eval_cost: 100}\nsources:\n  - {name: in, topic: in}\nsteps:\n  - {name: m, map: 'value.l.map(x, x * 2)'}\nsinks:\n  - {name: out, topic: out}\n",
+			rec("k", `{"l":[`+strings.Repeat("1,", 200)+`1]}`), PhaseEval, "m", "cost limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

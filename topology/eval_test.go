@@ -3,6 +3,7 @@ package topology
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,6 +121,33 @@ func TestEval(t *testing.T) {
 					t.Errorf("%s: expression %q of step %s is not evaluated by any case", top.File, x.Text, n.Name)
 				}
 			}
+		}
+	}
+}
+
+// An expression the checker proves cheap runs without cost tracking; one
+// whose cost grows with the record keeps it, and the limit still stops it.
+func TestCostTracking(t *testing.T) {
+	tests := []struct {
+		expr    string
+		tracked bool
+	}{
+		{"value.amount >= 100.0", false},
+		{`{"id": value.id, "user": value.user, "cents": int(value.amount * 100.0)}`, false},
+		{"key == 'a' && partition < 3", false},
+		{"value.l.map(x, x * 2)", true},
+		{"value.l.exists(x, x > 2)", true},
+		{"value.s.contains('x')", true},
+		{"value.s + value.t", true},
+		{"headers.exists(k, k == 'x')", true},
+	}
+	for _, tt := range tests {
+		topo, err := Parse("t.yaml", []byte("name: t\nlimits: {max_eval_cost: 1000}\nsources:\n  - {name: in, topic: in}\nsteps:\n  - name: m\n    map: '"+strings.ReplaceAll(tt.expr, "'", "''")+"'\nsinks:\n  - {name: out, topic: out}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.expr, err)
+		}
+		if got := topo.Steps[0].Expr.CostTracked; got != tt.tracked {
+			t.Errorf("%s: CostTracked = %v, want %v", tt.expr, got, tt.tracked)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
@@ -102,8 +103,10 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 		return nil
 	}
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
-	if p.costLimit > 0 {
+	tracked := false
+	if p.costLimit > 0 && !withinCost(p.env, ast, p.costLimit) {
 		popts = append(popts, cel.CostLimit(p.costLimit))
+		tracked = true
 	}
 	prg, err := p.env.Program(ast, popts...)
 	if err != nil {
@@ -111,7 +114,27 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 		p.errorf(p.pos(v), key, "invalid expression: %s", msg)
 		return nil
 	}
-	return &Expr{Text: text, Pos: p.pos(v), Program: prg, Type: t}
+	return &Expr{Text: text, Pos: p.pos(v), Program: prg, Type: t, CostTracked: tracked}
+}
+
+// withinCost reports whether the checker proves that no evaluation of ast
+// can cost more than limit, whatever the record: then tracking the cost of
+// each evaluation (a third of a small expression's run time) buys
+// nothing. Sizes of record fields are unknown, so anything whose cost
+// grows with them (size(), comprehensions, string functions) is estimated
+// at the maximum and stays tracked.
+func withinCost(env *cel.Env, ast *cel.Ast, limit uint64) bool {
+	est, err := env.EstimateCost(ast, unknownSizes{})
+	return err == nil && est.Max <= limit
+}
+
+// unknownSizes knows nothing of the sizes of variables and the costs of
+// calls, so the checker's estimate is its worst case.
+type unknownSizes struct{}
+
+func (unknownSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
+func (unknownSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
 }
 
 // exprPos maps a location inside an expression onto the file. That is only

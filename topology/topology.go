@@ -63,6 +63,10 @@ type Expr struct {
 	Pos     Pos
 	Program cel.Program
 	Type    *cel.Type // the checked output type
+	// CostTracked: the program counts its cost as it runs and stops at
+	// limits.max_eval_cost. False when the checker proved the expression
+	// never costs more than that.
+	CostTracked bool
 }
 
 // HeaderExpr sets one output header.
