@@ -37,6 +37,16 @@ type graph struct {
 	// it fails (see run).
 	held []*kgo.Record
 	undo []undoEntry
+
+	// act binds an expression's variables; one for every evaluation,
+	// since evaluations never nest.
+	act activation
+}
+
+// activation returns the graph's activation bound to r.
+func (g *graph) activation(r *record) *activation {
+	g.act = activation{r: r}
+	return &g.act
 }
 
 type node struct {
@@ -187,7 +197,7 @@ func (g *graph) fail(n *node, r *record, phase Phase, err error) error {
 }
 
 func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
-	out, _, err := e.Program.Eval(&activation{r: r})
+	out, _, err := e.Program.Eval(g.activation(r))
 	if err != nil {
 		return nil, g.fail(n, r, PhaseEval, err)
 	}
@@ -199,7 +209,7 @@ func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
 }
 
 func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
-	out, _, err := e.Program.Eval(&activation{r: r})
+	out, _, err := e.Program.Eval(g.activation(r))
 	if err != nil {
 		return false, g.fail(n, r, PhaseEval, err)
 	}

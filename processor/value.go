@@ -40,6 +40,34 @@ func native(v ref.Val) (any, error) {
 	case map[string]any, []any:
 		return raw, nil
 	}
+	// A map or list the expression built: walk its Go value directly,
+	// not through the reflective iterator.
+	switch raw := v.Value().(type) {
+	case map[ref.Val]ref.Val:
+		out := make(map[string]any, len(raw))
+		for k, e := range raw {
+			val, err := native(e)
+			if err != nil {
+				return nil, err
+			}
+			ks, err := mapKey(k)
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = val
+		}
+		return out, nil
+	case []ref.Val:
+		out := make([]any, len(raw))
+		for i, e := range raw {
+			val, err := native(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = val
+		}
+		return out, nil
+	}
 	switch v := v.(type) {
 	case traits.Mapper:
 		out := make(map[string]any)
