@@ -106,6 +106,15 @@ func (a *acc) update(fn topology.AggFunc, v any, hasOf bool) (bool, error) {
 		a.N++
 		return true, nil
 	case topology.AggSum, topology.AggAvg:
+		if x, ok := fixedOf(v); ok {
+			if s, ok := fixedOf(a.Sum); ok || a.Sum == "" {
+				if sum, ok := s.add(x); ok {
+					a.Sum = sum.text()
+					a.N++
+					return true, nil
+				}
+			}
+		}
 		d, err := toDecimal(v)
 		if err != nil {
 			return false, err
@@ -212,6 +221,10 @@ func (a *acc) result(c *topology.Column) (any, error) {
 	case topology.AggSum, topology.AggAvg:
 		if a.N == 0 {
 			return nil, nil // SQL: SUM and AVG of no values are NULL
+		}
+		if c.Func == topology.AggSum && c.Scale < 0 {
+			// The stored text is the decimal's own ('f' form).
+			return format.Number(a.Sum), nil
 		}
 		d, err := parseDecimal(a.Sum)
 		if err != nil {
