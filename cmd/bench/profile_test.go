@@ -17,9 +17,12 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
-var passThroughProfile = flag.String("passthrough.cpuprofile", "", "BenchmarkPassThrough: write a CPU profile of the processing alone (not the preload) to this file")
+var (
+	passThroughProfile = flag.String("passthrough.cpuprofile", "", "BenchmarkPassThrough: write a CPU profile of the processing alone (not the preload) to this file")
+	profileMode        = flag.String("passthrough.mode", "b", "BenchmarkPassThrough: the mode whose pipeline runs (b, c, d or e)")
+)
 
-// BenchmarkPassThrough runs mode b's pipeline in this process, wired as
+// BenchmarkPassThrough runs mode b's pipeline (or -passthrough.mode's) in this process, wired as
 // `exactly run` wires it (metrics and kgo hooks included), against the
 // bench's broker process: b.N input records, so ns/op is wall time per
 // record. It exists to profile the pass-through, since `exactly run` has
@@ -50,19 +53,23 @@ func BenchmarkPassThrough(b *testing.B) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	const name = "bench-b-profile"
-	for _, t := range []string{bytesTopic, outTopic(name)} {
+	m := modeByID(*profileMode)
+	if m == nil || m.baseline() || m.restore() {
+		b.Fatalf("-passthrough.mode %q: want b, c, d or e", *profileMode)
+	}
+	name := "bench-" + m.id + "-profile"
+	for _, t := range []string{m.input, outTopic(name)} {
 		if err := createTopic(ctx, adm, t, cfg.Partitions, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := preload(ctx, []string{brk.addr}, cfg, []string{bytesTopic}); err != nil {
+	if err := preload(ctx, []string{brk.addr}, cfg, []string{m.input}); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := brk.gc(); err != nil {
 		b.Fatal(err)
 	}
-	topo, err := topology.Parse(name+".yaml", []byte(passThrough(name, outTopic(name))))
+	topo, err := topology.Parse(name+".yaml", []byte(m.yaml(name, outTopic(name))))
 	if err != nil {
 		b.Fatal(err)
 	}

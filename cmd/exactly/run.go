@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(s, stderr)
+	tuneGC(log)
 	kopts, _, err := s.KafkaOpts()
 	if err != nil {
 		return usageError{err}
@@ -150,4 +153,21 @@ func seed(ctx context.Context, brokers []string, topo *topology.Topology, partit
 		log.Info("loaded input", "topic", topic, "file", path, "records", n)
 	}
 	return nil
+}
+
+// defaultGCPercent is the garbage collector's target when GOGC is not
+// set. Nearly everything a pipeline allocates is garbage within one
+// transaction (decoded records, outputs until the broker acknowledges
+// them); the live heap is small, so letting it grow to five times its
+// size before a collection costs little memory and saves about a fifth of
+// the CPU per JSON record (see the README's Performance section). GOGC,
+// and GOMEMLIMIT for a hard bound, override it as in any Go program.
+const defaultGCPercent = 400
+
+func tuneGC(log *slog.Logger) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	log.Debug("garbage collector target set; GOGC overrides it", "gogc", defaultGCPercent)
 }
