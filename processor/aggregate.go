@@ -315,6 +315,13 @@ func loadRow(st statestore.Store, kb []byte, ncols int) ([]acc, error) {
 
 // Rows are stored as a JSON list of accumulators, in column order.
 func encodeRow(accs []acc) ([]byte, error) {
+	if b, ok := appendRowFast(make([]byte, 0, 16+24*len(accs)), accs); ok {
+		return b, nil
+	}
+	return encodeRowGeneral(accs)
+}
+
+func encodeRowGeneral(accs []acc) ([]byte, error) {
 	l := make([]any, len(accs))
 	for i := range accs {
 		l[i] = accs[i].toMap()
@@ -323,6 +330,13 @@ func encodeRow(accs []acc) ([]byte, error) {
 }
 
 func decodeRow(b []byte, ncols int) ([]acc, error) {
+	if accs, ok := decodeRowFast(b, ncols); ok {
+		return accs, nil
+	}
+	return decodeRowGeneral(b, ncols)
+}
+
+func decodeRowGeneral(b []byte, ncols int) ([]acc, error) {
 	v, err := format.Decode(topology.FormatJSON, b)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt state: %w", err)
