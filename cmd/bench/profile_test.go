@@ -117,4 +117,12 @@ func BenchmarkPassThrough(b *testing.B) {
 		b.Fatalf("committed %d input records, want %d", got, b.N)
 	}
 	b.ReportMetric(float64(p.Stats().Commits.Load()), "txns")
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() == "exactly_txn_commit_duration_seconds" {
+				h := mf.GetMetric()[0].GetHistogram()
+				b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount())*1000, "ms/commit")
+			}
+		}
+	}
 }
