@@ -158,3 +158,12 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// AppendJSON appends v as Encode(json, v) writes it (nil as null).
+func AppendJSON(b []byte, v any) ([]byte, error) { return appendJSON(b, v) }
+
+// AppendJSONString appends s as a JSON string, as Encode writes strings.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
+// AppendJSONFloat appends a finite f as Encode writes doubles.
+func AppendJSONFloat(b []byte, f float64) []byte { return appendFloat(b, f) }

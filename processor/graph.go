@@ -107,6 +107,16 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	return g
 }
 
+// toJSONSink reports whether n's only output is a sink writing JSON
+// values.
+func (n *node) toJSONSink() bool {
+	if len(n.outs) != 1 {
+		return false
+	}
+	s := n.outs[0].t
+	return s.Kind == topology.KindSink && (s.Format == topology.FormatJSON || s.Format == "")
+}
+
 // counter counts within one transaction; only the run loop touches it.
 type counter int64
 
@@ -208,6 +218,23 @@ func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
 	return v, nil
 }
 
+// evalJSON evaluates e and encodes its result as JSON straight from CEL's
+// values (see rawJSON). ok false: the result needs the general path
+// (native, then format.Encode), which the caller takes, evaluating again;
+// that only happens for results the general path turns into an error or a
+// Kafka null.
+func (g *graph) evalJSON(n *node, e *topology.Expr, r *record) (rawJSON, bool, error) {
+	out, _, err := e.Program.Eval(g.activation(r))
+	if err != nil {
+		return nil, false, g.fail(n, r, PhaseEval, err)
+	}
+	if _, null := out.(types.Null); null {
+		return nil, false, nil
+	}
+	b, ok := appendCEL(make([]byte, 0, 64), out)
+	return b, ok, nil
+}
+
 func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
 	out, _, err := e.Program.Eval(g.activation(r))
 	if err != nil {
@@ -231,6 +258,17 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		return g.forward(n, r, emit)
 
 	case topology.KindMap:
+		if n.toJSONSink() {
+			// Only a JSON sink reads the result: encode it from CEL's
+			// values directly when that gives the same bytes.
+			if out, ok, err := g.evalJSON(n, n.t.Expr, r); err != nil {
+				return err
+			} else if ok {
+				rec := *r
+				rec.value = out
+				return g.forward(n, &rec, emit)
+			}
+		}
 		v, err := g.eval(n, n.t.Expr, r)
 		if err != nil {
 			return err
@@ -321,8 +359,10 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		if err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
 		}
-		val, err := format.Encode(n.t.Format, r.value)
-		if err != nil {
+		var val []byte
+		if raw, ok := r.value.(rawJSON); ok {
+			val = raw
+		} else if val, err = format.Encode(n.t.Format, r.value); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
 		}
 		if limit := g.maxOut[n.t.Topic]; limit > 0 {

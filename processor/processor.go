@@ -107,6 +107,11 @@ type Processor struct {
 	// The last periodic report and the counters it reported.
 	lastReport time.Time
 	reported   [4]int64
+
+	// afterPoll, when set (tests), sees the record count of every poll
+	// before the loop looks at its context: a test cancels there to stop
+	// the processor exactly as a poll returns records.
+	afterPoll func(records int)
 }
 
 // New prepares a processor; Run starts it.
@@ -321,6 +326,9 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 		}
 		fetches := sess.Poll(pollCtx, maxPoll)
 		cancel()
+		if p.afterPoll != nil {
+			p.afterPoll(fetches.NumRecords())
+		}
 		// Stopping: records this poll returned are processed all the
 		// same. The client counts them as consumed, and ending the
 		// transaction commits their offsets: returning without
