@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"fmt"
 	"errors"
 	"strconv"
 	"strings"
@@ -24,6 +25,10 @@ const (
 	HeaderPhase     = "exactly.phase"
 	HeaderClass     = "exactly.error.class"
 	HeaderMessage   = "exactly.error.message"
+	// HeaderOmitted is set when the original key and value did not fit
+	// in the dead-letter topic and were left out: it says how large
+	// they were and where the original is (the source coordinates).
+	HeaderOmitted = "exactly.omitted"
 )
 
 // maxErrorMessage bounds the error message header, so a huge error (one
@@ -100,8 +105,12 @@ func (u *undoEntry) revert() {
 
 // deadLetter builds the dead-letter record of in: its key, value and
 // headers unchanged, plus headers saying where it came from and why it
-// failed.
-func deadLetter(topic, pipeline string, in *kgo.Record, re *RecordError) *kgo.Record {
+// failed. When that is more than the dead-letter topic accepts (limit,
+// 0: unknown), the key and value are left out and HeaderOmitted points at
+// the original in its source topic: a dead-letter write that cannot
+// succeed would fail every transaction holding it, and the pipeline
+// would stall on the record forever.
+func deadLetter(topic, pipeline string, in *kgo.Record, re *RecordError, limit int64) *kgo.Record {
 	msg := re.Err.Error()
 	if len(msg) > maxErrorMessage {
 		msg = msg[:maxErrorMessage-3] + "..."
@@ -118,7 +127,23 @@ func deadLetter(topic, pipeline string, in *kgo.Record, re *RecordError) *kgo.Re
 		kgo.RecordHeader{Key: HeaderClass, Value: []byte(errorClass(re))},
 		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
 	)
-	return &kgo.Record{Topic: topic, Key: in.Key, Value: in.Value, Headers: hs, Timestamp: in.Timestamp}
+	out := &kgo.Record{Topic: topic, Key: in.Key, Value: in.Value, Headers: hs, Timestamp: in.Timestamp}
+	if size := recordSize(out); limit > 0 && size > limit {
+		out.Key, out.Value = nil, nil
+		out.Headers = append(out.Headers, kgo.RecordHeader{Key: HeaderOmitted, Value: fmt.Appendf(nil,
+			"key and value (%d and %d bytes) left out: the record is %d bytes, more than %s accepts (%d); the original is at %s/%d@%d",
+			len(in.Key), len(in.Value), size, topic, limit, in.Topic, in.Partition, in.Offset)})
+	}
+	return out
+}
+
+// recordSize is what limits count of a record: key, value and headers.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
 }
 
 // errTooLarge marks size-limit errors.

@@ -277,3 +277,82 @@ func TestFailedDeadLetterWriteFails(t *testing.T) {
 		t.Errorf("committed offset %d: the bad record's offset moved past it without a dead letter", o.At)
 	}
 }
+
+// TestDeadLetterTooLargeForItsTopic sends a bad record larger than the
+// dead-letter topic accepts. Writing it as it came would fail every
+// transaction holding it and stall the pipeline; instead its key and value
+// are left out, a header says so and where the original is, and the
+// pipeline goes on.
+func TestDeadLetterTooLargeForItsTopic(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	limit := "2048"
+	if _, err := c.adm.CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": &limit}, "small-dlq"); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, `name: bigpoison
+dead_letter_topic: small-dlq
+limits: {max_input_bytes: 100000}
+sources:
+  - {name: in, topic: in}
+steps:
+  - {name: positive, filter: value.amount > 0}
+sinks:
+  - {name: out, topic: out}
+`)
+	big := `{"amount":` + strings.Repeat("9", 5000) // invalid JSON, 5 kB
+	rs := []*kgo.Record{
+		{Topic: "in", Key: []byte("a"), Value: []byte(`{"amount":1}`)},
+		{Topic: "in", Key: []byte("big"), Value: []byte(big)},
+		{Topic: "in", Key: []byte("small"), Value: []byte(`{"amount":`)},
+		{Topic: "in", Key: []byte("b"), Value: []byte(`{"amount":2}`)},
+	}
+	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+
+	if got := values(t, ctx, c.addrs, "out"); len(got) != 2 {
+		t.Errorf("outputs = %q, want the 2 good records", got)
+	}
+	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"small-dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq) != 2 {
+		t.Fatalf("dead-letter topic holds %d records, want 2", len(dlq))
+	}
+	header := func(r *kgo.Record, k string) (string, bool) {
+		for _, h := range r.Headers {
+			if h.Key == k {
+				return string(h.Value), true
+			}
+		}
+		return "", false
+	}
+	byOffset := map[string]*kgo.Record{}
+	for _, r := range dlq {
+		off, _ := header(r, HeaderOffset)
+		byOffset[off] = r
+	}
+	omitted := byOffset["1"]
+	if omitted == nil || omitted.Key != nil || omitted.Value != nil {
+		t.Fatalf("dead-letter record of the 5 kB record = %+v, want one with no key and value", omitted)
+	}
+	note, ok := header(omitted, HeaderOmitted)
+	if !ok || !strings.Contains(note, "the original is at in/0@1") || !strings.Contains(note, "5010 bytes") {
+		t.Errorf("%s = %q, want it to give the size and point at in/0@1", HeaderOmitted, note)
+	}
+	if class, _ := header(omitted, HeaderClass); class != "invalid_json" {
+		t.Errorf("%s = %q, want invalid_json", HeaderClass, class)
+	}
+	kept := byOffset["2"]
+	if kept == nil || string(kept.Value) != `{"amount":` {
+		t.Errorf("dead-letter record of the small bad record = %+v, want it unchanged", kept)
+	}
+	if _, ok := header(kept, HeaderOmitted); ok {
+		t.Errorf("the small bad record has %s", HeaderOmitted)
+	}
+}

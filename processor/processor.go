@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -397,7 +398,7 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 					p.m.DeadLettered.WithLabelValues(re.Node, string(re.Phase)).Inc()
 					p.stats.DeadLettered.Add(1)
 					p.log.Warn("sent a bad record to the dead-letter topic", "topic", p.topo.DeadLetterTopic, "err", perr)
-					emit(deadLetter(p.topo.DeadLetterTopic, p.topo.Name, r, re))
+					emit(deadLetter(p.topo.DeadLetterTopic, p.topo.Name, r, re, p.g.maxOut[p.topo.DeadLetterTopic]))
 					p.in++
 					perr = nil
 				}
@@ -538,6 +539,14 @@ func (p *Processor) outputLimits(ctx context.Context, adm *kadm.Client) error {
 		for _, t := range topics {
 			p.g.maxOut[t] = min(p.topo.Limits.MaxOutputBytes, producerMaxBatch-batchOverhead)
 		}
+		topics = nil
+	}
+	// The dead-letter topic always by its own limit: what it holds is
+	// the input as it came, not an output.
+	if dlq := p.topo.DeadLetterTopic; dlq != "" && !slices.Contains(topics, dlq) {
+		topics = append(topics, dlq)
+	}
+	if len(topics) == 0 {
 		return nil
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)

@@ -194,7 +194,7 @@ func (g *graph) late(a *aggregator, r *record, emit emitFunc) error {
 		emit(deadLetter(g.deadLetterTopic, g.pipeline, r.src, &RecordError{
 			Topic: r.src.Topic, Partition: r.src.Partition, Offset: r.src.Offset, Node: a.node.t.Name, Phase: PhaseLate,
 			Err: errors.New("late record: every window it belongs to has closed (stream time passed its end plus grace)"),
-		}))
+		}, g.maxOut[g.deadLetterTopic]))
 	}
 	return nil
 }

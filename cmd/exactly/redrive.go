@@ -154,6 +154,9 @@ func undeadLetter(r *kgo.Record, to string) (*kgo.Record, error) {
 	out := &kgo.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Topic: to}
 	for _, h := range r.Headers {
 		switch {
+		case h.Key == processor.HeaderOmitted:
+			// Redriving the empty stand-in would lose the record.
+			return nil, fmt.Errorf("record %s/%d@%d cannot be redriven: %s; produce the original again yourself, then redrive from offset %d", r.Topic, r.Partition, r.Offset, h.Value, r.Offset+1)
 		case h.Key == processor.HeaderTopic && out.Topic == "":
 			out.Topic = string(h.Value)
 		case strings.HasPrefix(h.Key, "exactly."):

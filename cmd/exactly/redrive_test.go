@@ -136,3 +136,23 @@ func headers(r *kgo.Record) map[string]string {
 	}
 	return m
 }
+
+// A dead-letter record whose key and value were left out (too large for
+// the dead-letter topic) cannot be redriven: sending the empty stand-in
+// would lose the record, so redrive refuses and says what to do.
+func TestUndeadLetterRefusesOmitted(t *testing.T) {
+	r := &kgo.Record{Topic: "dlq", Partition: 0, Offset: 7, Headers: []kgo.RecordHeader{
+		{Key: processor.HeaderTopic, Value: []byte("orders")},
+		{Key: processor.HeaderOmitted, Value: []byte("key and value (3 and 5010 bytes) left out; the original is at orders/2@41")},
+	}}
+	_, err := undeadLetter(r, "")
+	if err == nil || !strings.Contains(err.Error(), "orders/2@41") || !strings.Contains(err.Error(), "redrive from offset 8") {
+		t.Fatalf("undeadLetter(omitted) error = %v, want one pointing at the original and the next offset", err)
+	}
+	r.Headers = r.Headers[:1]
+	r.Value = []byte("v")
+	out, err := undeadLetter(r, "")
+	if err != nil || out.Topic != "orders" || string(out.Value) != "v" || len(out.Headers) != 0 {
+		t.Fatalf("undeadLetter = %+v, %v; want the record for orders without exactly headers", out, err)
+	}
+}
