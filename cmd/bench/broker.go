@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -56,6 +57,21 @@ func brokerMain(args []string) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if path := os.Getenv("EXACTLY_BENCH_BROKER_CPUPROFILE"); path != "" {
+		// Profiles the broker's whole life: compare modes one per
+		// invocation (go tool pprof -top <file>).
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "broker:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "broker:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b, err := broker.Start(broker.Options{Partitions: *partitions, Logger: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/broker"
@@ -13,24 +14,55 @@ import (
 
 // waitCaughtUp returns nil once group has committed offsets at the end of
 // every partition of topics, or ctx's error.
+//
+// Whether a partition is done can take a read: below its end there may be
+// only transaction markers and aborted records, which the group never
+// commits past one by one. That read costs the broker a fetch per
+// partition, so it is only made once the group's committed offsets stood
+// still for a tick: while they move, the pipeline is still working.
 func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string, opts ...kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
+	var last kadm.OffsetResponses
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		}
+		committed, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			continue
+		}
+		moved := !sameOffsets(last, committed)
+		last = committed
+		if moved {
+			continue
+		}
 		if broker.CaughtUp(ctx, cl, group, topics) {
 			return nil
 		}
 	}
+}
+
+// sameOffsets reports whether a and b commit the same offsets.
+func sameOffsets(a, b kadm.OffsetResponses) bool {
+	if a == nil || len(a) != len(b) {
+		return false
+	}
+	same := true
+	a.Each(func(o kadm.OffsetResponse) {
+		if p, ok := b.Lookup(o.Topic, o.Partition); !ok || p.At != o.At {
+			same = false
+		}
+	})
+	return same
 }
 
 // printCommitted prints every record a read_committed reader sees on
