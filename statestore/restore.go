@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -117,6 +118,7 @@ type fetcher struct {
 	cl        *kgo.Client
 	topic     string
 	partition int32
+	maxBytes  int32 // of one response: fetchMaxBytes, smaller in tests
 
 	// From the last metadata refresh; stale until the first.
 	stale   bool
@@ -126,7 +128,7 @@ type fetcher struct {
 }
 
 func newFetcher(cl *kgo.Client, topic string, partition int32) *fetcher {
-	return &fetcher{cl: cl, topic: topic, partition: partition, stale: true}
+	return &fetcher{cl: cl, topic: topic, partition: partition, maxBytes: fetchMaxBytes, stale: true}
 }
 
 func (f *fetcher) errorf(format string, args ...any) error {
@@ -260,7 +262,12 @@ func (f *fetcher) fetch(ctx context.Context, offset int64) (*kmsg.FetchResponseT
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxWaitMillis = int32(fetchMaxWait / time.Millisecond)
 	req.MinBytes = 1
-	req.MaxBytes = fetchMaxBytes
+	// The partition's limit bounds the response (one partition per
+	// fetch); the request's is left open. kfake, stopping a response at
+	// the request's limit, leaves out the aborted transactions of the
+	// partition it stopped in, and a read_committed reader then takes
+	// their records for committed (TestRestoreLargeAbortedTransaction).
+	req.MaxBytes = math.MaxInt32
 	req.IsolationLevel = 1 // read_committed
 	// SessionID 0 with the default epoch -1: a full fetch, no session.
 	rt := kmsg.NewFetchRequestTopic()
@@ -270,7 +277,7 @@ func (f *fetcher) fetch(ctx context.Context, offset int64) (*kmsg.FetchResponseT
 	rp.Partition = f.partition
 	rp.CurrentLeaderEpoch = f.epoch
 	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = fetchMaxBytes
+	rp.PartitionMaxBytes = f.maxBytes
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 

@@ -3,6 +3,7 @@ package statestore
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -375,5 +376,41 @@ func TestRestoreRetries(t *testing.T) {
 	checkStore(t, st, state{"a": val("1"), "b": val("2")}, 0, stats.EndOffset, 2, 4)
 	if stats.Records != 2 {
 		t.Errorf("RestorePartition stats.Records = %d, want 2", stats.Records)
+	}
+}
+
+// TestRestoreLargeAbortedTransaction: an aborted transaction larger than
+// one fetch response restores to nothing, and the committed record after
+// it restores. (Fetches of 64 KiB here, so 2 MB of aborted records span
+// many.)
+func TestRestoreLargeAbortedTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addrs := newCluster(t)
+	cl := newClient(t, addrs, kgo.TransactionalID("big"))
+	var aborted []rec
+	for i := range 20 {
+		aborted = append(aborted, rec{0, "aborted-" + strconv.Itoa(i), make([]byte, 100<<10)})
+	}
+	txn(ctx, t, cl, false, aborted...)
+	txn(ctx, t, cl, true, rec{0, "kept", val("1")})
+	adm := kadm.NewClient(cl)
+	end := offsets(ctx, t, adm, adm.ListEndOffsets)
+	var keys []string
+	f := newFetcher(cl, changelog, 0)
+	f.maxBytes = 64 << 10
+	err := f.scan(ctx, 0, end, func(r *kgo.Record) error {
+		keys = append(keys, string(r.Key))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0] != "kept" {
+		n := len(keys)
+		if n > 3 {
+			keys = keys[:3]
+		}
+		t.Fatalf("read_committed read %d records (%q...), want only \"kept\"", n, keys)
 	}
 }
