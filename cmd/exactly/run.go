@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,16 +159,46 @@ func seed(ctx context.Context, brokers []string, topo *topology.Topology, partit
 // defaultGCPercent is the garbage collector's target when GOGC is not
 // set. Nearly everything a pipeline allocates is garbage within one
 // transaction (decoded records, outputs until the broker acknowledges
-// them); the live heap is small, so letting it grow to five times its
-// size before a collection costs little memory and saves about a fifth of
-// the CPU per JSON record (see the README's Performance section). GOGC,
-// and GOMEMLIMIT for a hard bound, override it as in any Go program.
+// them), so letting the heap grow to five times its live size before a
+// collection saves about a fifth of the CPU per JSON record (see the
+// README's Performance section). In-memory state is live heap, though:
+// so that a large state cannot grow the heap to five times its size past
+// a container's memory, the collector also gets a soft limit of 90% of
+// the container's memory when GOMEMLIMIT is not set, and collects harder
+// as it nears it. GOGC and GOMEMLIMIT override both, as in any Go
+// program.
 const defaultGCPercent = 400
 
 func tuneGC(log *slog.Logger) {
-	if os.Getenv("GOGC") != "" {
-		return
+	gogc, limit := "set by GOGC", "set by GOMEMLIMIT"
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+		gogc = strconv.Itoa(defaultGCPercent)
 	}
-	debug.SetGCPercent(defaultGCPercent)
-	log.Debug("garbage collector target set; GOGC overrides it", "gogc", defaultGCPercent)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		limit = "none (no container memory limit found; set GOMEMLIMIT with large in-memory state)"
+		if c := containerMemoryLimit("/sys/fs/cgroup"); c > 0 {
+			debug.SetMemoryLimit(c / 10 * 9)
+			limit = fmt.Sprintf("%d MiB (90%% of the container's %d MiB)", c/10*9>>20, c>>20)
+		}
+	}
+	log.Info("garbage collector", "gogc", gogc, "memory_limit", limit)
+}
+
+// containerMemoryLimit returns the memory limit of the cgroup mounted at
+// root (v2 memory.max, or v1 memory/memory.limit_in_bytes), or 0 when
+// there is none.
+func containerMemoryLimit(root string) int64 {
+	for _, f := range []string{filepath.Join(root, "memory.max"), filepath.Join(root, "memory", "memory.limit_in_bytes")} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || n <= 0 || n >= 1<<62 {
+			return 0 // "max", or v1's way of saying unlimited
+		}
+		return n
+	}
+	return 0
 }
