@@ -107,7 +107,7 @@ func (a *acc) update(fn topology.AggFunc, v any, hasOf bool) (bool, error) {
 		return true, nil
 	case topology.AggSum, topology.AggAvg:
 		if x, ok := fixedOf(v); ok {
-			if s, ok := fixedOf(a.Sum); ok || a.Sum == "" {
+			if s, ok := parseFixed([]byte(a.Sum)); ok || a.Sum == "" {
 				if sum, ok := s.add(x); ok {
 					a.Sum = sum.text()
 					a.N++

@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -128,20 +129,39 @@ func deadLetter(topic, pipeline string, in *kgo.Record, re *RecordError, limit i
 		kgo.RecordHeader{Key: HeaderMessage, Value: []byte(msg)},
 	)
 	out := &kgo.Record{Topic: topic, Key: in.Key, Value: in.Value, Headers: hs, Timestamp: in.Timestamp}
-	if size := recordSize(out); limit > 0 && size > limit {
-		out.Key, out.Value = nil, nil
-		out.Headers = append(out.Headers, kgo.RecordHeader{Key: HeaderOmitted, Value: fmt.Appendf(nil,
-			"key and value (%d and %d bytes) left out: the record is %d bytes, more than %s accepts (%d); the original is at %s/%d@%d",
-			len(in.Key), len(in.Value), size, topic, limit, in.Topic, in.Partition, in.Offset)})
+	size := recordSize(out)
+	if limit <= 0 || size <= limit {
+		return out
+	}
+	// Too large: leave out the key and value, and the original headers
+	// too if that is not enough. Ours (the message truncated) stay well
+	// under any topic's limit.
+	ours := hs[len(in.Headers):]
+	omitted := "key and value"
+	out.Key, out.Value = nil, nil
+	note := func() kgo.RecordHeader {
+		return kgo.RecordHeader{Key: HeaderOmitted, Value: fmt.Appendf(nil,
+			"%s left out (key %d, value %d bytes, %d headers): the record is %d bytes, more than %s accepts (%d); the original is at %s/%d@%d",
+			omitted, len(in.Key), len(in.Value), len(in.Headers), size, topic, limit, in.Topic, in.Partition, in.Offset)}
+	}
+	out.Headers = append(hs, note())
+	if recordSize(out) > limit {
+		omitted = "key, value and headers"
+		out.Headers = append(slices.Clone(ours), note())
 	}
 	return out
 }
 
-// recordSize is what limits count of a record: key, value and headers.
-func recordSize(r *kgo.Record) int64 {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
+// recordSize is what limits count of a record (see sizeOf).
+func recordSize(r *kgo.Record) int64 { return sizeOf(r.Key, r.Value, r.Headers) }
+
+// sizeOf is what a record of key, value and headers takes in a batch,
+// less the fixed overhead batchOverhead covers: the bytes, and for each
+// header its two length varints (at most 5 bytes each).
+func sizeOf(key, value []byte, headers []kgo.RecordHeader) int64 {
+	n := len(key) + len(value)
+	for _, h := range headers {
+		n += len(h.Key) + len(h.Value) + 10
 	}
 	return int64(n)
 }

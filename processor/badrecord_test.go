@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -354,5 +355,33 @@ sinks:
 	}
 	if _, ok := header(kept, HeaderOmitted); ok {
 		t.Errorf("the small bad record has %s", HeaderOmitted)
+	}
+}
+
+// The stand-in for a record too large for the dead-letter topic fits in
+// it, also when the original's headers are what makes it too large.
+func TestDeadLetterStandInFits(t *testing.T) {
+	re := &RecordError{Topic: "in", Offset: 9, Node: "n", Phase: PhaseDecode, Err: errors.New(strings.Repeat("e", 5000))}
+	for _, in := range []*kgo.Record{
+		{Topic: "in", Offset: 9, Key: []byte("k"), Value: make([]byte, 5000)},
+		{Topic: "in", Offset: 9, Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: "big", Value: make([]byte, 5000)}}},
+	} {
+		const limit = 2000
+		out := deadLetter("dlq", "p", in, re, limit)
+		if size := recordSize(out); size > limit {
+			t.Errorf("stand-in of a %d-byte record is %d bytes, more than the limit %d", recordSize(in), size, limit)
+		}
+		var note string
+		for _, h := range out.Headers {
+			if h.Key == "big" {
+				t.Errorf("the stand-in kept the 5000-byte header")
+			}
+			if h.Key == HeaderOmitted {
+				note = string(h.Value)
+			}
+		}
+		if out.Value != nil || !strings.Contains(note, "in/0@9") {
+			t.Errorf("stand-in value %q, %s %q; want no value and a note pointing at in/0@9", out.Value, HeaderOmitted, note)
+		}
 	}
 }

@@ -162,7 +162,9 @@ func (f fixed) text() string {
 	return string(append(b, digits[len(digits)-fr:]...))
 }
 
-// fixedOf turns a numeric input value into a fixed, if it fits.
+// fixedOf turns a numeric input value into a fixed, if it fits. Strings
+// are not numbers here, whatever they hold: toDecimal refuses them, and
+// so must the fast path (a stored sum goes through parseFixed).
 func fixedOf(v any) (fixed, bool) {
 	var buf [32]byte
 	switch v := v.(type) {
@@ -176,8 +178,6 @@ func fixedOf(v any) (fixed, bool) {
 			return fixed{}, false
 		}
 		return parseFixed(strconv.AppendFloat(buf[:0], v, 'g', -1, 64))
-	case string: // a stored sum
-		return parseFixed([]byte(v))
 	}
 	return fixed{}, false
 }

@@ -113,3 +113,17 @@ func TestParseFixed(t *testing.T) {
 		}
 	}
 }
+
+// A string is not a number to sum, however numeric it looks or short it
+// is: the fast path refuses it as the decimal path does.
+func TestSumRefusesStrings(t *testing.T) {
+	for _, v := range []any{"12.5", "7", "1e2", "abc", "123456789012345678901234"} {
+		var a acc
+		if _, err := a.update(topology.AggSum, v, true); err == nil {
+			t.Errorf("sum of %q: no error, sum %q; want \"want a number\"", v, a.Sum)
+		}
+		if _, err := a.update(topology.AggAvg, v, true); err == nil {
+			t.Errorf("avg of %q: no error; want \"want a number\"", v)
+		}
+	}
+}

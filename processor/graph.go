@@ -366,11 +366,8 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
 		}
 		if limit := g.maxOut[n.t.Topic]; limit > 0 {
-			size := len(key) + len(val)
-			for _, h := range r.headers {
-				size += len(h.Key) + len(h.Value)
-			}
-			if int64(size) > limit {
+			size := sizeOf(key, val, r.headers)
+			if size > limit {
 				return g.fail(n, r, PhaseProduce, fmt.Errorf("%w: output of %d bytes, more than topic %s accepts (%d, from limits.max_output_bytes or its max.message.bytes less batch overhead)", errTooLarge, size, n.t.Topic, limit))
 			}
 		}

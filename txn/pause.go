@@ -6,7 +6,7 @@ import (
 )
 
 // pauseWatch notices that the whole process stood still (SIGSTOP, a VM
-// or container freeze, a laptop lid) for longer than a threshold.
+// or container freeze, a suspended machine) for longer than a threshold.
 //
 // Without transactions nothing fences a member the group expelled while
 // it stood still: records its client had already fetched come out of the
@@ -22,20 +22,36 @@ import (
 // scheduler may run the caller before the ticker.
 type pauseWatch struct {
 	threshold time.Duration
-	start     time.Time            // monotonic origin
-	now       func() time.Duration // since start; replaced in tests
+	start     time.Time      // origin of both clocks
+	now       func() reading // replaced in tests
 	stop      chan struct{}
 	stopOnce  sync.Once
 	wg        sync.WaitGroup
 
 	mu     sync.Mutex
-	last   time.Duration // now() at the last tick
-	pauses uint64        // gaps the ticker counted
+	last   reading // now() at the last tick
+	pauses uint64  // gaps the ticker counted
+}
+
+// reading is the time since the watch started on both clocks: the
+// monotonic one, which a stopped process or a frozen VM cannot hide from,
+// and the wall clock, which also runs while the machine is suspended (the
+// monotonic clock of Linux does not). A wall clock stepped forward counts
+// as a pause too: a needless rebuild, never a missed one.
+type reading struct{ mono, wall time.Duration }
+
+// gap is the longer of the two clocks' spans from r to later.
+func (r reading) gap(later reading) time.Duration {
+	return max(later.mono-r.mono, later.wall-r.wall)
 }
 
 func newPauseWatch(threshold time.Duration) *pauseWatch {
 	w := &pauseWatch{threshold: threshold, start: time.Now(), stop: make(chan struct{})}
-	w.now = func() time.Duration { return time.Since(w.start) }
+	startWall := w.start.Round(0)
+	w.now = func() reading {
+		t := time.Now()
+		return reading{mono: t.Sub(w.start), wall: t.Round(0).Sub(startWall)}
+	}
 	w.last = w.now()
 	w.wg.Add(1)
 	go w.run()
@@ -61,7 +77,7 @@ func (w *pauseWatch) tick() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := w.now()
-	if now-w.last > w.threshold {
+	if w.last.gap(now) > w.threshold {
 		w.pauses++
 	}
 	w.last = now
@@ -75,7 +91,7 @@ func (w *pauseWatch) epoch() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	n := w.pauses
-	if w.now()-w.last > w.threshold {
+	if w.last.gap(w.now()) > w.threshold {
 		n++
 	}
 	return n

@@ -21,6 +21,11 @@ func (c *fakeClock) now() time.Duration {
 	return c.t
 }
 
+func (c *fakeClock) reading() reading {
+	d := c.now()
+	return reading{d, d}
+}
+
 func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	c.t += d
@@ -32,7 +37,7 @@ func TestPauseWatchEpoch(t *testing.T) {
 	defer w.Close()
 	var c fakeClock
 	w.mu.Lock()
-	w.now, w.last = c.now, 0
+	w.now, w.last = c.reading, reading{}
 	w.mu.Unlock()
 
 	const threshold = time.Hour
@@ -77,7 +82,7 @@ func TestPauseWatchBelowThreshold(t *testing.T) {
 	defer w.Close()
 	var c fakeClock
 	w.mu.Lock()
-	w.now, w.last = c.now, 0
+	w.now, w.last = c.reading, reading{}
 	w.mu.Unlock()
 	start := w.epoch()
 	c.advance(time.Hour)
@@ -103,7 +108,9 @@ func TestPauseWatchRunning(t *testing.T) {
 	}
 }
 
-// A batch whose poll began before the process stood still is a zombie's:
+// A batch after the process stood still (since the previous batch ended,
+// in the poll that returned its records or an idle one before) is a
+// zombie's:
 // Produce sends nothing of it (the client here is nil: touching it would
 // panic) and stays that way for the rest of the batch.
 func TestPlainPauseInsidePollMakesZombie(t *testing.T) {
@@ -111,10 +118,10 @@ func TestPlainPauseInsidePollMakesZombie(t *testing.T) {
 	defer w.Close()
 	var c fakeClock
 	w.mu.Lock()
-	w.now, w.last = c.now, 0
+	w.now, w.last = c.reading, reading{}
 	w.mu.Unlock()
 	p := &Plain{cfg: Config{SessionTimeout: 2 * time.Hour}, pauses: w, open: true}
-	p.epoch = w.epoch() // what Poll notes before polling
+	p.epoch = w.epoch() // what the end of the previous batch noted
 	if p.stale() {
 		t.Fatal("fresh batch is stale")
 	}
@@ -126,5 +133,22 @@ func TestPlainPauseInsidePollMakesZombie(t *testing.T) {
 	p.Produce(context.Background(), &kgo.Record{Topic: "out"})
 	if !p.zombie {
 		t.Fatal("Produce after a pause did not mark the batch a zombie's")
+	}
+}
+
+// A suspended machine: Linux's monotonic clock stops, the wall clock
+// runs on. That is a pause too.
+func TestPauseWatchSuspend(t *testing.T) {
+	w := newPauseWatch(time.Hour)
+	defer w.Close()
+	var wall time.Duration
+	w.mu.Lock()
+	w.now = func() reading { return reading{mono: time.Minute, wall: wall} }
+	w.last = reading{mono: time.Minute}
+	w.mu.Unlock()
+	start := w.epoch()
+	wall = 3 * time.Hour
+	if got := w.epoch(); got == start {
+		t.Fatalf("epoch after the wall clock ran 3h with the monotonic clock still = %d, want a change", got)
 	}
 }

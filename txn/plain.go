@@ -42,7 +42,10 @@ type Plain struct {
 	lastPoll   time.Time // when the last poll returned
 	zombie     bool      // a pause past the session timeout was seen in the open batch
 	pauses     *pauseWatch
-	epoch      uint64 // pauses.epoch() before the poll that opened the batch
+	// pauses.epoch() when the last batch ended (or the client was made):
+	// a pause since, even in an idle poll that returned nothing, may
+	// have cost the membership the next batch's records came under.
+	epoch uint64
 
 	mu struct {
 		sync.Mutex
@@ -64,6 +67,7 @@ func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
 	// groupOpts): standing still for half of it may already have cost the
 	// membership.
 	p.pauses = newPauseWatch(max(p.cfg.SessionTimeout/2, 500*time.Millisecond))
+	p.epoch = p.pauses.epoch()
 	return p, nil
 }
 
@@ -89,7 +93,6 @@ func (p *Plain) InTxn() (bool, time.Time) { return p.open, p.began }
 func (p *Plain) Poll(ctx context.Context, max int) kgo.Fetches {
 	if !p.open {
 		p.cl.AllowRebalance()
-		p.epoch = p.pauses.epoch()
 	}
 	f := p.cl.PollRecords(ctx, max)
 	p.lastPoll = time.Now()
@@ -121,10 +124,11 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 // outputs and changelog records computed from state that is no longer
 // current, and a later restore could take that stale state as the latest.
 // So a batch that lasts longer than the session timeout since its poll, or
-// during which the process stood still (see pauseWatch), even inside the
-// poll that returned its records, is treated as a zombie's: nothing more of
-// it is produced, and End rebuilds the client, which rejoins and processes
-// the records again (at least once allows that).
+// where the process stood still (see pauseWatch) at any time since the
+// previous batch ended (in the poll that returned its records, or in
+// idle polls before it that returned nothing), is treated as a zombie's:
+// nothing more of it is produced, and End rebuilds the client, which
+// rejoins and processes the records again (at least once allows that).
 //
 // What this cannot catch is a pause while End flushes: records kgo had
 // already taken to send go out on the wake. That window is the flush of one
@@ -162,6 +166,7 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	}
 	p.open = false
 	defer p.cl.AllowRebalance()
+	defer func() { p.epoch = p.pauses.epoch() }()
 	// A pause after the last Produce leaves the batch buffered: the same
 	// check, before flushing it.
 	if p.stale() {
@@ -206,7 +211,7 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 
 // stale reports whether the open batch may be a zombie's: processing took
 // longer than the session timeout since the last poll, or the process stood
-// still since the poll that opened the batch began.
+// still since the previous batch ended (in the polls between, too).
 func (p *Plain) stale() bool {
 	return (!p.lastPoll.IsZero() && time.Since(p.lastPoll) > p.cfg.SessionTimeout) ||
 		p.pauses.epoch() != p.epoch
@@ -216,6 +221,7 @@ func (p *Plain) stale() bool {
 // committed offsets.
 func (p *Plain) Rebuild() error {
 	p.open, p.zombie = false, false
+	p.epoch = p.pauses.epoch()
 	p.cl.Close()
 	p.mu.Lock()
 	p.mu.err, p.mu.errTopic = nil, ""
