@@ -53,8 +53,14 @@ func appendCEL(b []byte, v ref.Val) ([]byte, bool) {
 		return nil, false
 	}
 	switch raw := v.Value().(type) {
-	case map[string]any, []any:
+	case map[string]any:
 		// A decoded value passed through unchanged.
+		out, err := format.AppendJSON(b, raw)
+		return out, err == nil
+	case []any:
+		if !plainList(raw) {
+			return nil, false // a concatenation: native() walks it
+		}
 		out, err := format.AppendJSON(b, raw)
 		return out, err == nil
 	case map[ref.Val]ref.Val:

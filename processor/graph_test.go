@@ -215,3 +215,17 @@ func TestRecordErrors(t *testing.T) {
 		})
 	}
 }
+
+// Concatenated lists come out as written: their maps encoded, their nulls
+// null (a concatenation's Value() turns null into a protobuf enum, 0).
+func TestConcatenatedLists(t *testing.T) {
+	pipe := src + "steps:\n  - {name: m, map: '{\"l\": [{\"a\": 1}, null] + [value.x, [null]]}'}\nsinks:\n  - {name: out, topic: out}\n"
+	got, err := runGraph(t, mustParse(t, pipe), rec("k", `{"x":{"b":[2,null]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`out k {"l":[{"a":1},null,{"b":[2,null]},[null]]}`}
+	if !slices.Equal(got, want) {
+		t.Errorf("outputs = %q, want %q", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -37,8 +38,15 @@ func native(v ref.Val) (any, error) {
 	}
 	// A decoded value passed through unchanged is already plain.
 	switch raw := v.Value().(type) {
-	case map[string]any, []any:
+	case map[string]any:
 		return raw, nil
+	case []any:
+		// A decoded list is; a concatenation's Value() is not (its
+		// null becomes a protobuf enum, its maps stay CEL maps), and
+		// goes through its elements below.
+		if plainList(raw) {
+			return raw, nil
+		}
 	}
 	// A map or list the expression built: walk its Go value directly,
 	// not through the reflective iterator.
@@ -116,4 +124,21 @@ func mapKey(k ref.Val) (string, error) {
 		return strconv.FormatBool(bool(k)), nil
 	}
 	return "", fmt.Errorf("map key of type %s", k.Type().(ref.Type).TypeName())
+}
+
+// plainList reports whether every element of l, at any depth, is a value
+// package format encodes as native() would give it.
+func plainList(l []any) bool {
+	for _, e := range l {
+		switch e := e.(type) {
+		case nil, bool, int64, uint64, float64, string, []byte, time.Time, time.Duration, map[string]any:
+		case []any:
+			if !plainList(e) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
