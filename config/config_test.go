@@ -25,7 +25,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load() error: %v", err)
 	}
-	if s.CommitInterval != 100*time.Millisecond || s.Kafka.Brokers[0] != Embedded || s.Kafka.TransactionTimeout != 10*time.Second || s.Log.Level != "info" {
+	if s.CommitInterval != 100*time.Millisecond || s.Kafka.Brokers[0] != Embedded || s.Kafka.TransactionTimeout != 10*time.Second || s.Log.Level != "info" || s.Kafka.Linger != 5*time.Millisecond {
 		t.Errorf("Load() = %+v, want the documented defaults", s)
 	}
 }
@@ -89,5 +89,16 @@ func TestErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Load() error =\n%v\nwant a line containing %q", err, w)
 		}
+	}
+}
+
+func TestLinger(t *testing.T) {
+	s, err := Load(flags(t, "--instance-id=a", "--linger=0s"))
+	if err != nil || s.Kafka.Linger != 0 {
+		t.Fatalf("Load(--linger=0s) = %v, %v; want 0", s.Kafka.Linger, err)
+	}
+	_, err = Load(flags(t, "--instance-id=a", "--linger=2s"))
+	if err == nil || !strings.Contains(err.Error(), "kafka.linger: must be between 0 and 1s, got 2s") {
+		t.Fatalf("Load(--linger=2s) error = %v, want one naming kafka.linger", err)
 	}
 }

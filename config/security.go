@@ -184,7 +184,7 @@ type BasicAuth struct {
 // them, so with Settings from Load it comes only from files that changed
 // since. Neither ever holds a secret value.
 func (s *Settings) KafkaOpts() ([]kgo.Opt, []string, error) {
-	var opts []kgo.Opt
+	opts := []kgo.Opt{kgo.ProducerLinger(s.Kafka.Linger)}
 	var probs []problem
 	if s.Kafka.TLS.Enabled {
 		cfg, ps := s.Kafka.TLS.config()

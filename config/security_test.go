@@ -434,8 +434,8 @@ func TestPlainWithoutTLS(t *testing.T) {
 		}
 	}
 	s.Kafka.SASL.AllowPlainWithoutTLS = true
-	if opts, warnings, err := s.KafkaOpts(); err != nil || len(opts) != 1 || len(warnings) != 1 {
-		t.Errorf("KafkaOpts(PLAIN allowed without TLS) = %d opts, %q, %v; want the SASL opt and a warning", len(opts), warnings, err)
+	if opts, warnings, err := s.KafkaOpts(); err != nil || len(opts) != 2 || len(warnings) != 1 {
+		t.Errorf("KafkaOpts(PLAIN allowed without TLS) = %d opts, %q, %v; want the linger and SASL opts and a warning", len(opts), warnings, err)
 	}
 }
 
