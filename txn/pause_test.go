@@ -2,6 +2,7 @@ package txn
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +151,27 @@ func TestPauseWatchSuspend(t *testing.T) {
 	wall = 3 * time.Hour
 	if got := w.epoch(); got == start {
 		t.Fatalf("epoch after the wall clock ran 3h with the monotonic clock still = %d, want a change", got)
+	}
+}
+
+// At most once too, a zombie's batch never counts as committed: records
+// Produce skipped have no offsets, and state changes would not match the
+// changelog. End rebuilds instead (the batch itself is lost, as at most
+// once allows).
+func TestPlainZombieEndRebuildsAtMostOnce(t *testing.T) {
+	for _, amo := range []bool{false, true} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1")) // never dialled: nothing is produced
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newPauseWatch(time.Hour)
+		p := &Plain{cfg: Config{SessionTimeout: time.Hour}, atMostOnce: amo, cl: cl, pauses: w, open: true, zombie: true}
+		committed, err := p.End(context.Background(), false)
+		var rebuild *RebuildError
+		if committed || !errors.As(err, &rebuild) {
+			t.Errorf("at most once %v: End of a zombie's batch = %v, %v; want not committed and a *RebuildError", amo, committed, err)
+		}
+		w.Close()
+		cl.Close()
 	}
 }

@@ -173,11 +173,20 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 		p.zombie = true
 	}
 	if p.zombie {
+		// Some of the batch was not produced: it cannot count as
+		// committed (its state changes would not match the changelog,
+		// and its changelog records have no offsets). Rebuild: the new
+		// client rejoins and restores state from the changelogs. At
+		// least once, the batch is processed again; at most once, its
+		// offsets were committed before it was processed, and it is
+		// lost, as that mode allows.
 		p.zombie = false
-		if !p.atMostOnce {
-			p.cl.AbortBufferedRecords(ctx)
-			return false, &RebuildError{Err: errors.New("the process stood still or the batch outlived the session timeout: another member may own its partitions; processing the batch again")}
+		p.cl.AbortBufferedRecords(ctx)
+		again := "processing the batch again"
+		if p.atMostOnce {
+			again = "the batch is dropped (at most once)"
 		}
+		return false, &RebuildError{Err: fmt.Errorf("the process stood still or the batch outlived the session timeout: another member may own its partitions; %s", again)}
 	}
 	ferr := p.cl.Flush(ctx)
 	p.mu.Lock()
