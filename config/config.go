@@ -97,6 +97,16 @@ type Kafka struct {
 	// a JSON pipeline a quarter more CPU and the broker twice as much.
 	Linger time.Duration `mapstructure:"linger"`
 
+	// StaticMembership (kafka.static_membership) joins the group as a
+	// static member (KIP-345, Java's group.instance.id), with the
+	// transactional id <pipeline>-<instance_id> as its group instance
+	// id: a replica restarted within the session timeout gets its
+	// partitions back without a rebalance, and a stop does not leave the
+	// group (its partitions wait, up to the session timeout). Suits a
+	// StatefulSet, where the instance id survives the restart. Default
+	// false.
+	StaticMembership bool `mapstructure:"static_membership"`
+
 	// TLS and SASL secure the broker connections; see security.go and
 	// Settings.KafkaOpts, which turns them into client options.
 	TLS  KafkaTLS `mapstructure:"tls"`
@@ -155,6 +165,7 @@ func defaults() map[string]any {
 		"kafka.session_timeout":     45 * time.Second,
 		"kafka.rebalance_timeout":   60 * time.Second,
 		"kafka.linger":              5 * time.Millisecond,
+		"kafka.static_membership":   false,
 		"instance_id":               host,
 		"commit_interval":           100 * time.Millisecond,
 		"shutdown_timeout":          30 * time.Second,
@@ -201,6 +212,7 @@ var flagKeys = map[string]string{
 	"session-timeout":     "kafka.session_timeout",
 	"rebalance-timeout":   "kafka.rebalance_timeout",
 	"linger":              "kafka.linger",
+	"static-membership":   "kafka.static_membership",
 	"instance-id":         "instance_id",
 	"commit-interval":     "commit_interval",
 	"shutdown-timeout":    "shutdown_timeout",
@@ -244,6 +256,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Duration("session-timeout", 0, "consumer group session timeout (default 45s)")
 	fs.Duration("rebalance-timeout", 0, "how long a rebalance waits for members to rejoin (default 60s)")
 	fs.Duration("linger", 0, "how long the producer waits to fill a batch (default 5ms)")
+	fs.Bool("static-membership", false, "join as a static group member: a restart within the session timeout keeps its partitions, a stop does not leave the group")
 	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
 	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
 	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")

@@ -102,3 +102,12 @@ func TestLinger(t *testing.T) {
 		t.Fatalf("Load(--linger=2s) error = %v, want one naming kafka.linger", err)
 	}
 }
+
+// The deploy example turns static membership on through the environment.
+func TestStaticMembershipEnv(t *testing.T) {
+	t.Setenv("EXACTLY_KAFKA_STATIC_MEMBERSHIP", "true")
+	s, err := Load(flags(t, "--instance-id=a"))
+	if err != nil || !s.Kafka.StaticMembership {
+		t.Fatalf("Load() with EXACTLY_KAFKA_STATIC_MEMBERSHIP=true = %v, %v; want static membership on", s.Kafka.StaticMembership, err)
+	}
+}

@@ -1,8 +1,8 @@
 package processor
 
 import (
-	"fmt"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"

@@ -43,7 +43,7 @@ func TestAppendCELMatchesNative(t *testing.T) {
 		{`"just a string"`, false},
 		{`42`, false},
 		{`value.amount`, false},
-		{`value.tags + [1]`, true}, // value.tags holds a null: declined
+		{`value.tags + [1]`, true},        // value.tags holds a null: declined
 		{`[{"a": 1}] + [{"b": 2}]`, true}, // a concatenation of CEL maps: native walks it
 		{`[1, null] + [2]`, true},
 	}

@@ -53,6 +53,13 @@ type Config struct {
 	ShutdownTimeout    time.Duration
 	Logger             *slog.Logger
 
+	// StaticMembership joins the group as a static member whose group
+	// instance id is the transactional id (<pipeline>-<instance id>):
+	// a restart within the session timeout keeps its partitions without
+	// a rebalance, and a stop does not leave the group (its partitions
+	// wait for it, or for the session timeout).
+	StaticMembership bool
+
 	// State is where aggregate steps keep their stores; nil keeps them in
 	// memory.
 	State statestore.Backend
@@ -73,6 +80,7 @@ type Stats struct {
 	Aborts        atomic.Int64
 	Rebuilds      atomic.Int64
 	AssignedParts atomic.Int64
+	Generation    atomic.Int32 // of the group, at the last assignment
 
 	// Restore: changelog records applied, records still to apply in the
 	// restore under way, completed restores, of which rebuilt from the
@@ -220,12 +228,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		SessionTimeout:     p.cfg.SessionTimeout,
 		RebalanceTimeout:   p.cfg.RebalanceTimeout,
 		Logger:             p.log,
+		GroupInstanceID:    p.groupInstanceID(),
 		OnAssigned: func(cl *kgo.Client, m map[string][]int32) {
 			p.stats.AssignedParts.Add(int64(count(m)))
 			p.m.AssignedPartitions.Add(float64(count(m)))
 			p.m.Rebalances.Inc()
 			p.joined.Store(true)
 			member, generation := cl.GroupMetadata()
+			p.stats.Generation.Store(generation)
 			p.log.Info("partitions assigned", "partitions", m, "generation", generation, "member_id", member)
 			p.tasks.onAssigned(cl, m)
 		},
@@ -279,10 +289,22 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.log.Info("stopping: ended the open transaction", "committed", committed, "records_in", p.in, "records_out", p.out)
 	}
 	sess.Close(sctx)
-	p.log.Info("stopping: left the consumer group", "duration", time.Since(stopping).Round(time.Millisecond))
+	if p.cfg.StaticMembership {
+		p.log.Info("stopping: closed the client; as a static member it stays in the group until it returns or its session times out", "group_instance_id", p.groupInstanceID(), "duration", time.Since(stopping).Round(time.Millisecond))
+	} else {
+		p.log.Info("stopping: left the consumer group", "duration", time.Since(stopping).Round(time.Millisecond))
+	}
 	p.tasks.dropAll()
 	p.log.Info("stopped", "records_in", p.stats.RecordsIn.Load(), "records_out", p.stats.RecordsOut.Load(), "commits", p.stats.Commits.Load(), "aborts", p.stats.Aborts.Load())
 	return err
+}
+
+// groupInstanceID is the static member's id, or "" for a dynamic member.
+func (p *Processor) groupInstanceID() string {
+	if !p.cfg.StaticMembership {
+		return ""
+	}
+	return p.txnID
 }
 
 // loop returns nil when ctx ends, or the error that stops the processor.

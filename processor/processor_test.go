@@ -381,3 +381,36 @@ func TestStopMidStream(t *testing.T) {
 	}
 	t.Logf("4 runs stopped mid-stream committed %d records; the last run the rest", stopped)
 }
+
+// TestStaticMembership restarts a static member: it rejoins in the same
+// generation (no rebalance), and the restarts lose and double nothing. A
+// dynamic member, the control, leaves on stop and rejoins in a later
+// generation.
+func TestStaticMembership(t *testing.T) {
+	for _, static := range []bool{true, false} {
+		t.Run(map[bool]string{true: "static", false: "dynamic"}[static], func(t *testing.T) {
+			c := newCluster(t, "in", "out")
+			topo := mustParse(t, "name: members\nsources:\n  - {name: in, topic: in}\nsinks:\n  - {name: out, topic: out}\n")
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var gens []int32
+			for round := range 3 {
+				c.produce(t, "in", `{"round":`+strconv.Itoa(round)+`,"i":0}`, `{"round":`+strconv.Itoa(round)+`,"i":1}`)
+				cfg := c.config("one")
+				cfg.StaticMembership = static
+				cfg.SessionTimeout = 30 * time.Second // a restart comes back well within it
+				p := runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
+				gens = append(gens, p.Stats().Generation.Load())
+			}
+			if got := values(t, ctx, c.addrs, "out"); len(got) != 6 {
+				t.Errorf("outputs = %q, want the 6 inputs once each", got)
+			}
+			if static && (gens[1] != gens[0] || gens[2] != gens[0]) {
+				t.Errorf("static member's generations across restarts = %v, want one generation (no rebalance)", gens)
+			}
+			if !static && (gens[1] <= gens[0] || gens[2] <= gens[1]) {
+				t.Errorf("dynamic member's generations across restarts = %v, want a new one each time", gens)
+			}
+		})
+	}
+}

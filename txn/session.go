@@ -67,6 +67,12 @@ type Config struct {
 	RebalanceTimeout   time.Duration
 	Logger             *slog.Logger
 
+	// GroupInstanceID, when set, makes the member a static one (KIP-345,
+	// Java's group.instance.id): a restart within the session timeout
+	// gets its partitions back without a rebalance, and closing does not
+	// leave the group.
+	GroupInstanceID string
+
 	// OnAssigned and OnRevoked, when set, are called from the group's
 	// rebalance callbacks, with the partitions gained or lost (lost
 	// partitions count as revoked). They must not call End.
@@ -163,6 +169,9 @@ func groupOpts(cfg Config) []kgo.Opt {
 				cfg.OnRevoked(m)
 			}
 		}),
+	}
+	if cfg.GroupInstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.GroupInstanceID))
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kgo.WithLogger(kgoLogger{cfg.Logger}))

@@ -86,6 +86,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		SessionTimeout:     s.Kafka.SessionTimeout,
 		RebalanceTimeout:   s.Kafka.RebalanceTimeout,
 		ShutdownTimeout:    s.ShutdownTimeout,
+		StaticMembership:   s.Kafka.StaticMembership,
 		Logger:             log,
 	})
 	if err != nil {
