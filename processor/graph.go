@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -207,10 +208,25 @@ func (g *graph) fail(n *node, r *record, phase Phase, err error) error {
 }
 
 func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
+	out, err := g.evalRef(n, e, r)
+	if err != nil {
+		return nil, err
+	}
+	return g.native(n, out, r)
+}
+
+// evalRef evaluates e on r, leaving the result as CEL's value.
+func (g *graph) evalRef(n *node, e *topology.Expr, r *record) (ref.Val, error) {
 	out, _, err := e.Program.Eval(g.activation(r))
 	if err != nil {
 		return nil, g.fail(n, r, PhaseEval, err)
 	}
+	return out, nil
+}
+
+// native converts an expression's result to the plain Go values package
+// format encodes; a result that cannot leave the pipeline fails r at n.
+func (g *graph) native(n *node, out ref.Val, r *record) (any, error) {
 	v, err := native(out)
 	if err != nil {
 		return nil, g.fail(n, r, PhaseEval, err)
@@ -218,21 +234,14 @@ func (g *graph) eval(n *node, e *topology.Expr, r *record) (any, error) {
 	return v, nil
 }
 
-// evalJSON evaluates e and encodes its result as JSON straight from CEL's
-// values (see rawJSON). ok false: the result needs the general path
-// (native, then format.Encode), which the caller takes, evaluating again;
-// that only happens for results the general path turns into an error or a
-// Kafka null.
-func (g *graph) evalJSON(n *node, e *topology.Expr, r *record) (rawJSON, bool, error) {
-	out, _, err := e.Program.Eval(g.activation(r))
-	if err != nil {
-		return nil, false, g.fail(n, r, PhaseEval, err)
-	}
+// asJSON encodes out as JSON straight from CEL's values (see rawJSON),
+// or reports false for results the general path (native, then
+// format.Encode) turns into an error or a Kafka null.
+func asJSON(out ref.Val) (rawJSON, bool) {
 	if _, null := out.(types.Null); null {
-		return nil, false, nil
+		return nil, false
 	}
-	b, ok := appendCEL(make([]byte, 0, 64), out)
-	return b, ok, nil
+	return appendCEL(make([]byte, 0, 64), out)
 }
 
 func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
@@ -258,23 +267,22 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		return g.forward(n, r, emit)
 
 	case topology.KindMap:
-		if n.toJSONSink() {
-			// Only a JSON sink reads the result: encode it from CEL's
-			// values directly when that gives the same bytes.
-			if out, ok, err := g.evalJSON(n, n.t.Expr, r); err != nil {
-				return err
-			} else if ok {
-				rec := *r
-				rec.value = out
-				return g.forward(n, &rec, emit)
-			}
-		}
-		v, err := g.eval(n, n.t.Expr, r)
+		res, err := g.evalRef(n, n.t.Expr, r)
 		if err != nil {
 			return err
 		}
 		out := *r
-		out.value = v
+		if n.toJSONSink() {
+			// Only a JSON sink reads the result: it gets the bytes
+			// the general path would give, without the Go values.
+			if raw, ok := asJSON(res); ok {
+				out.value = raw
+				return g.forward(n, &out, emit)
+			}
+		}
+		if out.value, err = g.native(n, res, r); err != nil {
+			return err
+		}
 		return g.forward(n, &out, emit)
 
 	case topology.KindKey:
