@@ -414,3 +414,26 @@ func TestStaticMembership(t *testing.T) {
 		})
 	}
 }
+
+// Replicas starting together all try to create a missing topic; the ones
+// that lose the race must accept the winner's topic, not stop.
+func TestEnsureTopicRace(t *testing.T) {
+	c := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 10 {
+		topic := "race-" + strconv.Itoa(i)
+		errs := make(chan error, 6)
+		for range cap(errs) {
+			go func() {
+				adm := newAdm(newTestClient(t, c.addrs))
+				errs <- ensureTopic(ctx, adm, topic, 3, true)
+			}()
+		}
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("ensureTopic(%s) from one of 6 replicas at once: %v", topic, err)
+			}
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/metrics"
@@ -289,25 +290,47 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 
 // ensureTopic creates topic with partitions if it does not exist; with
 // exact set, an existing topic with another partition count is an error.
+// Replicas starting together race to create it: the losers, told it
+// already exists, check the winner's topic like any existing one, once
+// metadata shows it (for a moment after its creation it may not).
 func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, exact bool) error {
-	details, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describing %s: %w", topic, err)
-	}
-	if d, ok := details[topic]; ok && d.Err == nil {
-		if got := int32(len(d.Partitions)); exact && got != partitions {
-			return fmt.Errorf("repartition topic %s has %d partitions, the pipeline needs %d: delete it (it holds only in-flight records) or restore the source's partition count", topic, got, partitions)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
-		return nil
-	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
+		lctx := ctx
+		if attempt > 0 {
+			// kadm answers from its metadata cache, filled before the
+			// topic existed; asking for authorized operations makes it
+			// send a Metadata request (as statestore does).
+			lctx = kadm.WithAuthorizedOps(ctx)
+		}
+		details, err := adm.ListTopics(lctx, topic)
+		if err != nil {
+			return fmt.Errorf("describing %s: %w", topic, err)
+		}
+		if d, ok := details[topic]; ok && d.Err == nil {
+			if got := int32(len(d.Partitions)); exact && got != partitions {
+				return fmt.Errorf("repartition topic %s has %d partitions, the pipeline needs %d: delete it (it holds only in-flight records) or restore the source's partition count", topic, got, partitions)
+			}
+			return nil
+		}
+		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, kerr.TopicAlreadyExists) && attempt < 50:
+			continue // created by another replica meanwhile: check it
+		}
 		return fmt.Errorf("creating topic %s: %w", topic, err)
 	}
-	return nil
 }
 
 // partitioner writes changelog records to the partition the record names
