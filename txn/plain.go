@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -47,11 +46,7 @@ type Plain struct {
 	// have cost the membership the next batch's records came under.
 	epoch uint64
 
-	mu struct {
-		sync.Mutex
-		err      error
-		errTopic string
-	}
+	produceErr firstProduceErr // of the open transaction or batch
 }
 
 // NewPlain creates the client and starts joining the group.
@@ -138,18 +133,7 @@ func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
 		p.zombie = true
 		return
 	}
-	p.cl.Produce(ctx, r, func(r *kgo.Record, err error) {
-		// A client we closed fails what it still buffered: that batch
-		// is over (see Session.promise).
-		if err == nil || errors.Is(err, kgo.ErrClientClosed) {
-			return
-		}
-		p.mu.Lock()
-		if p.mu.err == nil {
-			p.mu.err, p.mu.errTopic = err, r.Topic
-		}
-		p.mu.Unlock()
-	})
+	p.cl.Produce(ctx, r, p.produceErr.promise)
 }
 
 // End closes the batch: it waits for every produced record to be
@@ -189,10 +173,7 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 		return false, &RebuildError{Err: fmt.Errorf("the process stood still or the batch outlived the session timeout: another member may own its partitions; %s", again)}
 	}
 	ferr := p.cl.Flush(ctx)
-	p.mu.Lock()
-	perr, ptopic := p.mu.err, p.mu.errTopic
-	p.mu.err, p.mu.errTopic = nil, ""
-	p.mu.Unlock()
+	perr, ptopic := p.produceErr.take()
 	switch {
 	case perr != nil && !abortable(perr):
 		return false, &ProduceError{Topic: ptopic, Err: perr}
@@ -232,9 +213,7 @@ func (p *Plain) Rebuild() error {
 	p.open, p.zombie = false, false
 	p.epoch = p.pauses.epoch()
 	p.cl.Close()
-	p.mu.Lock()
-	p.mu.err, p.mu.errTopic = nil, ""
-	p.mu.Unlock()
+	p.produceErr.take()
 	return p.connect()
 }
 

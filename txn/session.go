@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -94,11 +93,7 @@ type Session struct {
 	began  time.Time
 	fences []time.Time // recent fences, see fencedTooOften
 
-	mu struct {
-		sync.Mutex
-		err      error // first produce error of the open transaction
-		errTopic string
-	}
+	produceErr firstProduceErr // of the open transaction or batch
 }
 
 // New creates the client and starts joining the group.
@@ -209,20 +204,7 @@ func (s *Session) Begin(_ context.Context, _ kgo.Fetches) error {
 // Produce sends r inside the open transaction without waiting for the
 // broker. A failure is remembered and makes End abort.
 func (s *Session) Produce(ctx context.Context, r *kgo.Record) {
-	s.s.Produce(ctx, r, s.promise)
-}
-
-func (s *Session) promise(r *kgo.Record, err error) {
-	// A client we closed (Rebuild, Close) fails what it still buffered:
-	// that belongs to a transaction that is over, not to the open one.
-	if err == nil || errors.Is(err, kgo.ErrClientClosed) {
-		return
-	}
-	s.mu.Lock()
-	if s.mu.err == nil {
-		s.mu.err, s.mu.errTopic = err, r.Topic
-	}
-	s.mu.Unlock()
+	s.s.Produce(ctx, r, s.produceErr.promise)
 }
 
 // End ends the open transaction, committing it unless a produce failed or
@@ -241,10 +223,7 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 		return false, nil
 	}
 	s.inTxn = false
-	s.mu.Lock()
-	perr, ptopic := s.mu.err, s.mu.errTopic
-	s.mu.err, s.mu.errTopic = nil, ""
-	s.mu.Unlock()
+	perr, ptopic := s.produceErr.take()
 
 	try := kgo.TryCommit
 	if abort || perr != nil {
@@ -292,9 +271,7 @@ func (s *Session) Rebuild() error {
 	s.inTxn = false
 	s.s.Close()
 	// After the close: its failed promises belong to the old client.
-	s.mu.Lock()
-	s.mu.err, s.mu.errTopic = nil, ""
-	s.mu.Unlock()
+	s.produceErr.take()
 	return s.connect()
 }
 
