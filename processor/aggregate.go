@@ -34,6 +34,27 @@ type aggregator struct {
 	// open transaction changed, decoded: a row is decoded once and
 	// encoded once per transaction (at flush), not once per record.
 	rows map[int32]map[string]*cachedRow
+	// pending holds, per task, the rows of windows and sessions that an
+	// emit: on_commit aggregate changed in the open transaction, by
+	// output row (nil accs: a tombstone), emitted at flush: a window
+	// that closes in the same transaction still emits its last row.
+	pending map[int32]map[string]*pendingRow
+
+	// Event time across the repartition (watermark.go): the upstream
+	// partitions this member owns, every upstream partition, the source
+	// topics that feed it, and the repartition topic's partition count.
+	ups     map[writer]*upstream
+	writers []writer
+	feeds   map[string]bool
+	parts   int32
+}
+
+// pendingRow is a windowed row waiting for the end of the transaction.
+type pendingRow struct {
+	key  any
+	win  span
+	accs []acc // nil: delete the row (a session merged into another)
+	r    record
 }
 
 // cachedRow is a row changed in the open transaction.
@@ -59,12 +80,54 @@ func newAggregator(pipeline string, n *node) *aggregator {
 		dirty:     map[int32]map[string]dirtyRow{},
 		lastWall:  map[int32]time.Time{},
 		rows:      map[int32]map[string]*cachedRow{},
+		pending:   map[int32]map[string]*pendingRow{},
 	}
 	if n.t.Aggregate != nil && !n.t.Aggregate.GroupByKey {
 		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
 		a.input = a.repartition
 	}
+	if a.watermarked() {
+		a.ups = map[writer]*upstream{}
+		a.feeds = map[string]bool{}
+		for _, s := range sourcesOf(n.t) {
+			a.feeds[s.Topic] = true
+		}
+	}
 	return a
+}
+
+// sourcesOf returns the sources upstream of n.
+func sourcesOf(n *topology.Node) []*topology.Node {
+	seen := map[*topology.Node]bool{}
+	var out []*topology.Node
+	var walk func(*topology.Node)
+	walk = func(n *topology.Node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		if n.Kind == topology.KindSource {
+			out = append(out, n)
+		}
+		for _, in := range n.Inputs {
+			walk(in)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// setPending records the on_commit row of a window or session for the
+// end of the transaction; the record's undo puts back what was there.
+func (a *aggregator) setPending(part int32, pk string, row *pendingRow) {
+	m := a.pending[part]
+	if m == nil {
+		m = map[string]*pendingRow{}
+		a.pending[part] = m
+	}
+	prev, had := m[pk]
+	a.g.undo = append(a.g.undo, undoEntry{a: a, part: part, key: []byte(pk), pend: true, prevPending: prev, hadPending: had})
+	m[pk] = row
 }
 
 // put writes key = value (nil: delete) into the task's store overlay and
@@ -132,6 +195,21 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return err
 	}
+	if a.watermarked() {
+		// The upstream's watermark: the event time the aggregate will
+		// read, from the record as it will arrive (keyed by its group).
+		key, _, err := g.groupKey(a.node, r)
+		if err != nil {
+			return err
+		}
+		keyed := *r
+		keyed.key = key
+		ts, err := g.eventTime(a.node, windowOf(a), &keyed)
+		if err != nil {
+			return err
+		}
+		a.advanceUpstream(r, ts, g.now())
+	}
 	vb, err := format.Encode(topology.FormatJSON, r.value)
 	if err != nil {
 		return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
@@ -139,7 +217,13 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 	if vb == nil {
 		vb = []byte("null")
 	}
-	emit(&kgo.Record{Topic: a.repartition, Key: kb, Value: vb, Headers: r.headers, Timestamp: r.ts})
+	hs := r.headers
+	if g.deadLetterTopic != "" && r.src != nil && r.src.Partition >= 0 {
+		// A record failing after the repartition is dead-lettered as
+		// it was read from its source.
+		hs = append(slices.Clip(hs), originHeader(r.src))
+	}
+	emit(&kgo.Record{Topic: a.repartition, Key: kb, Value: vb, Headers: hs, Timestamp: r.ts})
 	return nil
 }
 
@@ -288,16 +372,29 @@ func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record))
 	for part, rows := range a.dirty {
 		for kb, d := range rows {
 			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: d.state})
-			if d.row && d.state != nil && a.node.t.Aggregate != nil && a.node.t.Aggregate.Emit == topology.EmitOnCommit {
-				accs, err := decodeRow(d.state, len(a.node.t.Aggregate.Columns))
-				if err != nil {
-					return err
-				}
-				if err := g.emitRow(a, d.key, d.win, accs, &d.r, emit); err != nil {
-					return err
-				}
+		}
+	}
+	for _, rows := range a.pending {
+		pks := make([]string, 0, len(rows))
+		for pk := range rows {
+			pks = append(pks, pk)
+		}
+		slices.Sort(pks)
+		for _, pk := range pks {
+			p := rows[pk]
+			var err error
+			if p.accs == nil {
+				err = g.emitTombstone(a, p.key, p.win.start, &p.r, emit)
+			} else {
+				err = g.emitRow(a, p.key, &p.win, p.accs, &p.r, emit)
+			}
+			if err != nil {
+				return err
 			}
 		}
+	}
+	if a.ups != nil {
+		a.flushWatermarks(emit)
 	}
 	return nil
 }

@@ -77,7 +77,7 @@ func runWith(t *testing.T, ctx context.Context, c *cluster, topo *topology.Topol
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
-	for !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || !started(p) {
+	for !p.Settled() || !broker.CaughtUp(ctx, c.cl, topo.Group, p.Consumed()) || !started(p) {
 		select {
 		case err := <-done:
 			t.Fatalf("Run() = %v before catching up", err)

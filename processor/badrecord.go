@@ -81,9 +81,22 @@ type undoEntry struct {
 	hadCached bool
 	prevAccs  []acc
 	prevR     record
+
+	// A pending on_commit row instead (pend set): what was there.
+	pend        bool
+	prevPending *pendingRow
+	hadPending  bool
 }
 
 func (u *undoEntry) revert() {
+	if u.pend {
+		if u.hadPending {
+			u.a.pending[u.part][string(u.key)] = u.prevPending
+		} else {
+			delete(u.a.pending[u.part], string(u.key))
+		}
+		return
+	}
 	if u.cached != nil {
 		if !u.hadCached {
 			delete(u.a.rows[u.part], string(u.key))

@@ -3,6 +3,7 @@ package processor
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
@@ -31,8 +32,14 @@ type graph struct {
 
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
-	// hasIdle: some windowed aggregate advances idle tasks by wall clock.
+	// hasIdle: some windowed aggregate advances idle tasks by wall clock,
+	// or sends watermarks across a repartition (watermark.go).
 	hasIdle bool
+	// now is the wall clock (a fake one in tests).
+	now func() time.Time
+	// asg carries source partition assignments from the client's
+	// callbacks to the upstream watermarks (watermark.go).
+	asg assignments
 
 	// Per input record: outputs held back and state changes to undo if
 	// it fails (see run).
@@ -70,7 +77,7 @@ type node struct {
 func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
 		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{},
-		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic}
+		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
 		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
@@ -79,7 +86,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
 			gn.agg = newAggregator(topo.Name, gn)
 			gn.agg.g = g
-			if w := windowOf(gn.agg); w != nil && w.IdleTimeout > 0 {
+			if w := windowOf(gn.agg); w != nil && (w.IdleTimeout > 0 || gn.agg.watermarked()) {
 				g.hasIdle = true
 			}
 			g.aggs = append(g.aggs, gn.agg)
@@ -126,6 +133,11 @@ func (c *counter) Inc() { *c++ }
 // settle adds the counts of the transaction that just ended to the metrics
 // if it committed, and resets them.
 func (g *graph) settle(committed bool) {
+	for _, a := range g.aggs {
+		if a.ups != nil {
+			a.settleWatermarks(committed)
+		}
+	}
 	for _, n := range g.nodes {
 		if committed {
 			n.inC.Add(float64(n.in))
@@ -154,7 +166,13 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		return g.fail(n, &r, PhaseDecode, fmt.Errorf("%w: %d bytes of key and value, more than limits.max_input_bytes (%d)", errTooLarge, size, g.maxIn))
 	}
 	if a, ok := g.repartition[in.Topic]; ok {
-		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
+		if w, wm, idle, ok, err := watermarkOf(in); ok {
+			if err != nil {
+				return g.fail(a.node, &record{ts: in.Timestamp, src: in}, PhaseDecode, err)
+			}
+			return g.watermark(a, in, w, wm, idle, emit)
+		}
+		r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
 		var err error
 		if r.key, err = format.Decode(topology.FormatJSON, in.Key); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))

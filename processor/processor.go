@@ -109,6 +109,7 @@ type Processor struct {
 	tasks    *tasks
 	m        *metrics.Pipeline
 	joined   atomic.Bool // the member has had an assignment
+	settled  atomic.Bool // see Settled
 	oldest   time.Time   // timestamp of the oldest input record of the open transaction
 
 	// Records of the open transaction; owned by the Run goroutine.
@@ -238,6 +239,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.stats.Generation.Store(generation)
 			p.log.Info("partitions assigned", "partitions", m, "generation", generation, "member_id", member)
 			p.tasks.onAssigned(cl, m)
+			p.g.asg.add(m, false)
 		},
 		OnRevoked: func(m map[string][]int32) {
 			p.stats.AssignedParts.Add(-int64(count(m)))
@@ -249,6 +251,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 			p.log.Info("partitions revoked", "partitions", m)
 			p.tasks.onRevoked(m)
+			p.g.asg.add(m, true)
 		},
 		Opts: append([]kgo.Opt{kgo.RecordPartitioner(newPartitioner(p.g))}, p.cfg.KafkaOpts...),
 	}
@@ -307,6 +310,13 @@ func (p *Processor) groupInstanceID() string {
 	return p.txnID
 }
 
+// Settled reports whether event time has nothing left to send: every
+// upstream partition of a repartitioned window that this member owns has
+// gone idle and said so in a committed transaction. Always true without
+// such windows. With Consumed offsets at their ends, the output is then
+// complete for the input so far.
+func (p *Processor) Settled() bool { return p.settled.Load() }
+
 // loop returns nil when ctx ends, or the error that stops the processor.
 func (p *Processor) loop(ctx context.Context, sess cycle) error {
 	produceCtx := context.WithoutCancel(ctx)
@@ -315,6 +325,7 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 		sess.Produce(produceCtx, r)
 	}
 	for {
+		p.settled.Store(p.g.settled())
 		if open, _ := sess.InTxn(); !open && p.tasks.stateful() {
 			// Between transactions: drop revoked stores, restore
 			// assigned ones and resume their partitions.
@@ -420,7 +431,7 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 					p.m.DeadLettered.WithLabelValues(re.Node, string(re.Phase)).Inc()
 					p.stats.DeadLettered.Add(1)
 					p.log.Warn("sent a bad record to the dead-letter topic", "topic", p.topo.DeadLetterTopic, "err", perr)
-					emit(deadLetter(p.topo.DeadLetterTopic, p.topo.Name, r, re, p.g.maxOut[p.topo.DeadLetterTopic]))
+					emit(deadLetter(p.topo.DeadLetterTopic, p.topo.Name, original(r), re, p.g.maxOut[p.topo.DeadLetterTopic]))
 					p.in++
 					perr = nil
 				}
@@ -496,6 +507,7 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		}
 		p.log.Warn("rebuilding the client; resuming from committed offsets and restoring state", "err", err)
 		p.tasks.dropAll()
+		p.g.asg.clear()
 		if rerr := sess.Rebuild(); rerr != nil {
 			return false, rerr
 		}

@@ -115,6 +115,7 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 				}
 				delete(a.dirty, p)
 				delete(a.rows, p)
+				delete(a.pending, p)
 				part := strconv.Itoa(int(p))
 				t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
 				t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
@@ -215,6 +216,7 @@ func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error 
 		}
 		clear(a.dirty)
 		clear(a.rows)
+		clear(a.pending)
 	}
 	return errors.Join(errs...)
 }
@@ -236,6 +238,7 @@ func (t *tasks) dropAll() {
 		}
 		clear(a.dirty)
 		clear(a.rows)
+		clear(a.pending)
 	}
 	t.mu.Lock()
 	clear(t.mu.assigned)
@@ -274,6 +277,7 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 	}
 	for _, a := range g.aggs {
 		n := maxParts
+		a.setWriters(sources, parts, n)
 		if a.repartition != "" {
 			if err := ensureTopic(ctx, adm, a.repartition, n, true); err != nil {
 				return err
@@ -335,17 +339,22 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 
 // partitioner writes changelog records to the partition the record names
 // (its task's), and everything else by key with Kafka's murmur2, as the
-// Java client does.
+// Java client does; in a repartition topic, a watermark (the only record
+// without a key) goes to the partition it names.
 type partitioner struct {
-	manual   map[string]bool
-	byKey    kgo.Partitioner
-	explicit kgo.Partitioner
+	manual      map[string]bool
+	repartition map[string]bool
+	byKey       kgo.Partitioner
+	explicit    kgo.Partitioner
 }
 
 func newPartitioner(g *graph) kgo.Partitioner {
-	p := &partitioner{manual: map[string]bool{}, byKey: kgo.StickyKeyPartitioner(nil), explicit: kgo.ManualPartitioner()}
+	p := &partitioner{manual: map[string]bool{}, repartition: map[string]bool{}, byKey: kgo.StickyKeyPartitioner(nil), explicit: kgo.ManualPartitioner()}
 	for _, a := range g.aggs {
 		p.manual[a.changelog] = true
+		if a.repartition != "" {
+			p.repartition[a.repartition] = true
+		}
 	}
 	return p
 }
@@ -354,5 +363,21 @@ func (p *partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 	if p.manual[topic] {
 		return p.explicit.ForTopic(topic)
 	}
+	if p.repartition[topic] {
+		return watermarkPartitioner{p.byKey.ForTopic(topic)}
+	}
 	return p.byKey.ForTopic(topic)
+}
+
+// watermarkPartitioner sends keyless records (watermarks) to the
+// partition they name, and the rest by key.
+type watermarkPartitioner struct{ byKey kgo.TopicPartitioner }
+
+func (w watermarkPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+
+func (w watermarkPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Key == nil {
+		return int(r.Partition)
+	}
+	return w.byKey.Partition(r, n)
 }

@@ -106,12 +106,15 @@ func (g *graph) windowed(a *aggregator, st statestore.Store, part int32, key any
 	if err != nil {
 		return err
 	}
-	a.lastWall[part] = time.Now()
+	a.lastWall[part] = g.now()
 	now, err := a.taskTime(st)
 	if err != nil {
 		return g.fail(n, r, PhaseEval, err)
 	}
-	if ts > now {
+	if ts > now && len(a.writers) == 0 {
+		// The task reads one source partition: its clock is the
+		// highest event time read. Behind a repartition, watermarks
+		// from every upstream partition move it (watermark.go).
 		a.setTaskTime(part, st, ts)
 		now = ts
 	}
@@ -158,10 +161,13 @@ func (g *graph) windowed(a *aggregator, st statestore.Store, part int32, key any
 		}
 		win := &span{start, start + size}
 		a.put(part, st, rk, state, dirtyRow{row: true, key: key, win: win, r: *r})
-		if n.t.Aggregate.Emit == topology.EmitOnUpdate {
+		switch n.t.Aggregate.Emit {
+		case topology.EmitOnUpdate:
 			if err := g.emitRow(a, key, win, accs, r, emit); err != nil {
 				return err
 			}
+		case topology.EmitOnCommit:
+			a.setPending(part, string(rk), &pendingRow{key: key, win: *win, accs: accs, r: *r})
 		}
 	}
 	if open == 0 {
@@ -191,10 +197,14 @@ func sessionKey(kb []byte) []byte { return append([]byte("s"), kb...) }
 func (g *graph) late(a *aggregator, r *record, emit emitFunc) error {
 	g.m.LateRecords.WithLabelValues(a.node.t.Name).Inc()
 	if a.node.t.Aggregate.Window.Late == topology.LateDeadLetter {
-		emit(deadLetter(g.deadLetterTopic, g.pipeline, r.src, &RecordError{
-			Topic: r.src.Topic, Partition: r.src.Partition, Offset: r.src.Offset, Node: a.node.t.Name, Phase: PhaseLate,
+		// Behind a repartition, the record read is the repartition
+		// topic's: dead-letter the source record it carries.
+		src := original(r.src)
+		emit(deadLetter(g.deadLetterTopic, g.pipeline, src, &RecordError{
+			Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Node: a.node.t.Name, Phase: PhaseLate,
 			Err: errors.New("late record: every window it belongs to has closed (stream time passed its end plus grace)"),
 		}, g.maxOut[g.deadLetterTopic]))
+		g.m.DeadLettered.WithLabelValues(a.node.t.Name, string(PhaseLate)).Inc()
 	}
 	return nil
 }
@@ -251,29 +261,57 @@ func (g *graph) closeWindows(a *aggregator, st statestore.Store, part int32, now
 		if closesAt(w, b) > now {
 			break
 		}
-		done++
 		bk := append([]byte("x"), strconv.FormatInt(b, 10)...)
 		var groups []string
 		if err := getJSON(st, bk, &groups); err != nil {
 			return err
 		}
+		var open []string // sessions of the bucket still open
 		for _, kb := range groups {
-			var err error
-			if w.Kind == topology.Session {
-				err = g.closeSessions(a, st, part, []byte(kb), now, emit)
-			} else {
-				err = g.closeWindow(a, st, part, b-w.Size.Milliseconds(), []byte(kb), emit)
+			if w.Kind != topology.Session {
+				if err := g.closeWindow(a, st, part, b-w.Size.Milliseconds(), []byte(kb), emit); err != nil {
+					return err
+				}
+				continue
 			}
-			if err != nil {
+			if err := g.closeSessions(a, st, part, []byte(kb), now, emit); err != nil {
 				return err
 			}
+			if ok, err := a.endsIn(st, []byte(kb), b); err != nil {
+				return err
+			} else if ok {
+				open = append(open, kb)
+			}
 		}
+		if len(open) > 0 {
+			// Later buckets end later still: nothing more closes.
+			if len(open) != len(groups) {
+				a.putJSON(part, st, bk, open)
+			}
+			break
+		}
+		done++
 		a.put(part, st, bk, nil, dirtyRow{})
 	}
 	if done > 0 {
 		a.putJSON(part, st, windowMeta, buckets[done:])
 	}
 	return nil
+}
+
+// endsIn reports whether group kb has an open session ending in
+// close-index bucket b.
+func (a *aggregator) endsIn(st statestore.Store, kb []byte, b int64) (bool, error) {
+	var sessions []session
+	if err := getJSON(st, sessionKey(kb), &sessions); err != nil {
+		return false, err
+	}
+	for _, s := range sessions {
+		if a.bucketOf(s.End) == b {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (g *graph) closeWindow(a *aggregator, st statestore.Store, part int32, start int64, kb []byte, emit emitFunc) error {
@@ -313,7 +351,8 @@ func (g *graph) sessionUpdate(a *aggregator, st statestore.Store, part int32, ke
 	n := a.node
 	w := n.t.Aggregate.Window
 	gap, grace := w.Gap.Milliseconds(), w.Grace.Milliseconds()
-	if ts+gap+grace <= now {
+	if ts+gap+grace < now {
+		// A session of this record alone would already be closed.
 		return g.late(a, r, emit)
 	}
 	var sessions []session
@@ -359,19 +398,32 @@ func (g *graph) sessionUpdate(a *aggregator, st statestore.Store, part int32, ke
 		return g.fail(n, r, PhaseEval, err)
 	}
 	win := &span{merged.Start, merged.End}
-	if n.t.Aggregate.Emit != topology.EmitOnUpdate {
-		return nil
-	}
-	// Sessions merged into another starting earlier are gone: delete
-	// their rows from the upsert stream.
-	for _, s := range gone {
-		if s.Start != merged.Start {
-			if err := g.emitTombstone(a, key, s.Start, r, emit); err != nil {
-				return err
+	switch n.t.Aggregate.Emit {
+	case topology.EmitOnUpdate:
+		// Sessions merged into another starting earlier are gone:
+		// delete their rows from the upsert stream.
+		for _, s := range gone {
+			if s.Start != merged.Start {
+				if err := g.emitTombstone(a, key, s.Start, r, emit); err != nil {
+					return err
+				}
 			}
 		}
+		return g.emitRow(a, key, win, accs, r, emit)
+	case topology.EmitOnCommit:
+		for _, s := range gone {
+			if s.Start != merged.Start {
+				a.setPending(part, sessionRowKey(s.Start, kb), &pendingRow{key: key, win: span{s.Start, s.End}, r: *r})
+			}
+		}
+		a.setPending(part, sessionRowKey(merged.Start, kb), &pendingRow{key: key, win: *win, accs: accs, r: *r})
 	}
-	return g.emitRow(a, key, win, accs, r, emit)
+	return nil
+}
+
+// sessionRowKey names the output row of a session, for emit: on_commit.
+func sessionRowKey(start int64, kb []byte) string {
+	return "s" + strconv.FormatInt(start, 10) + "|" + string(kb)
 }
 
 // emitTombstone deletes the row of the window of group key starting at
@@ -402,7 +454,8 @@ func (g *graph) closeSessions(a *aggregator, st statestore.Store, part int32, kb
 	}
 	var keep []session
 	for _, s := range sessions {
-		if s.End+gap+grace > now {
+		if s.End+gap+grace >= now {
+			// A record at End+gap would still join it.
 			keep = append(keep, s)
 			continue
 		}
@@ -444,8 +497,14 @@ func mergeAccs(n *node, accs, other []acc) error {
 // otherwise does the work.
 func (g *graph) tick(now time.Time, dry bool, emit emitFunc) (bool, error) {
 	any := false
+	g.syncUpstreams(now)
 	for _, a := range g.aggs {
 		w := windowOf(a)
+		if a.ups != nil && a.idleUpstreams(now, dry) {
+			// Watermarks to send: they go out as the transaction
+			// ends (flush).
+			any = true
+		}
 		if w == nil || w.IdleTimeout <= 0 {
 			continue
 		}
@@ -489,13 +548,15 @@ func (g *graph) tick(now time.Time, dry bool, emit emitFunc) (bool, error) {
 	return any, nil
 }
 
-// closesAt is the stream time at which every window in close-index bucket
-// b has closed: its end plus grace for tumbling and hopping windows; for
-// sessions, the latest end the bucket holds plus gap and grace.
+// closesAt is the stream time at which the first window in close-index
+// bucket b may close: its end plus grace for tumbling and hopping windows
+// (which end on the bucket); for sessions, the earliest end the bucket
+// can hold plus gap and grace, just past it, since a record exactly a gap
+// after a session's end still joins it. A session bucket may then hold
+// sessions that stay open: closeWindows keeps it for them.
 func closesAt(w *topology.Window, b int64) int64 {
 	if w.Kind == topology.Session {
-		gap := w.Gap.Milliseconds()
-		return b + gap - 1 + gap + w.Grace.Milliseconds()
+		return b + w.Gap.Milliseconds() + w.Grace.Milliseconds() + 1
 	}
 	return b + w.Grace.Milliseconds()
 }

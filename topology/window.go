@@ -18,8 +18,11 @@ const (
 	// overlap when Advance < Size and a record falls in Size/Advance of
 	// them.
 	Hopping WindowKind = "hopping"
-	// Session windows group the records of a key separated by less than
-	// Gap; a record that bridges two sessions merges them.
+	// Session windows group the records of a key separated by at most
+	// Gap (records exactly Gap apart share a session, as in Kafka Streams
+	// and Flink); a record that bridges two sessions merges them. A
+	// session closes once stream time passes its last record plus Gap
+	// plus Grace.
 	Session WindowKind = "session"
 )
 
@@ -54,12 +57,21 @@ type Window struct {
 	// arrives after such an advance, with an event time the wall clock
 	// already passed, is late.
 	IdleTimeout time.Duration
+	// UpstreamIdle matters only after a repartition: the event time of a
+	// task reading a repartition topic is the minimum over the upstream
+	// partitions writing into it, and an upstream partition that has
+	// returned no record for this long (wall clock) stops holding it back
+	// until it sends again. Default 1s.
+	UpstreamIdle time.Duration
 	// Late is the policy for records of closed windows; they are always
 	// counted. Default drop.
 	Late LatePolicy
 }
 
-var windowKeys = []string{"tumbling", "hopping", "session", "grace", "time", "idle_timeout", "late"}
+// DefaultUpstreamIdle is Window.UpstreamIdle's default.
+const DefaultUpstreamIdle = time.Second
+
+var windowKeys = []string{"tumbling", "hopping", "session", "grace", "time", "idle_timeout", "upstream_idle", "late"}
 
 // window decodes an aggregate's window.
 func (p *parser) window(v *yaml.Node, key string) *Window {
@@ -67,7 +79,7 @@ func (p *parser) window(v *yaml.Node, key string) *Window {
 	if f == nil {
 		return nil
 	}
-	w := &Window{Late: LateDrop}
+	w := &Window{Late: LateDrop, UpstreamIdle: DefaultUpstreamIdle}
 	var kinds []string
 	for _, k := range f.order {
 		if k == "tumbling" || k == "hopping" || k == "session" {
@@ -116,6 +128,9 @@ func (p *parser) window(v *yaml.Node, key string) *Window {
 	}
 	if x := f.get("idle_timeout"); x != nil {
 		w.IdleTimeout = p.durationZero(x, sub(key, "idle_timeout"))
+	}
+	if x := f.get("upstream_idle"); x != nil {
+		w.UpstreamIdle = p.duration(x, sub(key, "upstream_idle"))
 	}
 	if x := f.get("time"); x != nil {
 		w.Time = p.expr(x, sub(key, "time"), wantAny, "time")

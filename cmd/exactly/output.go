@@ -20,7 +20,11 @@ import (
 // commits past one by one. That read costs the broker a fetch per
 // partition, so it is only made once the group's committed offsets stood
 // still for a tick: while they move, the pipeline is still working.
-func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string, opts ...kgo.Opt) error {
+//
+// settled, when not nil, must hold too: a pipeline with windows behind a
+// repartition is done only once its upstream partitions have sent their
+// last watermarks (the windows they close need them).
+func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string, settled func() bool, opts ...kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
@@ -45,7 +49,7 @@ func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []
 		if moved {
 			continue
 		}
-		if broker.CaughtUp(ctx, cl, group, topics) {
+		if (settled == nil || settled()) && broker.CaughtUp(ctx, cl, group, topics) {
 			return nil
 		}
 	}

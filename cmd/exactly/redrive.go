@@ -68,7 +68,7 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer cancel()
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error {
-		if err := waitCaughtUp(gctx, s.Kafka.Brokers, group, []string{*dlq}, kopts...); err == nil {
+		if err := waitCaughtUp(gctx, s.Kafka.Brokers, group, []string{*dlq}, nil, kopts...); err == nil {
 			cancel()
 		}
 		return nil

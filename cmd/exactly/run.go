@@ -116,7 +116,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	})
 	if *untilCaughtUp {
 		g.Go(func() error {
-			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed(), kopts...)
+			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed(), p.Settled, kopts...)
 			if err == nil {
 				log.Info("caught up: every input record is committed; stopping")
 				cancel()

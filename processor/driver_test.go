@@ -1,0 +1,220 @@
+package processor
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/metrics"
+	"github.com/exactly-dev/exactly/statestore"
+)
+
+// driver runs a topology's graph without a broker, for the semantics of
+// windows and aggregates (Kafka Streams' TopologyTestDriver): every source
+// topic and the repartition topics have parts partitions, every task is
+// owned, time is a fake clock, and transactions are explicit (commit).
+// Records written to a repartition topic are queued per partition once
+// their transaction commits, and processed when the test delivers them,
+// in the order it chooses: that is how a test consumes partitions in a
+// skewed order.
+type driver struct {
+	t     *testing.T
+	g     *graph
+	mem   statestore.Backend
+	parts int32
+	clock time.Time
+
+	txn    []*kgo.Record                      // produced in the open transaction
+	queues map[string]map[int32][]*kgo.Record // repartition topic -> partition -> committed, unread
+	out    map[string][]*kgo.Record           // sink topic -> committed records
+	byKey  map[string]kgo.TopicPartitioner    // murmur2, as the producer
+	offset map[string]map[int32]int64         // next offset per topic partition
+}
+
+func newDriver(t *testing.T, yaml string, parts int32) *driver {
+	t.Helper()
+	topo := mustParse(t, yaml)
+	d := &driver{t: t, g: newGraph(topo, metrics.NewPipeline(nil, topo.Name)), mem: statestore.NewMemory(), parts: parts,
+		clock: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), queues: map[string]map[int32][]*kgo.Record{},
+		out: map[string][]*kgo.Record{}, byKey: map[string]kgo.TopicPartitioner{}, offset: map[string]map[int32]int64{}}
+	t.Cleanup(func() { d.mem.Close() })
+	d.g.now = func() time.Time { return d.clock }
+	var sources []string
+	partsOf := map[string]int32{}
+	assigned := map[string][]int32{}
+	for _, s := range topo.Sources {
+		sources = append(sources, s.Topic)
+		partsOf[s.Topic] = parts
+		for p := range parts {
+			assigned[s.Topic] = append(assigned[s.Topic], p)
+		}
+	}
+	for _, a := range d.g.aggs {
+		a.setWriters(sources, partsOf, parts)
+		for p := range parts {
+			st, err := d.mem.Open(a.changelog, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.stores[p] = st
+		}
+	}
+	d.g.asg.add(assigned, false)
+	d.g.syncUpstreams(d.clock)
+	return d
+}
+
+func (d *driver) emit(r *kgo.Record) { d.txn = append(d.txn, r) }
+
+func (d *driver) nextOffset(topic string, part int32) int64 {
+	if d.offset[topic] == nil {
+		d.offset[topic] = map[int32]int64{}
+	}
+	o := d.offset[topic][part]
+	d.offset[topic][part] = o + 1
+	return o
+}
+
+// input processes one source record; ts is its timestamp.
+func (d *driver) input(topic string, part int32, key, value string, ts time.Time) {
+	d.t.Helper()
+	r := &kgo.Record{Topic: topic, Partition: part, Offset: d.nextOffset(topic, part), Key: []byte(key), Value: []byte(value), Timestamp: ts}
+	if err := d.g.run(r, d.emit); err != nil {
+		d.t.Fatalf("input %s/%d %s: %v", topic, part, value, err)
+	}
+}
+
+// deliver processes up to n (all when n < 0) committed records waiting in
+// partition part of repartition topic topic.
+func (d *driver) deliver(topic string, part int32, n int) int {
+	d.t.Helper()
+	q := d.queues[topic][part]
+	if n < 0 || n > len(q) {
+		n = len(q)
+	}
+	for _, r := range q[:n] {
+		if err := d.g.run(r, d.emit); err != nil {
+			d.t.Fatalf("repartition record %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+	}
+	d.queues[topic][part] = q[n:]
+	return n
+}
+
+// deliverAll processes every waiting repartition record, partition by
+// partition in order, until none is left.
+func (d *driver) deliverAll() {
+	for {
+		n := 0
+		for topic := range d.queues {
+			for p := range d.parts {
+				n += d.deliver(topic, p, -1)
+			}
+		}
+		if n == 0 {
+			return
+		}
+		d.commit()
+	}
+}
+
+// commit ends the open transaction: aggregates flush, the outputs become
+// visible, the stores apply their overlays.
+func (d *driver) commit() {
+	d.t.Helper()
+	for _, a := range d.g.aggs {
+		if err := d.g.flush(a, d.emit, func(*kgo.Record) {}); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+	for _, r := range d.txn {
+		if _, ok := d.g.repartition[r.Topic]; ok {
+			part := r.Partition
+			if r.Key != nil {
+				tp := d.byKey[r.Topic]
+				if tp == nil {
+					tp = kgo.StickyKeyPartitioner(nil).ForTopic(r.Topic)
+					d.byKey[r.Topic] = tp
+				}
+				part = int32(tp.Partition(r, int(d.parts)))
+			}
+			c := *r
+			c.Partition, c.Offset = part, d.nextOffset(r.Topic, part)
+			if d.queues[r.Topic] == nil {
+				d.queues[r.Topic] = map[int32][]*kgo.Record{}
+			}
+			d.queues[r.Topic][part] = append(d.queues[r.Topic][part], &c)
+			continue
+		}
+		d.out[r.Topic] = append(d.out[r.Topic], r)
+	}
+	d.txn = nil
+	d.g.settle(true)
+	for _, a := range d.g.aggs {
+		for _, st := range a.stores {
+			if err := st.Commit(st.Checkpoint() + 1); err != nil {
+				d.t.Fatal(err)
+			}
+		}
+		clear(a.dirty)
+		clear(a.rows)
+		clear(a.pending)
+	}
+}
+
+// advance moves the wall clock and runs what the run loop runs when time
+// passes (idle upstreams, idle windows), in the open transaction.
+func (d *driver) advance(by time.Duration) {
+	d.t.Helper()
+	d.clock = d.clock.Add(by)
+	if _, err := d.g.tick(d.clock, false, d.emit); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// settle lets every upstream go idle and delivers everything, as a
+// pipeline left running after its input ends.
+func (d *driver) settle() {
+	d.commit()
+	d.deliverAll()
+	d.advance(time.Hour)
+	d.commit()
+	d.deliverAll()
+}
+
+// table is the upsert table of a sink topic: the last value per key,
+// tombstones deleting; "key\tvalue" lines, sorted.
+func (d *driver) table(topic string) []string {
+	m := map[string]string{}
+	for _, r := range d.out[topic] {
+		if r.Value == nil {
+			delete(m, string(r.Key))
+			continue
+		}
+		m[string(r.Key)] = string(r.Value)
+	}
+	var rows []string
+	for k, v := range m {
+		rows = append(rows, k+"\t"+v)
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+// rows decodes table(topic)'s values.
+func (d *driver) rows(topic string) []map[string]any {
+	var out []map[string]any
+	for _, line := range d.table(topic) {
+		_, v, _ := strings.Cut(line, "\t")
+		var m map[string]any
+		if err := json.Unmarshal([]byte(v), &m); err != nil {
+			d.t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,238 @@
+package processor
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var ten = time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
+
+// at is 10:00 plus d.
+func at(d time.Duration) time.Time { return ten.Add(d) }
+
+const byUserPipeline = `name: w
+dead_letter_topic: w-dlq
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: agg
+    aggregate:
+      group_by:
+        user: value.user
+      window:
+        WINDOW
+      columns:
+        n: {fn: count}
+        sum: {fn: sum, of: value.v}
+      EMIT
+sinks:
+  - {name: out, topic: out}
+`
+
+func byUserYAML(window, emit string) string {
+	s := strings.Replace(byUserPipeline, "WINDOW", window, 1)
+	return strings.Replace(s, "EMIT", emit, 1)
+}
+
+// Symptom 1: a session window with emit: on_commit output nothing, ever.
+func TestSessionOnCommitEmits(t *testing.T) {
+	d := newDriver(t, windowYAML("session: {gap: 2m}", "emit: on_commit"), 1)
+	d.input("in", 0, "u7", `{"v":5}`, at(0))
+	d.commit()
+	got := d.table("out")
+	want := []string{`{"key":"u7","window_start":"2026-04-01T10:00:00Z"}` + "\t" +
+		`{"key":"u7","n":1,"sum":5,"window_end":"2026-04-01T10:00:00Z","window_start":"2026-04-01T10:00:00Z"}`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("session on_commit table =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// A second record extends the session: the row is replaced, once
+	// per transaction.
+	d.input("in", 0, "u7", `{"v":1}`, at(time.Minute))
+	d.input("in", 0, "u7", `{"v":1}`, at(2*time.Minute))
+	before := len(d.out["out"])
+	d.commit()
+	if n := len(d.out["out"]) - before; n != 1 {
+		t.Errorf("second commit emitted %d rows, want 1", n)
+	}
+	if got := d.table("out"); len(got) != 1 || !strings.Contains(got[0], `"n":3,"sum":7`) {
+		t.Errorf("table = %q, want the session with n 3, sum 7", got)
+	}
+}
+
+// Symptom 2: tumbling and hopping windows with emit: on_commit lost every
+// window that closed in the transaction of its last update.
+func TestOnCommitKeepsWindowsClosedInTheTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		window string
+		want   int
+	}{
+		{"tumbling: 1m\n        grace: 0s", 2},
+		{"hopping: {size: 2m, advance: 1m}\n        grace: 0s", 3},
+	} {
+		d := newDriver(t, windowYAML(tc.window, "emit: on_commit"), 1)
+		d.input("in", 0, "k", `{"v":1}`, at(10*time.Second))
+		d.input("in", 0, "k", `{"v":2}`, at(70*time.Second))
+		d.commit()
+		if got := d.table("out"); len(got) != tc.want {
+			t.Errorf("%s: on_commit table has %d rows, want %d:\n%s", tc.window, len(got), tc.want, strings.Join(got, "\n"))
+		}
+	}
+}
+
+// Symptom 5: a session's final row came up to a gap late.
+func TestSessionClosesAtGapPlusGrace(t *testing.T) {
+	d := newDriver(t, windowYAML("session: {gap: 2m}\n        grace: 0s", "emit: on_close"), 1)
+	d.input("in", 0, "u7", `{"v":1}`, at(0))
+	d.input("in", 0, "u8", `{"v":1}`, at(150*time.Second))
+	d.commit()
+	got := d.table("out")
+	if len(got) != 1 || !strings.Contains(got[0], `"key":"u7"`) {
+		t.Errorf("table = %q, want the final row of u7's session (closed at 10:02:00, stream time 10:02:30)", got)
+	}
+}
+
+// Symptom 6: records exactly one gap apart share a session (as in Kafka
+// Streams and Flink), and a session is not closed by a record that
+// would still join it.
+func TestSessionGapBoundary(t *testing.T) {
+	d := newDriver(t, windowYAML("session: {gap: 2m}\n        grace: 0s", "emit: on_close"), 1)
+	d.input("in", 0, "u", `{"v":1}`, at(0))
+	d.input("in", 0, "u", `{"v":2}`, at(2*time.Minute)) // exactly the gap
+	d.input("in", 0, "u", `{"v":4}`, at(4*time.Minute)) // exactly the gap again
+	d.input("in", 0, "x", `{"v":0}`, at(6*time.Minute+time.Millisecond))
+	d.commit()
+	got := d.table("out")
+	if len(got) != 1 || !strings.Contains(got[0], `"n":3,"sum":7,"window_end":"2026-04-01T10:04:00Z","window_start":"2026-04-01T10:00:00Z"`) {
+		t.Errorf("table =\n%s\nwant one session 10:00-10:04 with n 3, sum 7", strings.Join(got, "\n"))
+	}
+}
+
+// seedEvents reads the seed's events (testdata/aggregate) as producer
+// records: the partition is the key's murmur2 over parts partitions.
+func seedEvents(t *testing.T, parts int, files ...string) []*kgo.Record {
+	t.Helper()
+	tp := kgo.StickyKeyPartitioner(nil).ForTopic("events")
+	var rs []*kgo.Record
+	for _, f := range files {
+		fh, err := os.Open("../testdata/aggregate/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			var line struct {
+				Key   string          `json:"key"`
+				Value json.RawMessage `json:"value"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatal(err)
+			}
+			r := &kgo.Record{Topic: "events", Key: []byte(line.Key), Value: line.Value, Timestamp: ten}
+			r.Partition = int32(tp.Partition(r, parts))
+			rs = append(rs, r)
+		}
+		fh.Close()
+	}
+	return rs
+}
+
+// Symptom 3: the seed's window example, both files loaded in one go over
+// 3 partitions, gives the seed's table however the partitions are
+// consumed: upstream partitions one after the other (each order), and the
+// repartition topic's partitions read in a skewed order.
+func TestSeedWindowInOneGoAnyOrder(t *testing.T) {
+	yaml := readFile(t, "../testdata/window/tumbling.yaml")
+	want := readFile(t, "../testdata/window/tumbling.golden")
+	rs := seedEvents(t, 3, "events.jsonl", "events-later.jsonl")
+	for _, order := range [][]int32{{0, 1, 2}, {2, 1, 0}, {1, 2, 0}} {
+		d := newDriver(t, yaml, 3)
+		for _, p := range order {
+			// One upstream partition's whole backlog, in its own
+			// transaction, and its repartitioned records read at
+			// once, before the other partitions start.
+			for _, r := range rs {
+				if r.Partition == p {
+					d.input(r.Topic, r.Partition, string(r.Key), string(r.Value), r.Timestamp)
+				}
+			}
+			d.commit()
+			for q := range int32(3) {
+				d.deliver("per-minute-per-type-repartition", (q+p)%3, -1)
+			}
+			d.commit()
+		}
+		d.settle()
+		got := strings.Join(d.table("per-minute"), "\n") + "\n"
+		if got != want {
+			t.Errorf("partitions in order %v: table =\n%swant\n%s", order, got, want)
+		}
+	}
+}
+
+// Symptom 4: a late record dead-lettered after a repartition is the
+// source record (topic, coordinates, key, value, headers), and is counted
+// in exactly_dead_lettered_total.
+func TestLateAfterRepartitionDeadLettersTheSource(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        late: dead_letter", "emit: on_update"), 1)
+	d.input("in", 0, "key-a", `{"user":"u","v":1}`, at(5*time.Minute))
+	d.commit()
+	d.deliverAll()
+	d.advance(time.Hour) // the upstream goes idle: its watermark 10:05 passes
+	d.commit()
+	d.deliverAll()
+	late := &kgo.Record{Topic: "in", Partition: 0, Offset: 1, Key: []byte("key-b"), Value: []byte(`{"user":"u", "v":2}`), Timestamp: at(0),
+		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("t1")}}}
+	if err := d.g.run(late, d.emit); err != nil {
+		t.Fatal(err)
+	}
+	d.commit()
+	d.deliverAll()
+	dl := d.out["w-dlq"]
+	if len(dl) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dl))
+	}
+	h := headers(dl[0])
+	if h[HeaderTopic] != "in" || h[HeaderPartition] != "0" || h[HeaderOffset] != "1" || h[HeaderPhase] != "late" || h["trace"] != "t1" {
+		t.Errorf("dead letter headers = %v, want the source's coordinates in/0@1, phase late and its own header", h)
+	}
+	if _, ok := h[headerOrigin]; ok {
+		t.Errorf("dead letter carries the internal %s header", headerOrigin)
+	}
+	if string(dl[0].Key) != "key-b" || string(dl[0].Value) != `{"user":"u", "v":2}` {
+		t.Errorf("dead letter = %s %s, want the source's key and value byte for byte", dl[0].Key, dl[0].Value)
+	}
+	if n := counterValue(t, d.g.m.DeadLettered.WithLabelValues("agg", "late")); n != 1 {
+		t.Errorf("exactly_dead_lettered_total{phase=late} = %v, want 1", n)
+	}
+}
+
+// An upstream partition not heard from holds the downstream clock back
+// until it goes idle; then the windows it held close.
+func TestSilentUpstreamHoldsBackUntilIdle(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        upstream_idle: 5s", "emit: on_close"), 2)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(0))
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(3*time.Minute))
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 0 {
+		t.Fatalf("windows closed while partition 1 was silent and not idle: %q", got)
+	}
+	d.advance(4 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 0 {
+		t.Fatalf("windows closed before upstream_idle passed: %q", got)
+	}
+	d.advance(2 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 1 || !strings.Contains(got[0], `"window_start":"2026-04-01T10:00:00Z"`) {
+		t.Errorf("after partition 1 went idle, table = %q, want the 10:00 window closed", got)
+	}
+}
