@@ -369,12 +369,12 @@ func (a *aggregator) upstreamTime(st statestore.Store) (int64, error) {
 
 // origin is the source record a repartition record was made from.
 type origin struct {
-	Topic     string            `json:"t"`
-	Partition int32             `json:"p"`
-	Offset    int64             `json:"o"`
-	Timestamp int64             `json:"ts"`
-	Key       []byte            `json:"k,omitempty"`
-	Value     []byte            `json:"v,omitempty"`
+	Topic     string             `json:"t"`
+	Partition int32              `json:"p"`
+	Offset    int64              `json:"o"`
+	Timestamp int64              `json:"ts"`
+	Key       []byte             `json:"k,omitempty"`
+	Value     []byte             `json:"v,omitempty"`
 	Headers   []kgo.RecordHeader `json:"h,omitempty"`
 }
 
