@@ -169,6 +169,31 @@
 // no source or sink may use them, and they must fit Kafka's limit of 249
 // characters.
 //
+// # Windows
+//
+// An aggregate may take a window, which adds window_start and window_end
+// to its rows and keys:
+//
+//	window:
+//	  tumbling: 1m                     # or hopping: {size: 5m, advance: 1m}, or session: {gap: 30s}
+//	  time: value.event_ts             # event time; default the record timestamp
+//	  grace: 10s                       # default 0
+//	  idle_timeout: 30s                # default off: advance an idle task's time by wall clock
+//	  upstream_idle: 1s                # default 1s: see below
+//	  late: drop                       # or dead_letter (needs dead_letter_topic)
+//
+// and emit: on_close (one final row per window once it closes) besides
+// on_update and on_commit. A tumbling or hopping window closes when the
+// task's stream time reaches its end plus grace; a session (records at
+// most gap apart, so records exactly gap apart share one) when stream
+// time passes its last record plus gap plus grace. on_commit emits, once
+// per transaction, the latest row of every window changed in it, closed
+// or not. A task reading a source partition takes that partition's
+// highest event time as stream time; a task behind the repartition topic
+// takes the minimum over the upstream partitions' watermarks (see the
+// processor package), where an upstream partition that returned nothing
+// for upstream_idle does not count until it sends again.
+//
 // # Connections
 //
 // from names the input of a step or sink: one node name or a list of
