@@ -14,13 +14,14 @@ import (
 
 // A dedupe step's store, per task, holds three kinds of keys:
 //
-//	i<id>      -> first-seen record time of id (ms)
+//	i<id>      -> event time (ms) of the record of id that passed: the
+//	              first (keep: first) or the latest (keep: last)
 //	b<start>   -> the ids first seen in the time bucket starting at start
 //	m          -> the start of every bucket that holds ids, ascending
 //	t          -> the task's stream time
 //
 // The buckets make expiry cheap without iterating the store: when stream
-// time (the highest record time seen by the task) passes a bucket's end
+// time (the highest event time seen by the task) passes a bucket's end
 // plus the TTL, every id of the bucket is deleted, store and changelog
 // (tombstones), so state stays bounded by the ids seen within one TTL.
 // Buckets are an eighth of the TTL, so an id is forgotten between TTL and
@@ -41,7 +42,8 @@ func bucketSize(ttl time.Duration) int64 {
 	return max(ttl.Milliseconds()/8, 1000)
 }
 
-// dedupe passes r on unless its id was seen within the TTL.
+// dedupe passes r on unless its id was seen within the TTL (keep: first),
+// or a record of its id at the same or a later event time was (keep: last).
 func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	n := a.node
 	part := r.src.Partition
@@ -57,7 +59,10 @@ func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return g.fail(n, r, PhaseEval, fmt.Errorf("id: %w", err))
 	}
-	ts := r.ts.UnixMilli()
+	ts, err := g.timeOf(n, n.t.Dedupe.Time, r)
+	if err != nil {
+		return err
+	}
 	ttl := n.t.Dedupe.TTL.Milliseconds()
 	now, err := a.taskTime(st)
 	if err != nil {
@@ -75,8 +80,12 @@ func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	if b, ok, err := st.Get(key); err != nil {
 		return g.fail(n, r, PhaseEval, fmt.Errorf("reading state: %w", err))
 	} else if ok {
-		first, _ := strconv.ParseInt(string(b), 10, 64)
-		if ts-first <= ttl {
+		seen, _ := strconv.ParseInt(string(b), 10, 64)
+		if n.t.Dedupe.Keep == topology.KeepLast {
+			if ts <= seen {
+				return nil // stale: a copy of this version or an older one
+			}
+		} else if ts-seen <= ttl {
 			return nil // a duplicate: dropped, counted as in but not out
 		}
 	}

@@ -236,3 +236,52 @@ func TestSilentUpstreamHoldsBackUntilIdle(t *testing.T) {
 		t.Errorf("after partition 1 went idle, table = %q, want the 10:00 window closed", got)
 	}
 }
+
+// dedupe: time: dedupes by event time (the TTL runs on it), and keep:
+// last passes newer versions of an id and drops stale copies.
+func TestDedupeEventTimeAndKeep(t *testing.T) {
+	yaml := func(keep string) string {
+		return `name: d
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: once
+    dedupe: {id: value.id, ttl: 1h, time: value.ts, keep: ` + keep + `}
+sinks:
+  - {name: out, topic: out}
+`
+	}
+	in := []struct {
+		id, ts string
+	}{
+		{"a", "2026-04-01T10:00:00Z"},
+		{"a", "2026-04-01T10:30:00Z"}, // within the TTL of the first, in event time
+		{"a", "2026-04-01T10:10:00Z"}, // an older version, out of order
+		{"b", "2026-04-01T10:00:00Z"},
+		{"b", "2026-04-01T10:00:00Z"}, // the same version again
+		{"a", "2026-04-01T11:31:00Z"}, // past the TTL of both
+	}
+	for keep, want := range map[string][]string{
+		"first": {"a 10:00:00", "b 10:00:00", "a 11:31:00"},
+		"last":  {"a 10:00:00", "a 10:30:00", "b 10:00:00", "a 11:31:00"},
+	} {
+		d := newDriver(t, yaml(keep), 1)
+		for _, e := range in {
+			// Record timestamps all equal: only event time can tell
+			// the TTL apart.
+			d.input("in", 0, e.id, `{"id":"`+e.id+`","ts":"`+e.ts+`"}`, ten)
+		}
+		d.commit()
+		var got []string
+		for _, r := range d.out["out"] {
+			var v struct{ ID, TS string }
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, v.ID+" "+v.TS[11:19])
+		}
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("keep: %s passed %q, want %q", keep, got, want)
+		}
+	}
+}

@@ -49,10 +49,16 @@ func msTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC33
 
 // eventTime is a record's event time in milliseconds.
 func (g *graph) eventTime(n *node, w *topology.Window, r *record) (int64, error) {
-	if w.Time == nil {
+	return g.timeOf(n, w.Time, r)
+}
+
+// timeOf evaluates a time expression (nil: the record timestamp) to
+// milliseconds.
+func (g *graph) timeOf(n *node, e *topology.Expr, r *record) (int64, error) {
+	if e == nil {
 		return r.ts.UnixMilli(), nil
 	}
-	v, err := g.eval(n, w.Time, r)
+	v, err := g.eval(n, e, r)
 	if err != nil {
 		return 0, err
 	}
@@ -69,9 +75,9 @@ func (g *graph) eventTime(n *node, w *topology.Window, r *record) (int64, error)
 				return t.UnixMilli(), nil
 			}
 		}
-		return 0, g.fail(n, r, PhaseEval, fmt.Errorf("window time %q: want RFC 3339, YYYY-MM-DD HH:MM:SS or epoch milliseconds", v))
+		return 0, g.fail(n, r, PhaseEval, fmt.Errorf("event time %q: want RFC 3339, YYYY-MM-DD HH:MM:SS or epoch milliseconds", v))
 	}
-	return 0, g.fail(n, r, PhaseEval, fmt.Errorf("window time of type %T: want a timestamp, a string or epoch milliseconds", v))
+	return 0, g.fail(n, r, PhaseEval, fmt.Errorf("event time of type %T: want a timestamp, a string or epoch milliseconds", v))
 }
 
 // taskTime returns the stream time of a task. It lives in the store, not

@@ -386,7 +386,7 @@ func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primar
 	}
 }
 
-var dedupeKeys = []string{"id", "ttl"}
+var dedupeKeys = []string{"id", "ttl", "time", "keep"}
 
 // maxDedupeTTL bounds how long ids are remembered: state grows with the
 // ids seen within the TTL.
@@ -397,9 +397,23 @@ func (p *parser) dedupe(v *yaml.Node, key string) *Dedupe {
 	if f == nil {
 		return nil
 	}
-	d := &Dedupe{}
+	d := &Dedupe{Keep: KeepFirst}
 	if x := f.require("id"); x != nil {
 		d.ID = p.expr(x, sub(key, "id"), wantAny, "id")
+	}
+	if x := f.get("time"); x != nil {
+		d.Time = p.expr(x, sub(key, "time"), wantAny, "time")
+	}
+	if x := f.get("keep"); x != nil {
+		kkey := sub(key, "keep")
+		if s, ok := p.str(x, kkey); ok {
+			switch s {
+			case KeepFirst, KeepLast:
+				d.Keep = s
+			default:
+				p.errorf(p.pos(x), kkey, "unknown keep %q (want first or last)", s)
+			}
+		}
 	}
 	if x := f.require("ttl"); x != nil {
 		tkey := sub(key, "ttl")

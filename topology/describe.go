@@ -252,6 +252,12 @@ func (p *printer) step(t *Topology, n *Node) {
 	case KindDedupe:
 		p.expr(2, "id: ", n.Dedupe.ID)
 		p.line(2, "ttl: %s", n.Dedupe.TTL)
+		if n.Dedupe.Time != nil {
+			p.expr(2, "time: ", n.Dedupe.Time)
+		}
+		if n.Dedupe.Keep != KeepFirst {
+			p.line(2, "keep: %s", n.Dedupe.Keep)
+		}
 		p.line(2, "store: %s (ids seen within the ttl)", n.Name)
 	case KindAggregate:
 		a := n.Aggregate

@@ -176,7 +176,22 @@ type Node struct {
 type Dedupe struct {
 	ID  *Expr
 	TTL time.Duration
+	// Time gives a record's event time, as a window's time does; nil:
+	// the record timestamp. The TTL and expiry run on this time.
+	Time *Expr
+	// Keep says which record of an id passes: KeepFirst (the default)
+	// passes the first and drops the others seen within the TTL;
+	// KeepLast passes every record later (in event time) than all
+	// before it of its id, and drops stale ones (retries and
+	// out-of-order copies of an older version).
+	Keep string
 }
+
+// Dedupe.Keep values.
+const (
+	KeepFirst = "first"
+	KeepLast  = "last"
+)
 
 // Guarantee is a pipeline's delivery guarantee.
 type Guarantee string
