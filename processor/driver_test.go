@@ -33,15 +33,32 @@ type driver struct {
 	out    map[string][]*kgo.Record           // sink topic -> committed records
 	byKey  map[string]kgo.TopicPartitioner    // murmur2, as the producer
 	offset map[string]map[int32]int64         // next offset per topic partition
+	yaml   string
+	// changelog holds the committed changelog records per changelog
+	// topic and partition, for crash.
+	changelog map[string]map[int32][]*kgo.Record
 }
 
 func newDriver(t *testing.T, yaml string, parts int32) *driver {
 	t.Helper()
-	topo := mustParse(t, yaml)
-	d := &driver{t: t, g: newGraph(topo, metrics.NewPipeline(nil, topo.Name)), mem: statestore.NewMemory(), parts: parts,
+	d := &driver{t: t, parts: parts, yaml: yaml,
 		clock: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), queues: map[string]map[int32][]*kgo.Record{},
-		out: map[string][]*kgo.Record{}, byKey: map[string]kgo.TopicPartitioner{}, offset: map[string]map[int32]int64{}}
-	t.Cleanup(func() { d.mem.Close() })
+		out: map[string][]*kgo.Record{}, byKey: map[string]kgo.TopicPartitioner{}, offset: map[string]map[int32]int64{},
+		changelog: map[string]map[int32][]*kgo.Record{}}
+	d.start()
+	return d
+}
+
+// start builds the graph and its stores, restoring each store from the
+// committed changelog records (none at first).
+func (d *driver) start() {
+	t := d.t
+	topo := mustParse(t, d.yaml)
+	parts := d.parts
+	d.g = newGraph(topo, metrics.NewPipeline(nil, topo.Name))
+	d.mem = statestore.NewMemory()
+	mem := d.mem
+	t.Cleanup(func() { mem.Close() })
 	d.g.now = func() time.Time { return d.clock }
 	var sources []string
 	partsOf := map[string]int32{}
@@ -60,12 +77,27 @@ func newDriver(t *testing.T, yaml string, parts int32) *driver {
 			if err != nil {
 				t.Fatal(err)
 			}
+			cl := d.changelog[a.changelog][p]
+			for i, r := range cl {
+				if err := st.Restore(r.Key, r.Value, int64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.FinishRestore(int64(len(cl))); err != nil {
+				t.Fatal(err)
+			}
 			a.stores[p] = st
 		}
 	}
 	d.g.asg.add(assigned, false)
 	d.g.syncUpstreams(d.clock)
-	return d
+}
+
+// crash loses the open transaction and every in-memory state, and starts
+// again from the committed changelogs, as a restarted member does.
+func (d *driver) crash() {
+	d.txn = nil
+	d.start()
 }
 
 func (d *driver) emit(r *kgo.Record) { d.txn = append(d.txn, r) }
@@ -126,10 +158,17 @@ func (d *driver) deliverAll() {
 // visible, the stores apply their overlays.
 func (d *driver) commit() {
 	d.t.Helper()
+	var changelog []*kgo.Record
 	for _, a := range d.g.aggs {
-		if err := d.g.flush(a, d.emit, func(*kgo.Record) {}); err != nil {
+		if err := d.g.flush(a, d.emit, func(r *kgo.Record) { changelog = append(changelog, r) }); err != nil {
 			d.t.Fatal(err)
 		}
+	}
+	for _, r := range changelog {
+		if d.changelog[r.Topic] == nil {
+			d.changelog[r.Topic] = map[int32][]*kgo.Record{}
+		}
+		d.changelog[r.Topic][r.Partition] = append(d.changelog[r.Topic][r.Partition], r)
 	}
 	for _, r := range d.txn {
 		if _, ok := d.g.repartition[r.Topic]; ok {
@@ -155,8 +194,8 @@ func (d *driver) commit() {
 	d.txn = nil
 	d.g.settle(true)
 	for _, a := range d.g.aggs {
-		for _, st := range a.stores {
-			if err := st.Commit(st.Checkpoint() + 1); err != nil {
+		for p, st := range a.stores {
+			if err := st.Commit(int64(len(d.changelog[a.changelog][p]))); err != nil {
 				d.t.Fatal(err)
 			}
 		}

@@ -285,3 +285,45 @@ sinks:
 		}
 	}
 }
+
+// The downstream clock and the upstream watermarks it came from live in
+// the task's store, so a crash restores them from the changelog: after
+// the restart a record of a window the watermarks closed is still late,
+// and no final row comes twice.
+func TestWatermarksSurviveACrash(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m", "emit: on_close"), 2)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(30*time.Second))
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(5*time.Minute))
+	d.input("in", 1, "b", `{"user":"u","v":1}`, at(2*time.Minute))
+	d.commit()
+	d.deliverAll()
+	// Stream time min(10:05, 10:02): the 10:00 window closed.
+	if rows := d.table("out"); len(rows) != 1 {
+		t.Fatalf("before the crash: %d final rows, want 1 (10:00):\n%s", len(rows), strings.Join(rows, "\n"))
+	}
+	// The open transaction's work is lost with the crash; the consumer
+	// reads its input again after the restart.
+	d.input("in", 1, "b", `{"user":"u","v":1}`, at(4*time.Minute))
+	d.crash()
+	d.input("in", 1, "b", `{"user":"u","v":1}`, at(4*time.Minute))
+	d.input("in", 1, "b", `{"user":"u","v":100}`, at(90*time.Second)) // window 10:01, closed at 10:02
+	d.commit()
+	d.deliverAll()
+	if n := counterValue(t, d.g.m.LateRecords.WithLabelValues("agg")); n != 1 {
+		t.Errorf("after the crash, %v late records, want 1: the restored clock must still be 10:02", n)
+	}
+	d.settle() // every upstream idle: stream time 10:05
+	seen := map[string]int{}
+	for _, r := range d.out["out"] {
+		seen[string(r.Key)]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("final row %s emitted %d times", k, n)
+		}
+	}
+	got := strings.Join(d.table("out"), "\n")
+	if len(seen) != 3 || strings.Contains(got, `"sum":101`) || !strings.Contains(got, `"n":1,"sum":1,"user":"u","window_end":"2026-04-01T10:05:00Z"`) {
+		t.Errorf("table after settling =\n%s\nwant 3 final rows (10:00, 10:02, 10:04), each n 1", got)
+	}
+}
