@@ -327,3 +327,41 @@ func TestWatermarksSurviveACrash(t *testing.T) {
 		t.Errorf("table after settling =\n%s\nwant 3 final rows (10:00, 10:02, 10:04), each n 1", got)
 	}
 }
+
+// late: {to: SINK} sends late records, as they reached the aggregate, to
+// a sink of the pipeline; the sink gets nothing else.
+func TestLateToSink(t *testing.T) {
+	yaml := `name: w
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: agg
+    aggregate:
+      group_by: {user: value.user}
+      window:
+        tumbling: 1m
+        late: {to: late}
+      columns:
+        n: {fn: count}
+sinks:
+  - {name: out, topic: out, from: agg}
+  - {name: late, topic: late-events}
+`
+	d := newDriver(t, yaml, 1)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(5*time.Minute))
+	d.commit()
+	d.deliverAll()
+	d.input("in", 0, "b", `{"user":"u","v":2}`, at(0)) // window 10:00 closed at 10:01
+	d.commit()
+	d.deliverAll()
+	late := d.out["late-events"]
+	if len(late) != 1 || string(late[0].Value) != `{"user":"u","v":2}` {
+		t.Fatalf("late sink got %d records (%v), want the one late record", len(late), late)
+	}
+	if n := len(d.out["out"]); n != 1 {
+		t.Errorf("out got %d rows, want 1 (the late record counted nowhere)", n)
+	}
+	if n := counterValue(t, d.g.m.LateRecords.WithLabelValues("agg")); n != 1 {
+		t.Errorf("late records = %v, want 1", n)
+	}
+}

@@ -199,10 +199,14 @@ func windowRowKey(start int64, kb []byte) []byte {
 func sessionKey(kb []byte) []byte { return append([]byte("s"), kb...) }
 
 // late handles a record whose windows have all closed: it is counted, and
-// dropped or dead-lettered as the window says.
+// dropped, dead-lettered or sent to the late sink as the window says.
 func (g *graph) late(a *aggregator, r *record, emit emitFunc) error {
 	g.m.LateRecords.WithLabelValues(a.node.t.Name).Inc()
-	if a.node.t.Aggregate.Window.Late == topology.LateDeadLetter {
+	w := a.node.t.Aggregate.Window
+	if w.Late == topology.LateSink {
+		return g.push(g.nodes[w.LateTo.Name], r, emit)
+	}
+	if w.Late == topology.LateDeadLetter {
 		// Behind a repartition, the record read is the repartition
 		// topic's: dead-letter the source record it carries.
 		src := original(r.src)

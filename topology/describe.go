@@ -302,7 +302,14 @@ func (p *printer) step(t *Topology, n *Node) {
 			} else {
 				p.line(3, "idle timeout: off")
 			}
-			p.line(3, "late records: %s (counted)", w.Late)
+			if w.Late == LateSink && w.LateTo != nil {
+				p.line(3, "late records: to sink %s (counted)", w.LateTo.Name)
+			} else {
+				p.line(3, "late records: %s (counted)", w.Late)
+			}
+			if !a.GroupByKey {
+				p.line(3, "event time behind the repartition: minimum over upstream partitions; quiet for %s: idle", w.UpstreamIdle)
+			}
 		}
 		p.line(2, "emit: %s", a.Emit)
 		p.line(2, "store: %s", n.Name)

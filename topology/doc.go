@@ -180,7 +180,7 @@
 //	  grace: 10s                       # default 0
 //	  idle_timeout: 30s                # default off: advance an idle task's time by wall clock
 //	  upstream_idle: 1s                # default 1s: see below
-//	  late: drop                       # or dead_letter (needs dead_letter_topic)
+//	  late: drop                       # or dead_letter (needs dead_letter_topic), or {to: SINK}
 //
 // and emit: on_close (one final row per window once it closes) besides
 // on_update and on_commit. A tumbling or hopping window closes when the

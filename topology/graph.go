@@ -72,6 +72,23 @@ func (p *parser) link() {
 		}
 	}
 
+	// Sinks of late records: like route targets, fed by the aggregate.
+	lateSinks := map[*Node]*Node{} // late sink -> its aggregate
+	for _, l := range p.lateTo {
+		from := entryAt(p.steps, l.step)
+		t := resolve(l.to)
+		switch {
+		case from == nil || t == nil:
+		case t.node.Kind != KindSink:
+			p.errorf(l.to.pos, l.to.key, "late records go to a sink, and %q is not one", l.to.name)
+		default:
+			l.w.LateTo = t.node
+			lateSinks[t.node] = from.node
+			targeted[t] = true
+			connect(from, t, l.to)
+		}
+	}
+
 	for _, e := range slices.Concat(p.steps, p.sinks) {
 		if e.hasFrom {
 			for _, r := range e.from {
@@ -115,9 +132,32 @@ func (p *parser) link() {
 			slices.SortStableFunc(outs, func(a, b *entry) int { return cmp.Compare(a.ord, b.ord) })
 		}
 		for _, o := range outs {
+			if lateSinks[o.node] == e.node && !o.reads(e) {
+				continue // late records only, sent by the window
+			}
 			e.node.Outputs = append(e.node.Outputs, o.node)
 		}
 	}
+}
+
+// entryAt returns the entry at YAML path path, or nil.
+func entryAt(es []*entry, path string) *entry {
+	for _, e := range es {
+		if e.path == path {
+			return e
+		}
+	}
+	return nil
+}
+
+// reads reports whether e names from in its from.
+func (e *entry) reads(from *entry) bool {
+	for _, r := range e.from {
+		if from.named && r.name == from.node.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // label names a node in messages: its quoted name, or its path when it has

@@ -51,6 +51,7 @@ type parser struct {
 	costLimit uint64     // CEL cost limit of every program, 0: none
 	dlq       *yaml.Node // the dead_letter_topic value, when set
 	lateDLQ   []keyed    // windows with late: dead_letter
+	lateTo    []lateRef  // windows with late: {to: SINK}
 	file      string
 	lines     []string // the file's lines, to map CEL error columns onto the file
 	env       *cel.Env

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -36,7 +37,18 @@ type LatePolicy string
 const (
 	LateDrop       LatePolicy = "drop"
 	LateDeadLetter LatePolicy = "dead_letter"
+	// LateSink sends late records, as they reached the aggregate, to
+	// the sink Window.LateTo (late: {to: SINK}).
+	LateSink LatePolicy = "sink"
 )
+
+// lateRef is a window's late: {to: SINK}, resolved when the graph is
+// linked.
+type lateRef struct {
+	w    *Window
+	step string // the YAML path of the aggregate step, e.g. steps[2]
+	to   ref
+}
 
 // Window is an aggregate's event-time window.
 type Window struct {
@@ -66,6 +78,9 @@ type Window struct {
 	// Late is the policy for records of closed windows; they are always
 	// counted. Default drop.
 	Late LatePolicy
+	// LateTo is the sink of late records with LateSink. It receives only
+	// them (unless it also names the aggregate in its from).
+	LateTo *Node
 }
 
 // DefaultUpstreamIdle is Window.UpstreamIdle's default.
@@ -137,14 +152,24 @@ func (p *parser) window(v *yaml.Node, key string) *Window {
 	}
 	if x := f.get("late"); x != nil {
 		lkey := sub(key, "late")
-		if s, ok := p.str(x, lkey); ok {
+		if x.Kind == yaml.MappingNode {
+			if lf := p.mapping(x, lkey, "late", []string{"to"}); lf != nil {
+				if to := lf.require("to"); to != nil {
+					if name, ok := p.str(to, sub(lkey, "to")); ok {
+						w.Late = LateSink
+						step, _, _ := strings.Cut(key, ".")
+						p.lateTo = append(p.lateTo, lateRef{w: w, step: step, to: ref{name: name, pos: p.pos(to), key: sub(lkey, "to")}})
+					}
+				}
+			}
+		} else if s, ok := p.str(x, lkey); ok {
 			switch LatePolicy(s) {
 			case LateDrop:
 			case LateDeadLetter:
 				w.Late = LateDeadLetter
 				p.lateDLQ = append(p.lateDLQ, keyed{x, lkey})
 			default:
-				p.errorf(p.pos(x), lkey, "unknown late policy %q (want drop or dead_letter)", s)
+				p.errorf(p.pos(x), lkey, "unknown late policy %q (want drop, dead_letter or {to: SINK})", s)
 			}
 		}
 	}
