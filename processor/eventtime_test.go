@@ -365,3 +365,25 @@ sinks:
 		t.Errorf("late records = %v, want 1", n)
 	}
 }
+
+// A repartition record carries its source record for dead letters, but
+// not a large one's key and value (the repartition record must still fit
+// its topic): coordinates only, with exactly.omitted saying where it is.
+func TestOriginOfLargeRecord(t *testing.T) {
+	src := &kgo.Record{Topic: "in", Partition: 2, Offset: 7, Key: []byte("k"), Value: []byte(`{"v":1}`), Timestamp: ten,
+		Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("1")}}}
+	rep := &kgo.Record{Topic: "w-agg-repartition", Key: []byte(`"u"`), Headers: []kgo.RecordHeader{originHeader(src)}}
+	o := original(rep)
+	if o.Topic != "in" || o.Partition != 2 || o.Offset != 7 || string(o.Key) != "k" || string(o.Value) != `{"v":1}` || len(o.Headers) != 1 || !o.Timestamp.Equal(ten) {
+		t.Errorf("original = %+v, want the source record", o)
+	}
+	src.Value = []byte(strings.Repeat("x", maxOriginBytes))
+	h := originHeader(src)
+	if len(h.Value) > 1024 {
+		t.Errorf("origin of a large record is %d bytes, want its coordinates only", len(h.Value))
+	}
+	o = original(&kgo.Record{Headers: []kgo.RecordHeader{h}})
+	if o.Value != nil || headers(o)[HeaderOmitted] == "" || !strings.Contains(headers(o)[HeaderOmitted], "in/2@7") {
+		t.Errorf("original of a large record = %+v, want no value and %s naming in/2@7", o, HeaderOmitted)
+	}
+}

@@ -376,15 +376,27 @@ type origin struct {
 	Key       []byte             `json:"k,omitempty"`
 	Value     []byte             `json:"v,omitempty"`
 	Headers   []kgo.RecordHeader `json:"h,omitempty"`
+	// Omitted: key and value were too large to carry (they would have
+	// made the repartition record too large for its topic).
+	Omitted int `json:"x,omitempty"`
 }
+
+// maxOriginBytes bounds the key and value a repartition record carries as
+// its origin; a larger original is carried by its coordinates only, as a
+// dead letter too large for its topic is.
+const maxOriginBytes = 64 << 10
 
 // originHeader encodes src for headerOrigin.
 func originHeader(src *kgo.Record) kgo.RecordHeader {
 	if o, ok := originOf(src); ok {
 		src = o // already a repartition record: keep the first origin
 	}
-	b, _ := json.Marshal(origin{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Timestamp: src.Timestamp.UnixMilli(),
-		Key: src.Key, Value: src.Value, Headers: src.Headers})
+	o := origin{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset, Timestamp: src.Timestamp.UnixMilli(),
+		Key: src.Key, Value: src.Value, Headers: src.Headers}
+	if n := len(src.Key) + len(src.Value); n > maxOriginBytes {
+		o.Key, o.Value, o.Omitted = nil, nil, n
+	}
+	b, _ := json.Marshal(o)
 	return kgo.RecordHeader{Key: headerOrigin, Value: b}
 }
 
@@ -398,8 +410,13 @@ func originOf(in *kgo.Record) (*kgo.Record, bool) {
 		if json.Unmarshal(h.Value, &o) != nil {
 			return nil, false
 		}
-		return &kgo.Record{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Timestamp: time.UnixMilli(o.Timestamp),
-			Key: o.Key, Value: o.Value, Headers: o.Headers}, true
+		r := &kgo.Record{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, Timestamp: time.UnixMilli(o.Timestamp),
+			Key: o.Key, Value: o.Value, Headers: o.Headers}
+		if o.Omitted > 0 {
+			r.Headers = append(slices.Clip(r.Headers), kgo.RecordHeader{Key: HeaderOmitted, Value: fmt.Appendf(nil,
+				"key and value (%d bytes) left out on the way through the repartition topic; the original is %s/%d@%d", o.Omitted, o.Topic, o.Partition, o.Offset)})
+		}
+		return r, true
 	}
 	return nil, false
 }
