@@ -247,7 +247,9 @@ var flagKeys = map[string]string{
 // AddFlags adds a flag for every setting, plus --settings for the file, to
 // fs. Flag defaults are left empty: the defaults above apply unless a flag
 // is set.
-func AddFlags(fs *pflag.FlagSet) {
+func AddFlags(fs *pflag.FlagSet) { addFlags(fs) }
+
+func addFlags(fs *pflag.FlagSet) {
 	fs.String("settings", "", "daemon settings file (YAML); env EXACTLY_SETTINGS")
 	fs.StringSlice("brokers", nil, `seed brokers host:port, or "embedded" for an in-process broker (default embedded)`)
 	fs.Bool("embedded", false, "shorthand for --brokers=embedded")
@@ -292,7 +294,9 @@ func AddFlags(fs *pflag.FlagSet) {
 // Load reads the files the settings name (CA and certificate files, the
 // *_file secrets, which it puts into their values, the OAUTHBEARER token
 // file) but touches no network. No error quotes a secret value.
-func Load(fs *pflag.FlagSet) (*Settings, error) {
+func Load(fs *pflag.FlagSet) (*Settings, error) { return loadScoped(fs, nil) }
+
+func loadScoped(fs *pflag.FlagSet, scope Scope) (*Settings, error) {
 	v := viper.New()
 	for k, d := range defaults() {
 		v.SetDefault(k, d)
@@ -341,6 +345,9 @@ func Load(fs *pflag.FlagSet) (*Settings, error) {
 
 	var s Settings
 	for key := range defaults() {
+		if !scope.uses(key) {
+			continue // left at its zero value, unchecked
+		}
 		// Decode key by key, so one bad value names its key and the
 		// others are still checked.
 		if err := decodeKey(v, key, &s); err != nil {
@@ -354,6 +361,7 @@ func Load(fs *pflag.FlagSet) (*Settings, error) {
 	}
 	errs = append(errs, s.readSecretFiles(src)...)
 	errs = append(errs, s.validate(src)...)
+	errs = scope.keep(errs)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		errs = slices.CompactFunc(errs, func(a, b *Error) bool { return *a == *b })

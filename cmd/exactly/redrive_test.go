@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +102,7 @@ func TestRedrive(t *testing.T) {
 
 	for i, want := range []string{"redrove 2 records", "redrove 0 records"} {
 		var stdout, stderr bytes.Buffer
-		err := run(ctx, []string{"redrive", "--dlq", "in-dlq", "--brokers", strings.Join(addrs, ","), "--instance-id", "r", "--http-addr="}, &stdout, &stderr)
+		err := run(ctx, []string{"redrive", "--dlq", "in-dlq", "--brokers", strings.Join(addrs, ","), "--instance-id", "r"}, &stdout, &stderr)
 		if err != nil || !strings.Contains(stdout.String(), want) {
 			t.Fatalf("redrive run %d = %v, printed %q, want %q\n%s", i+1, err, stdout.String(), want, stderr.String())
 		}
@@ -139,20 +143,185 @@ func headers(r *kgo.Record) map[string]string {
 
 // A dead-letter record whose key and value were left out (too large for
 // the dead-letter topic) cannot be redriven: sending the empty stand-in
-// would lose the record, so redrive refuses and says what to do.
+// would lose the record, so undeadLetter returns an *omittedError naming
+// the stand-in and the original.
 func TestUndeadLetterRefusesOmitted(t *testing.T) {
 	r := &kgo.Record{Topic: "dlq", Partition: 0, Offset: 7, Headers: []kgo.RecordHeader{
 		{Key: processor.HeaderTopic, Value: []byte("orders")},
-		{Key: processor.HeaderOmitted, Value: []byte("key and value (3 and 5010 bytes) left out; the original is at orders/2@41")},
+		{Key: processor.HeaderPartition, Value: []byte("2")},
+		{Key: processor.HeaderOffset, Value: []byte("41")},
+		{Key: processor.HeaderOmitted, Value: []byte("key and value (3 and 5010 bytes) left out")},
 	}}
 	_, err := undeadLetter(r, "")
-	if err == nil || !strings.Contains(err.Error(), "orders/2@41") || !strings.Contains(err.Error(), "redrive from offset 8") {
-		t.Fatalf("undeadLetter(omitted) error = %v, want one pointing at the original and the next offset", err)
+	var omitted *omittedError
+	if !errors.As(err, &omitted) || !strings.Contains(err.Error(), "dlq/0@7 stands in for orders/2@41") {
+		t.Fatalf("undeadLetter(omitted) error = %v, want an *omittedError naming dlq/0@7 and orders/2@41", err)
 	}
 	r.Headers = r.Headers[:1]
 	r.Value = []byte("v")
 	out, err := undeadLetter(r, "")
 	if err != nil || out.Topic != "orders" || string(out.Value) != "v" || len(out.Headers) != 0 {
 		t.Fatalf("undeadLetter = %+v, %v; want the record for orders without exactly headers", out, err)
+	}
+}
+
+// TestRedrivePerPartition redrives a dead-letter topic of three
+// partitions holding ordinary dead letters and one stand-in (a dead letter
+// whose original was over the topic's size). Only the stand-in is passed
+// over, and reported with the original's coordinates; offset ranges are
+// per partition, and a record a range leaves out is never committed past,
+// so a later run still redrives it. Every ordinary dead letter reaches the
+// output exactly once. A basic-auth password for the metrics server (of
+// `exactly run`, sharing the environment) does not concern redrive.
+func TestRedrivePerPartition(t *testing.T) {
+	t.Setenv("EXACTLY_HTTP_BASIC_AUTH_PASSWORD", "for-the-metrics-server")
+	b, err := broker.Start(broker.Options{Partitions: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	addrs := b.Addrs()
+	if err := broker.CreateTopics(ctx, addrs, 3, "dlq", "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Partition 0: offsets 0-4; partition 1: 0-5, the stand-in at 2;
+	// partition 2: 0-3.
+	counts := map[int32]int{0: 5, 1: 6, 2: 4}
+	var rs []*kgo.Record
+	want := map[string]bool{}
+	for p := int32(0); p < 3; p++ {
+		for o := 0; o < counts[p]; o++ {
+			id := fmt.Sprintf("%d-%d", p, o)
+			hs := []kgo.RecordHeader{
+				{Key: processor.HeaderTopic, Value: []byte("orders")},
+				{Key: processor.HeaderPartition, Value: []byte(strconv.Itoa(int(p)))},
+				{Key: processor.HeaderOffset, Value: []byte(strconv.Itoa(100 + o))},
+			}
+			r := &kgo.Record{Topic: "dlq", Partition: p, Value: []byte(id), Headers: hs}
+			if p == 1 && o == 2 {
+				r.Value = nil
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: processor.HeaderOmitted, Value: []byte("key and value left out (key 0, value 2000000 bytes, 0 headers)")})
+			} else {
+				want[id] = true
+			}
+			rs = append(rs, r)
+		}
+	}
+	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	redrive := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		args = append([]string{"redrive", "--dlq", "dlq", "--to", "fixed", "--brokers", strings.Join(addrs, ","), "--instance-id", "r"}, args...)
+		if err := run(ctx, args, &stdout, &stderr); err != nil {
+			t.Fatalf("%q = %v, printed %q\n%s", args, err, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	redriven := func() []string {
+		t.Helper()
+		out, err := broker.ReadCommitted(ctx, addrs, []string{"fixed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range out {
+			ids = append(ids, string(r.Value))
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	contains := func(run, out string, wants ...string) {
+		t.Helper()
+		for _, w := range wants {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s printed\n%s\nwant it to contain %q", run, out, w)
+			}
+		}
+	}
+
+	// Run 1: partition 0 only up to offset 2; the others in full, but
+	// for the stand-in.
+	out := redrive("--to-offset", "0=2")
+	contains("run 1", out, "redrove 11 records", "partition 0: 2 redriven; stopped at offset 2: reached --to-offset 2",
+		"partition 1: 5 redriven", "partition 2: 4 redriven", "not redriven: dlq/1@2 stands in for orders/1@102")
+	if got := redriven(); len(got) != 11 || slices.Contains(got, "") {
+		t.Fatalf("after run 1 the output holds %q, want 11 records and no stand-in", got)
+	}
+
+	// Run 2: --from-offset 4 would leave offsets 2 and 3 of partition 0
+	// out: the partition stays where it is and the run says so.
+	out = redrive("--from-offset", "4")
+	contains("run 2", out, "redrove 0 records", "partition 0: 0 redriven; stopped at offset 2", "--from-offset 4", "--topic dlq:0")
+	if got := redriven(); len(got) != 11 {
+		t.Fatalf("after run 2 the output holds %d records, want still 11", len(got))
+	}
+
+	// Run 3 redrives the rest of partition 0; run 4 finds nothing.
+	contains("run 3", redrive(), "redrove 3 records", "partition 0: 3 redriven")
+	contains("run 4", redrive(), "redrove 0 records")
+	got := redriven()
+	if len(got) != len(want) {
+		t.Fatalf("the output holds %q, want each of %d dead letters once", got, len(want))
+	}
+	for i, id := range got {
+		if !want[id] || i > 0 && got[i-1] == id {
+			t.Fatalf("the output holds %q, want each ordinary dead letter once", got)
+		}
+	}
+}
+
+func TestOffsetBounds(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		p    int32
+		want int64
+		ok   bool
+	}{
+		{"5", 3, 5, true},
+		{"0=5,2=7", 2, 7, true},
+		{"0=5,2=7", 1, 0, false},
+	} {
+		var o offsetBounds
+		if err := o.Set(tc.in); err != nil {
+			t.Fatalf("Set(%q) = %v", tc.in, err)
+		}
+		if n, ok := o.of(tc.p); n != tc.want || ok != tc.ok {
+			t.Errorf("Set(%q).of(%d) = %d, %v, want %d, %v", tc.in, tc.p, n, ok, tc.want, tc.ok)
+		}
+	}
+	for _, bad := range []string{"-1", "x", "0=", "0=5,x=1", "1=-2"} {
+		var o offsetBounds
+		if err := o.Set(bad); err == nil {
+			t.Errorf("Set(%q) = nil, want an error", bad)
+		}
+	}
+}
+
+// redrive --help lists the flags redrive uses, not those of `exactly run`.
+func TestRedriveHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"redrive", "--help"}, &stdout, &stderr); err != nil {
+		t.Fatalf("redrive --help = %v", err)
+	}
+	help := stdout.String() + stderr.String()
+	for _, want := range []string{"--dlq", "--to-offset", "--brokers", "--kafka-tls", "--sasl-mechanism", "--instance-id", "--shutdown-timeout"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("redrive --help lacks %s:\n%s", want, help)
+		}
+	}
+	for _, unused := range []string{"--http-", "--state-", "--commit-interval", "--embedded", "--static-membership"} {
+		if strings.Contains(help, unused) {
+			t.Errorf("redrive --help offers %s, which redrive does not use:\n%s", unused, help)
+		}
 	}
 }
