@@ -130,7 +130,7 @@ func errString(err error) string {
 // listenAddr finds the metrics address in the daemon's log.
 func listenAddr(log string) string {
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, "serving /metrics") {
+		if strings.Contains(line, "serving metrics and health checks") {
 			if i := strings.Index(line, "addr="); i >= 0 {
 				return strings.Fields(line[i+len("addr="):])[0]
 			}

@@ -23,7 +23,18 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
-func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	defer func() {
+		// A stop signal during start-up (creating topics, reading their
+		// limits, loading inputs, joining the group) cancels whatever
+		// request was under way, and its error is ctx's. Nothing was
+		// processed or left half done then (a stop once processing runs
+		// ends the open transaction, and Run returns nil), so it is a
+		// clean stop, not a failure.
+		if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = nil
+		}
+	}()
 	fs := newFlags("run", stderr)
 	pipeline := fs.StringP("pipeline", "c", "", "pipeline file (YAML)")
 	inputs := fs.StringArray("input", nil, "with the embedded broker: load a JSON-lines file into a topic before starting, as topic=path (repeatable)")
@@ -107,7 +118,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err := srv.Listen(); err != nil {
 			return err
 		}
-		log.Info("serving /metrics, /livez and /readyz", "addr", srv.Addr())
+		// Run logs the address, with TLS and basic auth.
 		g.Go(func() error { return srv.Run(httpCtx) })
 	}
 	g.Go(func() error {
