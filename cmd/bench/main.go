@@ -44,9 +44,12 @@
 // The broker's garbage collector is kept out of the measurement: it runs
 // with GOGC=off and GOMEMLIMIT (--broker-memlimit, default 8GiB), and
 // between runs the tool deletes the run's topics and asks the broker
-// (whose stdin is a small command channel) to run runtime.GC and return
-// memory to the OS. The heap then holds only the preloaded input, so the
-// memory limit is never reached during a run at the default sizes. The
+// (whose stdin is a small command channel) to run runtime.GC. The heap
+// then holds only the preloaded input, so the memory limit is never
+// reached during a run at the default sizes. The freed memory is not
+// returned to the OS: the next run reuses its pages instead of faulting
+// them in again, which on a virtual machine cost more than the broker's
+// work (the broker's CPU per record tripled). The
 // broker's own CPU per record is reported too: it shares the machine's
 // cores with the client.
 //
