@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/processor"
@@ -323,5 +324,83 @@ func TestRedriveHelp(t *testing.T) {
 		if strings.Contains(help, unused) {
 			t.Errorf("redrive --help offers %s, which redrive does not use:\n%s", unused, help)
 		}
+	}
+}
+
+// A record with nowhere to go (no source header, no --to) stops its
+// partition there, in this transaction and later ones, while the other
+// partitions go on; the run then fails naming it. A stop is kept only
+// once its transaction commits.
+func TestRedriverStopsPartition(t *testing.T) {
+	rd := &redriver{dlq: "dlq", group: "exactly-redrive-dlq"}
+	rd.mu.stops = map[int32]stop{}
+	rd.mu.sent = map[int32]int{}
+	rec := func(p int32, o int64, src bool) *kgo.Record {
+		r := &kgo.Record{Topic: "dlq", Partition: p, Offset: o, Value: []byte("v")}
+		if src {
+			r.Headers = []kgo.RecordHeader{{Key: processor.HeaderTopic, Value: []byte("orders")}}
+		}
+		return r
+	}
+	var sent int
+	feed := func(b *batch, rs ...*kgo.Record) {
+		for _, r := range rs {
+			if rd.record(r, b) != nil {
+				sent++
+			}
+		}
+	}
+	var aborted batch
+	feed(&aborted, rec(0, 0, true), rec(0, 1, false), rec(0, 2, true), rec(1, 0, true))
+	if got := rd.stopsWith(aborted.stops); got[0] != 1 || len(got) != 1 {
+		t.Fatalf("stops = %v, want partition 0 at offset 1", got)
+	}
+	if sent != 2 {
+		t.Fatalf("sent %d records, want 2 (0@0 and 1@0, not 0@2 after the stop)", sent)
+	}
+	if got := rd.stopsWith(nil); len(got) != 0 {
+		t.Fatalf("stops before the commit = %v, want none", got)
+	}
+	var b batch
+	feed(&b, rec(0, 0, true), rec(0, 1, false), rec(1, 0, true))
+	rd.commit(&b)
+	var later batch
+	feed(&later, rec(0, 2, true), rec(1, 1, true))
+	rd.commit(&later)
+
+	var out bytes.Buffer
+	err := rd.report(&out)
+	if err == nil || !strings.Contains(err.Error(), "partition 0 stopped at offset 1") || !strings.Contains(err.Error(), "pass --to") {
+		t.Errorf("report error = %v, want partition 0's stop at offset 1 and the fix", err)
+	}
+	for _, want := range []string{"redrove 3 records", "partition 0: 1 redriven; stopped at offset 1", "partition 1: 2 redriven"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report =\n%s\nwant it to contain %q", out.String(), want)
+		}
+	}
+}
+
+// The commit of a stopped partition is held at its stop; others pass.
+func TestHoldAtStops(t *testing.T) {
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	for _, topic := range []string{"dlq", "other"} {
+		tt := kmsg.NewTxnOffsetCommitRequestTopic()
+		tt.Topic = topic
+		for p, o := range []int64{9, 9, 1} {
+			pp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			pp.Partition, pp.Offset = int32(p), o
+			tt.Partitions = append(tt.Partitions, pp)
+		}
+		req.Topics = append(req.Topics, tt)
+	}
+	holdAtStops(req, "dlq", map[int32]int64{0: 4, 2: 4})
+	var got []int64
+	for _, tt := range req.Topics {
+		for _, p := range tt.Partitions {
+			got = append(got, p.Offset)
+		}
+	}
+	if want := []int64{4, 9, 1, 9, 9, 1}; !slices.Equal(got, want) {
+		t.Errorf("offsets after holdAtStops = %v, want %v", got, want)
 	}
 }
