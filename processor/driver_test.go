@@ -205,6 +205,22 @@ func (d *driver) commit() {
 	}
 }
 
+// abort ends the open transaction without committing it: its outputs
+// and state changes are dropped, as the records it read will be read
+// again.
+func (d *driver) abort() {
+	d.txn = nil
+	d.g.settle(false)
+	for _, a := range d.g.aggs {
+		for _, st := range a.stores {
+			st.Abort()
+		}
+		clear(a.dirty)
+		clear(a.rows)
+		clear(a.pending)
+	}
+}
+
 // advance moves the wall clock and runs what the run loop runs when time
 // passes (idle upstreams, idle windows), in the open transaction.
 func (d *driver) advance(by time.Duration) {

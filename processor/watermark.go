@@ -81,6 +81,13 @@ type upstream struct {
 	sentWM, flushWM     int64
 	sentIdle, flushIdle bool
 	sent, flushing      bool
+	// What the last committed transaction left: an abort rewinds the
+	// consumer to the committed offsets, so the watermark goes back
+	// with it (else the next commit would carry the time of records
+	// not yet processed again, and the downstream would judge them
+	// late).
+	baseWM   int64
+	baseIdle bool
 }
 
 func (u *upstream) changed() bool { return !u.sent || u.wm != u.sentWM || u.idle != u.sentIdle }
@@ -164,7 +171,7 @@ func (g *graph) syncUpstreams(now time.Time) {
 			}
 			for _, p := range ps {
 				if _, ok := a.ups[writer{t, p}]; !ok {
-					a.ups[writer{t, p}] = &upstream{wm: noTime, last: now}
+					a.ups[writer{t, p}] = &upstream{wm: noTime, baseWM: noTime, last: now}
 				}
 			}
 		}
@@ -180,7 +187,7 @@ func (a *aggregator) advanceUpstream(r *record, ts int64, now time.Time) {
 	w := writer{r.src.Topic, r.src.Partition}
 	u := a.ups[w]
 	if u == nil {
-		u = &upstream{wm: noTime}
+		u = &upstream{wm: noTime, baseWM: noTime}
 		a.ups[w] = u
 	}
 	u.wm = max(u.wm, ts)
@@ -237,6 +244,11 @@ func (a *aggregator) settleWatermarks(committed bool) {
 	for _, u := range a.ups {
 		if u.flushing && committed {
 			u.sentWM, u.sentIdle, u.sent = u.flushWM, u.flushIdle, true
+		}
+		if committed {
+			u.baseWM, u.baseIdle = u.wm, u.idle
+		} else {
+			u.wm, u.idle = u.baseWM, u.baseIdle
 		}
 		u.flushing = false
 	}
