@@ -131,9 +131,11 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	catchUp := time.Now()
-	rep.CaughtUp = c.catchUp(ctx, admCl, cfg.CatchUpTimeout, &rep)
+	settle := newWindowSettle()
+	c.catchUp(ctx, admCl, cfg.CatchUpTimeout, &rep, settle.done)
+	rep.CaughtUp = settle.inCaughtUp
 	rep.CatchUpSeconds = time.Since(catchUp).Seconds()
-	log.Info("catch-up over", "caught_up", rep.CaughtUp, "took", time.Since(catchUp).Round(time.Millisecond))
+	log.Info("catch-up over", "caught_up", rep.CaughtUp, "windows_settled", settle.settled, "took", time.Since(catchUp).Round(time.Millisecond))
 	if !rep.CaughtUp {
 		rep.Problems = append(rep.Problems, "not caught up; "+describeGroup(ctx, adm))
 	}
@@ -170,6 +172,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		}
 	}
 	if err := checkOutput(ctx, addr, t, gen, &rep); err != nil {
+		return rep, err
+	}
+	if err := checkWindows(ctx, addr, t, settle, &rep); err != nil {
 		return rep, err
 	}
 	rep.evaluate()
