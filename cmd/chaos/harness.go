@@ -80,6 +80,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	if err := createWindowTopics(ctx, adm); err != nil {
+		return rep, err
+	}
 
 	c := &cluster{cfg: cfg, bin: bin, addr: addr, pipeline: pipeline, logDir: logDir, log: log, adm: adm}
 	defer c.killAll()

@@ -602,6 +602,24 @@ func (s *windowSettle) done(ctx context.Context, cl *kgo.Client) bool {
 	return true
 }
 
+// createWindowTopics creates the window sinks and the dead-letter topic,
+// with as many partitions as `in`. The broker does not create topics on a
+// producer's behalf (nor should it: a producer of a missing topic fails
+// its records, and the pipeline's transactions abort one after another).
+func createWindowTopics(ctx context.Context, adm *kadm.Client) error {
+	topics := []string{winCloseTopic, winCommitTopic, dlqTopic}
+	resps, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("creating %v: %w", topics, err)
+	}
+	for _, r := range resps.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}
+
 // readTopic returns what read_committed sees on topic; nothing when the
 // topic does not exist (no record was ever written to it).
 func readTopic(ctx context.Context, addr, topic string) ([]*kgo.Record, error) {
