@@ -63,6 +63,8 @@ type Report struct {
 	WindowCommitBackward  int    `json:"window_commit_backward"`
 	WindowClockMismatches int    `json:"window_clock_mismatches"`
 	WindowLate            int    `json:"window_late_records"`
+	WindowLateByClock     int    `json:"window_late_by_committed_watermarks"`
+	WindowLateDisagree    int    `json:"window_late_disagreements"`
 
 	// Output as read_uncommitted sees it, with each transaction's fate
 	// taken from its marker.
@@ -157,6 +159,7 @@ func (r *Report) windowChecks() []check {
 		{"on_commit: windows with records but no row", r.WindowCommitMissing, eo},
 		{"on_commit: a window's count going back", r.WindowCommitBackward, eo},
 		{"watermarks (repartition topics) != the input's last timestamps", r.WindowClockMismatches, eo},
+		{"late or not: the daemon and the clock replayed over the committed watermarks disagree", r.WindowLateDisagree, eo},
 	}
 }
 
@@ -221,7 +224,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, heading+"\t\t")
 	row("windows with records / closed by the final stream time", fmt.Sprintf("%d / %d (final stream time %s)", r.WindowsTruth, r.WindowsClosed, r.WindowFinalStreamTime), "")
 	row("rows on_close / on_commit", fmt.Sprintf("%d / %d", r.WindowCloseRows, r.WindowCommitRows), "")
-	row("records judged late (dead-lettered)", r.WindowLate, "")
+	row("records judged late (dead-lettered) / late by the committed watermarks", fmt.Sprintf("%d / %d", r.WindowLate, r.WindowLateByClock), "")
 	checkRows(r.windowChecks())
 	settled := "counted"
 	if r.Mode == exactlyOnce {

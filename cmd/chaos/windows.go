@@ -331,8 +331,9 @@ func checkWindowCommit(recs []*kgo.Record, wt *windowTruth, late map[winKey]int,
 
 // lateRecords reads the dead-letter records (recs) of records judged late,
 // by window step and window. Each input record goes to each window once at
-// most: a second dead letter of it counts as a duplicate.
-func lateRecords(recs []*kgo.Record, t *truth, wt *windowTruth, rep *Report) map[string]map[winKey]int {
+// most: a second dead letter of it counts as a duplicate. Each is compared
+// with the clock wm replays over the committed repartition topics.
+func lateRecords(recs []*kgo.Record, t *truth, wt *windowTruth, wm *watermarks, rep *Report) map[string]map[winKey]int {
 	late := map[string]map[winKey]int{}
 	seen := map[string]map[int64]bool{}
 	for _, r := range recs {
@@ -368,10 +369,89 @@ func lateRecords(recs []*kgo.Record, t *truth, wt *windowTruth, rep *Report) map
 		k := wt.of[v.ID]
 		late[node][k]++
 		rep.WindowLate++
-		rep.example("window late", "%s: %s judged record %d late (in/%s@%s, timestamp %s, window %s)", where, node, v.ID,
-			header(r, "exactly.source.partition"), header(r, "exactly.source.offset"), msTime(t.ts[v.ID]), k)
+		a, arrived, byClock := wm.lateByClock(node, v.ID, k)
+		if byClock {
+			rep.WindowLateByClock++
+		} else {
+			rep.WindowLateDisagree++
+		}
+		rep.example("window late", "%s: %s judged record %d late (in/%s@%s, timestamp %s, window %s); %s", where, node, v.ID,
+			header(r, "exactly.source.partition"), header(r, "exactly.source.offset"), msTime(t.ts[v.ID]), k, a.describe(arrived))
 	}
+	// Records the committed watermarks make late, yet not dead-lettered.
+	for _, step := range []string{winCloseStep, winCommitStep} {
+		for id, a := range wm.arrivals[topology.RepartitionTopic(pipelineName, step)] {
+			k, ok := wt.of[id]
+			if !ok || seen[step][id] {
+				continue
+			}
+			if _, _, byClock := wm.lateByClock(step, id, k); byClock {
+				rep.WindowLateDisagree++
+				rep.example("window late", "%s took record %d (timestamp %s, window %s) as on time, yet %s", step, id, msTime(t.ts[id]), k, a.describe(true))
+			}
+		}
+	}
+	summarizeLate(late, seen, t, wm, rep)
 	return late
+}
+
+// describe says when a record arrived and what its task knew of its
+// source partition then.
+func (a arrival) describe(arrived bool) string {
+	if !arrived {
+		return "it is not in the committed repartition topic"
+	}
+	src := fmt.Sprintf("in/%d", a.src)
+	state := "never heard of"
+	if a.known {
+		state = "at " + msTime(a.mark.wm)
+		if a.mark.idle {
+			state = "idle, at " + msTime(a.mark.wm)
+		}
+	}
+	return fmt.Sprintf("it arrived at %s/%d@%d with the clock (replayed over the committed watermarks) at %s, %s %s there",
+		a.tp.topic, a.tp.part, a.offset, msTime(a.clock), src, state)
+}
+
+// summarizeLate adds, per window step and source partition, how many
+// records were judged late, their timestamps, and how many arrived while
+// their source partition was counted idle.
+func summarizeLate(late map[string]map[winKey]int, seen map[string]map[int64]bool, t *truth, wm *watermarks, rep *Report) {
+	type group struct {
+		step   string
+		src    int32
+		n      int
+		idle   int
+		lo, hi int64
+	}
+	groups := map[[2]string]*group{}
+	for step, ids := range seen {
+		for id := range ids {
+			a, ok := wm.arrivals[topology.RepartitionTopic(pipelineName, step)][id]
+			src := int32(-1)
+			if ok {
+				src = a.src
+			}
+			key := [2]string{step, strconv.Itoa(int(src))}
+			g := groups[key]
+			if g == nil {
+				g = &group{step: step, src: src, lo: t.ts[id], hi: t.ts[id]}
+				groups[key] = g
+			}
+			g.n++
+			if ok && a.known && a.mark.idle {
+				g.idle++
+			}
+			g.lo, g.hi = min(g.lo, t.ts[id]), max(g.hi, t.ts[id])
+		}
+	}
+	keys := slices.Collect(maps.Keys(groups))
+	slices.SortFunc(keys, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
+	for _, k := range keys {
+		g := groups[k]
+		rep.Problems = append(rep.Problems, fmt.Sprintf("%s judged %d records of in/%d late, timestamps %s to %s; %d of them arrived while in/%d was counted idle",
+			g.step, g.n, g.src, msTime(g.lo), msTime(g.hi), g.idle, g.src))
+	}
 }
 
 func header(r *kgo.Record, key string) string {
@@ -400,16 +480,71 @@ type upstreamMark struct {
 
 // watermarks follows the control records of the windows' repartition
 // topics as a read_committed reader sees them, reading on from where it
-// stopped.
+// stopped. It also replays each downstream task's clock by the daemon's
+// rule over what committed, so that a record judged late can be told
+// apart: did the committed watermarks make it late (then some upstream
+// was counted idle, or moved on, while it still had that record to send),
+// or did the task's clock go past what committed?
 type watermarks struct {
 	pos    map[topicPart]int64
 	marks  map[topicPart]map[int32]upstreamMark
+	clock  map[topicPart]int64
 	parts  map[string]int32 // partitions of each repartition topic
 	inPart int32            // partitions of `in`
+	// arrivals[topic][id] is where and when record id arrived in topic.
+	arrivals map[string]map[int64]arrival
+}
+
+// arrival is a data record of a repartition topic as its task saw it.
+type arrival struct {
+	tp     topicPart
+	offset int64
+	clock  int64        // the task's clock as it arrived
+	src    int32        // its partition of `in` (-1: unknown)
+	mark   upstreamMark // what the task knew of src then
+	known  bool         // whether it had heard of src
 }
 
 func newWatermarks() *watermarks {
-	return &watermarks{pos: map[topicPart]int64{}, marks: map[topicPart]map[int32]upstreamMark{}, parts: map[string]int32{}}
+	return &watermarks{pos: map[topicPart]int64{}, marks: map[topicPart]map[int32]upstreamMark{},
+		clock: map[topicPart]int64{}, parts: map[string]int32{}, arrivals: map[string]map[int64]arrival{}}
+}
+
+// noTime is the daemon's clock before any watermark (processor/window.go).
+const noTime = int64(-1 << 62)
+
+// upstreamTime is the daemon's rule (processor/watermark.go): the minimum
+// over the upstream partitions not idle, the maximum when all are idle,
+// noTime while one neither sent a watermark nor is idle.
+func (w *watermarks) upstreamTime(tp topicPart) int64 {
+	lo, hi, active := int64(1<<63-1), noTime, false
+	for p := range w.inPart {
+		e, ok := w.marks[tp][p]
+		if !ok || (e.wm == noTime && !e.idle) {
+			return noTime
+		}
+		hi = max(hi, e.wm)
+		if !e.idle {
+			active = true
+			lo = min(lo, e.wm)
+		}
+	}
+	if !active {
+		return hi
+	}
+	return lo
+}
+
+// originPartition is the partition of `in` a repartition record came
+// from, from its exactly.origin header ({"p": partition, ...}).
+func originPartition(r *kgo.Record) int32 {
+	var o struct {
+		P *int32 `json:"p"`
+	}
+	if json.Unmarshal([]byte(header(r, "exactly.origin")), &o) != nil || o.P == nil {
+		return -1
+	}
+	return *o.P
 }
 
 // parseWatermark decodes a control record: header exactly.watermark =
@@ -441,8 +576,12 @@ func parseWatermark(r *kgo.Record) (part int32, wm int64, idle, ok bool, err err
 // apply takes in one record of repartition partition tp.
 func (w *watermarks) apply(tp topicPart, r *kgo.Record) error {
 	p, wm, idle, ok, err := parseWatermark(r)
-	if !ok || err != nil {
+	if err != nil {
 		return err
+	}
+	if !ok {
+		w.arrive(tp, r)
+		return nil
 	}
 	m := w.marks[tp]
 	if m == nil {
@@ -455,7 +594,41 @@ func (w *watermarks) apply(tp topicPart, r *kgo.Record) error {
 	}
 	e.idle = idle
 	m[p] = e
+	if c, ok := w.clock[tp]; !ok || c == noTime {
+		w.clock[tp] = noTime
+	}
+	if t := w.upstreamTime(tp); t > w.clock[tp] {
+		w.clock[tp] = t
+	}
 	return nil
+}
+
+// arrive notes a data record of tp: which record, and the clock then.
+func (w *watermarks) arrive(tp topicPart, r *kgo.Record) {
+	var v struct {
+		ID *int64 `json:"id"`
+	}
+	if json.Unmarshal(r.Value, &v) != nil || v.ID == nil {
+		return
+	}
+	a := arrival{tp: tp, offset: r.Offset, clock: noTime, src: originPartition(r)}
+	if c, ok := w.clock[tp]; ok {
+		a.clock = c
+	}
+	a.mark, a.known = w.marks[tp][a.src]
+	if w.arrivals[tp.topic] == nil {
+		w.arrivals[tp.topic] = map[int64]arrival{}
+	}
+	if _, dup := w.arrivals[tp.topic][*v.ID]; !dup {
+		w.arrivals[tp.topic][*v.ID] = a
+	}
+}
+
+// lateByClock reports whether record id of window k was late by the
+// clock replayed over what committed in the repartition topic of step.
+func (w *watermarks) lateByClock(step string, id int64, k winKey) (arrival, bool, bool) {
+	a, ok := w.arrivals[topology.RepartitionTopic(pipelineName, step)][id]
+	return a, ok, ok && k.start+(windowSize+windowGrace).Milliseconds() <= a.clock
 }
 
 // read reads the repartition topics on to their current ends.
@@ -468,10 +641,14 @@ func (w *watermarks) read(ctx context.Context, cl *kgo.Client) error {
 	if err != nil {
 		return fmt.Errorf("listing the end offsets of the repartition topics: %w", err)
 	}
-	var readErr error
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Topic == "in" {
 			w.inPart = max(w.inPart, o.Partition+1)
+		}
+	})
+	var readErr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Topic == "in" {
 			return
 		}
 		w.parts[o.Topic] = max(w.parts[o.Topic], o.Partition+1)
@@ -656,7 +833,7 @@ func checkWindows(ctx context.Context, addr string, t *truth, s *windowSettle, r
 	if err != nil {
 		return err
 	}
-	late := lateRecords(dlq, t, wt, rep)
+	late := lateRecords(dlq, t, wt, s.wm, rep)
 	closeRecs, err := readTopic(ctx, addr, winCloseTopic)
 	if err != nil {
 		return err

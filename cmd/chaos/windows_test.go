@@ -199,10 +199,16 @@ func TestLateRecords(t *testing.T) {
 		lateRecord(winCloseStep, winInput[2].v),  // twice by the same step: a duplicate
 		lateRecord(winCloseStep, inputValue{ID: 12345, Key: "z", Seq: 1}),
 	}
+	// The committed watermarks make id 6 late for win-close only: its
+	// task's clock had passed the window's end plus grace.
+	wm := newWatermarks()
+	wm.arrivals[repartitionTopics()[0]] = map[int64]arrival{6: {clock: t0 + 32_000, src: 0}}
+	wm.arrivals[repartitionTopics()[1]] = map[int64]arrival{6: {clock: t0 + 31_999, src: 0}}
 	var rep Report
-	late := lateRecords(dlq, tr, wt, &rep)
-	if rep.WindowLate != 2 || rep.WindowDuplicates != 1 || rep.WindowWrong != 1 {
-		t.Errorf("late %d, duplicates %d, wrong %d; want 2, 1, 1: %v", rep.WindowLate, rep.WindowDuplicates, rep.WindowWrong, rep.Examples)
+	late := lateRecords(dlq, tr, wt, wm, &rep)
+	if rep.WindowLate != 2 || rep.WindowDuplicates != 1 || rep.WindowWrong != 1 || rep.WindowLateByClock != 1 || rep.WindowLateDisagree != 1 {
+		t.Errorf("late %d, duplicates %d, wrong %d, by clock %d, disagreeing %d; want 2, 1, 1, 1, 1: %v",
+			rep.WindowLate, rep.WindowDuplicates, rep.WindowWrong, rep.WindowLateByClock, rep.WindowLateDisagree, rep.Examples)
 	}
 	if late[winCloseStep][g1a] != 1 || late[winCommitStep][g1a] != 1 {
 		t.Errorf("late = %v, want one record of %s for each step", late, g1a)
@@ -219,9 +225,72 @@ func TestLateRecords(t *testing.T) {
 	rep = Report{}
 	other := lateRecord(winCloseStep, winInput[0].v)
 	other.Headers[1].Value = []byte("eval")
-	lateRecords([]*kgo.Record{other}, tr, wt, &rep)
+	lateRecords([]*kgo.Record{other}, tr, wt, wm, &rep)
 	if rep.WindowLate != 0 || len(rep.Problems) != 1 {
 		t.Errorf("dead letter of phase eval: late %d, problems %q; want 0 and one problem", rep.WindowLate, rep.Problems)
+	}
+
+	// A record the committed watermarks make late that the daemon took
+	// as on time: they disagree.
+	rep = Report{}
+	lateRecords(nil, tr, wt, wm, &rep)
+	if rep.WindowLateDisagree != 1 {
+		t.Errorf("a late record not dead-lettered: disagreements %d, want 1: %v", rep.WindowLateDisagree, rep.Examples)
+	}
+}
+
+// data is a repartition record of input record id from partition p of
+// `in`, as the daemon writes it with a dead-letter topic.
+func data(id int64, p int32, ts int64) *kgo.Record {
+	return &kgo.Record{Key: []byte(`{"g":1}`), Value: fmt.Appendf(nil, `{"id":%d,"key":"k","seq":1,"amount":1}`, id),
+		Timestamp: time.UnixMilli(ts),
+		Headers:   []kgo.RecordHeader{{Key: "exactly.origin", Value: fmt.Appendf(nil, `{"t":"in","p":%d,"o":0,"ts":%d}`, p, ts)}}}
+}
+
+// TestClockReplay: the clock over the committed watermarks follows the
+// daemon's rule, and shows a record late when its partition was counted
+// idle while the other moved on.
+func TestClockReplay(t *testing.T) {
+	w := newWatermarks()
+	w.inPart = 2
+	topic := repartitionTopics()[0]
+	tp := topicPart{topic, 0}
+	for i, r := range []*kgo.Record{
+		control(fmt.Sprintf("in/0 %d", t0+500)),
+		data(1, 0, t0+400), // in/1 not heard of: no clock yet
+		control(fmt.Sprintf("in/1 %d", t0+100)),
+		data(2, 1, t0+100),                           // clock t0+100: the minimum
+		control(fmt.Sprintf("in/1 %d idle", t0+100)), // in/1 counted idle: clock to in/0's
+		control(fmt.Sprintf("in/0 %d", t0+40_000)),
+		data(3, 1, t0+200),                      // in/1's record, 40s behind: late
+		control(fmt.Sprintf("in/1 %d", t0+200)), // in/1 back: the clock does not go back
+		data(4, 1, t0+300),
+	} {
+		r.Offset = int64(i)
+		if err := w.apply(tp, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		id    int64
+		clock int64
+		late  bool
+		idle  bool
+	}{
+		{1, noTime, false, false},
+		{2, t0 + 100, false, false},
+		{3, t0 + 40_000, true, true},
+		{4, t0 + 40_000, true, false},
+	} {
+		k := winKey{1, t0}
+		a, ok, late := w.lateByClock(winCloseStep, tc.id, k)
+		if !ok || a.clock != tc.clock || late != tc.late || a.mark.idle != tc.idle || a.src != int32(min(tc.id-1, 1)) {
+			t.Errorf("record %d: arrived %v, clock %s, late %v, source idle %v, source %d; want clock %s, late %v, idle %v",
+				tc.id, ok, msTime(a.clock), late, a.mark.idle, a.src, msTime(tc.clock), tc.late, tc.idle)
+		}
+	}
+	if s := (arrival{}).describe(false); !strings.Contains(s, "not in the committed") {
+		t.Errorf("describe = %q", s)
 	}
 }
 
