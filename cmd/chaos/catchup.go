@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/exactly-dev/exactly/broker"
 )
 
 // ghostGrace is how long the group may show more members than there are
@@ -16,8 +14,9 @@ import (
 // that follows takes a moment.
 const ghostGrace = sessionTimeout + 3*time.Second
 
-// catchUp waits until the group has consumed every committed record of
-// `in`, up to timeout.
+// catchUp waits until done reports the group has consumed everything it
+// must (every committed record of `in`, and what the windows need: see
+// windowSettle), up to timeout.
 //
 // kfake (the embedded broker) can leave a ghost member in the group
 // forever: a new member's pending timer stops when its JoinGroup arrives;
@@ -32,13 +31,13 @@ const ghostGrace = sessionTimeout + 3*time.Second
 // longer than ghostGrace, catchUp counts a ghost and restarts one
 // instance with SIGTERM: its LeaveGroup starts a rebalance, which drops
 // members that do not rejoin.
-func (c *cluster) catchUp(ctx context.Context, cl *kgo.Client, timeout time.Duration, rep *Report) bool {
+func (c *cluster) catchUp(ctx context.Context, cl *kgo.Client, timeout time.Duration, rep *Report, done func(context.Context, *kgo.Client) bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var extraSince time.Time
 	nudge := 0
 	for {
-		if broker.CaughtUp(ctx, cl, pipelineName, []string{"in"}) {
+		if done(ctx, cl) {
 			return true
 		}
 		if g, err := c.adm.DescribeGroups(ctx, pipelineName); err == nil {

@@ -20,6 +20,11 @@ type truth struct {
 	byID  map[int64]inputValue
 	// prefix[k][n] is the sum of the amounts of k's first n records.
 	prefix map[string][]int64
+	// ts is each record's timestamp in epoch milliseconds (its event
+	// time in the windows), and partMaxTS the highest of each partition
+	// of `in`.
+	ts        map[int64]int64
+	partMaxTS map[int32]int64
 }
 
 // maxExamples caps the examples kept per kind of violation.
@@ -48,7 +53,8 @@ func readTruth(ctx context.Context, addr string, gen generated, rep *Report) (*t
 // buildTruth makes the truth of the records read_committed sees on `in`,
 // in partition and offset order.
 func buildTruth(recs []*kgo.Record, gen generated, rep *Report) *truth {
-	t := &truth{byKey: map[string][]inputValue{}, byID: map[int64]inputValue{}, prefix: map[string][]int64{}}
+	t := &truth{byKey: map[string][]inputValue{}, byID: map[int64]inputValue{}, prefix: map[string][]int64{},
+		ts: map[int64]int64{}, partMaxTS: map[int32]int64{}}
 	for _, r := range recs {
 		var v inputValue
 		if err := json.Unmarshal(r.Value, &v); err != nil || v.Key != string(r.Key) {
@@ -72,6 +78,11 @@ func buildTruth(recs []*kgo.Record, gen generated, rep *Report) *truth {
 		}
 		t.byID[v.ID] = v
 		t.byKey[v.Key] = append(t.byKey[v.Key], v)
+		ts := r.Timestamp.UnixMilli()
+		t.ts[v.ID] = ts
+		if m, ok := t.partMaxTS[r.Partition]; !ok || ts > m {
+			t.partMaxTS[r.Partition] = ts
+		}
 	}
 	for _, v := range gen.committed {
 		if _, ok := t.byID[v.ID]; !ok {

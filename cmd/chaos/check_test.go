@@ -140,10 +140,22 @@ func TestReportContract(t *testing.T) {
 		rep  Report
 		fail bool
 	}{
-		{exactlyOnce, Report{CaughtUp: true, Kills: 3, AbortedOutputRecords: 5}, false},
-		{exactlyOnce, Report{CaughtUp: true, Kills: 3}, true}, // kills hit no transaction
-		{exactlyOnce, Report{CaughtUp: true, DuplicateUpdates: 1}, true},
-		{exactlyOnce, Report{CaughtUp: false}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, Kills: 3, AbortedOutputRecords: 5}, false},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, Kills: 3}, true}, // kills hit no transaction
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, DuplicateUpdates: 1}, true},
+		{exactlyOnce, Report{CaughtUp: false, WindowsSettled: true}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: false}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowDuplicates: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowWrong: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowMissing: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowEarly: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowCommitWrong: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowCommitMissing: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowCommitBackward: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowClockMismatches: 1}, true},
+		{exactlyOnce, Report{CaughtUp: true, WindowsSettled: true, WindowLate: 1}, false}, // counted; the wrong windows fail it
+		{atLeastOnce, Report{CaughtUp: true, WindowDuplicates: 2, WindowWrong: 3, WindowCommitWrong: 3, WindowClockMismatches: 1}, false},
+		{atMostOnce, Report{CaughtUp: true, WindowMissing: 2, WindowCommitMissing: 2, WindowWrong: 1}, false},
 		{atLeastOnce, Report{CaughtUp: true, DuplicateUpdates: 3, DuplicateRecords: 3, FinalAbove: 1, WrongAggregates: 2}, false},
 		{atLeastOnce, Report{CaughtUp: true, LostRecords: 1}, true},
 		{atLeastOnce, Report{CaughtUp: true, FinalBelow: 1}, true},

@@ -161,6 +161,10 @@ func pipelineYAML(mode string) string {
 	if mode != exactlyOnce {
 		b.WriteString("guarantee: " + mode + "\n")
 	}
+	// Late records of the windows go to the dead-letter topic, so the
+	// checker can tell a record judged late from one lost; any other bad
+	// record still stops the pipeline.
+	b.WriteString("dead_letter_topic: " + dlqTopic + "\non_error: stop\n")
 	b.WriteString(`sources:
   - {name: in, topic: in}
 steps:
@@ -174,9 +178,24 @@ steps:
         total: {fn: sum, of: value.amount}
         last_id: {fn: last, of: value.id}
         last_seq: {fn: last, of: value.seq}
-sinks:
-  - {name: out, topic: out}
 `)
+	for _, w := range []struct{ step, emit string }{{winCloseStep, "on_close"}, {winCommitStep, "on_commit"}} {
+		fmt.Fprintf(&b, `  - name: %s
+    from: tag
+    aggregate:
+      group_by: {g: 'value.id %% %d'}
+      window: {tumbling: %s, grace: %s, late: dead_letter}
+      columns:
+        n: {fn: count}
+        total: {fn: sum, of: value.amount}
+      emit: %s
+`, w.step, windowGroups, windowSize, windowGrace, w.emit)
+	}
+	fmt.Fprintf(&b, `sinks:
+  - {name: out, topic: out, from: per-key}
+  - {name: %s-sink, topic: %s, from: %s}
+  - {name: %s-sink, topic: %s, from: %s}
+`, winCloseStep, winCloseTopic, winCloseStep, winCommitStep, winCommitTopic, winCommitStep)
 	return b.String()
 }
 

@@ -80,6 +80,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	if err := createWindowTopics(ctx, adm); err != nil {
+		return rep, err
+	}
 
 	c := &cluster{cfg: cfg, bin: bin, addr: addr, pipeline: pipeline, logDir: logDir, log: log, adm: adm}
 	defer c.killAll()
@@ -131,9 +134,11 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	catchUp := time.Now()
-	rep.CaughtUp = c.catchUp(ctx, admCl, cfg.CatchUpTimeout, &rep)
+	settle := newWindowSettle()
+	c.catchUp(ctx, admCl, cfg.CatchUpTimeout, &rep, settle.done)
+	rep.CaughtUp = settle.inCaughtUp
 	rep.CatchUpSeconds = time.Since(catchUp).Seconds()
-	log.Info("catch-up over", "caught_up", rep.CaughtUp, "took", time.Since(catchUp).Round(time.Millisecond))
+	log.Info("catch-up over", "caught_up", rep.CaughtUp, "windows_settled", settle.settled, "took", time.Since(catchUp).Round(time.Millisecond))
 	if !rep.CaughtUp {
 		rep.Problems = append(rep.Problems, "not caught up; "+describeGroup(ctx, adm))
 	}
@@ -170,6 +175,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		}
 	}
 	if err := checkOutput(ctx, addr, t, gen, &rep); err != nil {
+		return rep, err
+	}
+	if err := checkWindows(ctx, addr, t, settle, &rep); err != nil {
 		return rep, err
 	}
 	rep.evaluate()

@@ -44,6 +44,28 @@ type Report struct {
 	Malformed        int  `json:"malformed_updates"`
 	CaughtUp         bool `json:"caught_up"`
 
+	// The windows (win-close: emit on_close, win-commit: emit on_commit)
+	// as read_committed sees them, checked against the windows of the
+	// committed input. Held to the truth under exactly_once only: the
+	// other modes may count a record twice or lose it, and so a window.
+	WindowsTruth          int    `json:"windows_with_records"`
+	WindowsClosed         int    `json:"windows_closed"`
+	WindowFinalStreamTime string `json:"window_final_stream_time,omitempty"`
+	WindowsSettled        bool   `json:"windows_settled"`
+	WindowCloseRows       int    `json:"window_close_rows"`
+	WindowDuplicates      int    `json:"window_duplicates"`
+	WindowWrong           int    `json:"window_wrong"`
+	WindowMissing         int    `json:"window_missing"`
+	WindowEarly           int    `json:"window_early"`
+	WindowCommitRows      int    `json:"window_commit_rows"`
+	WindowCommitWrong     int    `json:"window_commit_wrong"`
+	WindowCommitMissing   int    `json:"window_commit_missing"`
+	WindowCommitBackward  int    `json:"window_commit_backward"`
+	WindowClockMismatches int    `json:"window_clock_mismatches"`
+	WindowLate            int    `json:"window_late_records"`
+	WindowLateByClock     int    `json:"window_late_by_committed_watermarks"`
+	WindowLateDisagree    int    `json:"window_late_disagreements"`
+
 	// Output as read_uncommitted sees it, with each transaction's fate
 	// taken from its marker.
 	UncommittedRecords   int `json:"read_uncommitted_records"`
@@ -124,16 +146,36 @@ func (r *Report) checks() []check {
 	}
 }
 
+// windowChecks are the figures of the windows, held to zero under
+// exactly_once only.
+func (r *Report) windowChecks() []check {
+	eo := []string{exactlyOnce}
+	return []check{
+		{"on_close: duplicate final rows (a window or late record twice)", r.WindowDuplicates, eo},
+		{"on_close: rows with a wrong count or sum, or malformed", r.WindowWrong, eo},
+		{"on_close: closed windows without a final row", r.WindowMissing, eo},
+		{"on_close: final rows of windows not closed yet", r.WindowEarly, eo},
+		{"on_commit: windows whose last row is wrong, or malformed rows", r.WindowCommitWrong, eo},
+		{"on_commit: windows with records but no row", r.WindowCommitMissing, eo},
+		{"on_commit: a window's count going back", r.WindowCommitBackward, eo},
+		{"watermarks (repartition topics) != the input's last timestamps", r.WindowClockMismatches, eo},
+		{"late or not: the daemon and the clock replayed over the committed watermarks disagree", r.WindowLateDisagree, eo},
+	}
+}
+
 // evaluate fills Violations from the figures and the mode's contract.
 func (r *Report) evaluate() {
 	r.Violations = []string{}
-	for _, c := range r.checks() {
+	for _, c := range append(r.checks(), r.windowChecks()...) {
 		if c.value != 0 && slices.Contains(c.modes, r.Mode) {
 			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d", c.name, c.value))
 		}
 	}
 	if !r.CaughtUp {
 		r.Violations = append(r.Violations, "the group did not commit every input record before the catch-up timeout")
+	}
+	if r.Mode == exactlyOnce && r.CaughtUp && !r.WindowsSettled {
+		r.Violations = append(r.Violations, "the windows did not settle before the catch-up timeout (the last watermarks were not all written and consumed)")
 	}
 	if r.Mode == exactlyOnce && r.Kills > 0 && r.AbortedOutputRecords == 0 {
 		r.Violations = append(r.Violations, "no aborted output record: the kills hit no open transaction, so the run proved nothing")
@@ -164,14 +206,31 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 		return "ok"
 	}
-	for _, c := range r.checks() {
-		verdict := "counted"
-		if slices.Contains(c.modes, r.Mode) {
-			verdict = "must be 0: " + ok(c.value != 0)
+	checkRows := func(cs []check) {
+		for _, c := range cs {
+			verdict := "counted"
+			if slices.Contains(c.modes, r.Mode) {
+				verdict = "must be 0: " + ok(c.value != 0)
+			}
+			row(c.name, c.value, verdict)
 		}
-		row(c.name, c.value, verdict)
 	}
+	checkRows(r.checks())
 	row("group caught up on `in` after the faults", fmt.Sprintf("%v (%s)", r.CaughtUp, secs(r.CatchUpSeconds)), "must be true: "+ok(!r.CaughtUp))
+	heading := "windows (read_committed `win-close`, `win-commit`; held to the truth under exactly_once only)"
+	if r.Mode != exactlyOnce {
+		heading = "windows (read_committed `win-close`, `win-commit`; counted, not held: " + r.Mode + " may count a record twice or lose it)"
+	}
+	fmt.Fprintln(tw, heading+"\t\t")
+	row("windows with records / closed by the final stream time", fmt.Sprintf("%d / %d (final stream time %s)", r.WindowsTruth, r.WindowsClosed, r.WindowFinalStreamTime), "")
+	row("rows on_close / on_commit", fmt.Sprintf("%d / %d", r.WindowCloseRows, r.WindowCommitRows), "")
+	row("records judged late (dead-lettered) / late by the committed watermarks", fmt.Sprintf("%d / %d", r.WindowLate, r.WindowLateByClock), "")
+	checkRows(r.windowChecks())
+	settled := "counted"
+	if r.Mode == exactlyOnce {
+		settled = "must be true: " + ok(!r.WindowsSettled)
+	}
+	row("windows settled (every upstream idle everywhere, watermarks consumed)", r.WindowsSettled, settled)
 	fmt.Fprintln(tw, "aborted attempts (read_uncommitted `out`, fate from markers)\t\t")
 	row("records read_uncommitted sees", r.UncommittedRecords, "")
 	verdict := ""
