@@ -271,6 +271,10 @@ func (p *Processor) Run(ctx context.Context) error {
 		sess.Close(ctx)
 		return err
 	}
+	if err := checkSinks(ctx, adm, p.SinkTopics(), p.topo.DeadLetterTopic); err != nil {
+		sess.Close(ctx)
+		return err
+	}
 	if err := p.outputLimits(ctx, adm); err != nil {
 		sess.Close(ctx)
 		return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -435,5 +436,26 @@ func TestEnsureTopicRace(t *testing.T) {
 				t.Fatalf("ensureTopic(%s) from one of 6 replicas at once: %v", topic, err)
 			}
 		}
+	}
+}
+
+// A missing sink topic is a start-up error naming it, not transactions
+// that abort forever.
+func TestMissingSinkTopic(t *testing.T) {
+	c := newCluster(t, "in")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := New(mustParse(t, `name: nosink
+sources:
+  - {name: in, topic: in}
+sinks:
+  - {name: out, topic: no-such-topic}
+`), c.config("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "sink topic no-such-topic does not exist") {
+		t.Errorf("Run() = %v, want an error naming the missing sink topic", err)
 	}
 }

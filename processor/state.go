@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -290,6 +291,28 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 		}
 	}
 	return nil
+}
+
+// checkSinks fails when a sink topic does not exist: every transaction
+// would fail to produce to it and abort, forever, while the broker
+// answers only UNKNOWN_TOPIC_OR_PARTITION at debug level. (The dead-letter
+// topic is created when missing, by ensureTopics.)
+func checkSinks(ctx context.Context, adm *kadm.Client, sinks []string, deadLetter string) error {
+	sinks = slices.DeleteFunc(slices.Clone(sinks), func(t string) bool { return t == deadLetter })
+	if len(sinks) == 0 {
+		return nil
+	}
+	details, err := adm.ListTopics(ctx, sinks...)
+	if err != nil {
+		return fmt.Errorf("describing sink topics: %w", err)
+	}
+	var errs []error
+	for _, s := range sinks {
+		if d, ok := details[s]; !ok || d.Err != nil {
+			errs = append(errs, fmt.Errorf("sink topic %s does not exist: create it first (exactly creates only its own changelog, repartition and dead-letter topics)", s))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ensureTopic creates topic with partitions if it does not exist; with
