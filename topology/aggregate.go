@@ -274,29 +274,42 @@ func (p *parser) checkInternalTopics(pipeline string) {
 // repartitioning aggregate step upstream changed it, or the records come
 // from several topics, whose partitions need not line up. steps must be in
 // topological order.
-func resolveGroupByKey(steps []*Node) {
-	rekeyed := map[*Node]bool{}    // output key may differ from the source record key
-	topics := map[*Node][]string{} // source topics upstream
+func (p *parser) resolveGroupByKey(steps []*Node) {
+	// Whether the records come from one topic is all that matters, so
+	// each node keeps the first upstream topic and whether there are
+	// more: constant work per edge, where the lists of topics cost the
+	// number of topics per edge.
+	type upstream struct {
+		topic string
+		many  bool
+	}
+	rekeyed := map[*Node]bool{} // output key may differ from the source record key
+	topics := map[*Node]upstream{}
+	add := func(n *Node, u upstream) {
+		switch cur, ok := topics[n]; {
+		case !ok:
+			topics[n] = u
+		case u.many || cur.topic != u.topic:
+			topics[n] = upstream{cur.topic, true}
+		}
+	}
 	for _, n := range steps {
 		for _, in := range n.Inputs {
+			p.graphOps++
 			switch {
 			case in.Kind == KindSource:
-				if !slices.Contains(topics[n], in.Topic) {
-					topics[n] = append(topics[n], in.Topic)
-				}
+				add(n, upstream{topic: in.Topic})
 				continue
 			case in.Kind == KindKey, rekeyed[in]:
 				rekeyed[n] = true
 			case in.Kind == KindAggregate && in.Aggregate != nil && !in.Aggregate.GroupByKey:
 				rekeyed[n] = true
 			}
-			for _, t := range topics[in] {
-				if !slices.Contains(topics[n], t) {
-					topics[n] = append(topics[n], t)
-				}
+			if u, ok := topics[in]; ok {
+				add(n, u)
 			}
 		}
-		if a := n.Aggregate; a != nil && a.GroupByKey && (rekeyed[n] || len(topics[n]) > 1) {
+		if a := n.Aggregate; a != nil && a.GroupByKey && (rekeyed[n] || topics[n].many) {
 			a.GroupByKey = false
 		}
 	}

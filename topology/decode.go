@@ -39,6 +39,7 @@ type entry struct {
 	node    *Node
 	path    string // YAML path of the node, e.g. steps[2]
 	index   int    // index in its YAML list
+	seq     int    // position in parser.steps (steps only)
 	ord     int    // rank among all nodes in file order
 	named   bool   // has a name others can refer to: present, not a duplicate
 	namePos Pos
@@ -130,6 +131,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		p.uncertain = p.uncertain || !ok
 		for i, it := range items {
 			if e := p.step(it, index("steps", i), i); e != nil {
+				e.seq = len(p.steps)
 				p.steps = append(p.steps, e)
 			}
 		}
@@ -162,7 +164,7 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 	for _, e := range p.sortSteps() {
 		t.Steps = append(t.Steps, e.node)
 	}
-	resolveGroupByKey(t.Steps)
+	p.resolveGroupByKey(t.Steps)
 	for _, e := range p.sinks {
 		t.Sinks = append(t.Sinks, e.node)
 	}

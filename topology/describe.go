@@ -18,6 +18,7 @@ import (
 // repartition topics of its aggregate steps, its sinks and its edges.
 func Describe(w io.Writer, t *Topology) error {
 	p := &printer{w: w}
+	up := upstreamOf(t)
 	p.line(0, "pipeline: %s", t.Name)
 	p.line(0, "consumer group: %s", t.Group)
 	p.line(0, "guarantee: %s", guarantee(t))
@@ -34,7 +35,7 @@ func Describe(w io.Writer, t *Topology) error {
 	for _, n := range t.Steps {
 		p.line(1, "%s (%s)", n.Name, n.Kind)
 		p.from(n)
-		p.step(t, n)
+		p.step(t, n, up)
 	}
 
 	// The runtime creates these topics when it starts: a changelog with
@@ -49,7 +50,7 @@ func Describe(w io.Writer, t *Topology) error {
 		p.line(2, "step: %s", n.Name)
 		p.line(2, "changelog topic: %s", ChangelogTopic(t.Name, n.Name))
 		if n.Aggregate == nil || n.Aggregate.GroupByKey {
-			p.line(2, "partitions: as the source topic %s", upstreamTopics(n)[0])
+			p.line(2, "partitions: as the source topic %s", up.first[n])
 		} else {
 			p.line(2, "partitions: as its repartition topic, max of source partitions")
 		}
@@ -58,10 +59,11 @@ func Describe(w io.Writer, t *Topology) error {
 
 	reparts := repartitioned(aggs)
 	p.section("repartition topics", len(reparts))
+	all := strings.Join(up.names, ", ")
 	for _, n := range reparts {
 		p.line(1, "%s", RepartitionTopic(t.Name, n.Name))
 		p.line(2, "step: %s", n.Name)
-		p.line(2, "partitions: max of source partitions (%s)", strings.Join(sourceTopics(t), ", "))
+		p.line(2, "partitions: max of source partitions (%s)", all)
 		p.line(2, "configs: cleanup.policy=delete")
 	}
 
@@ -230,7 +232,7 @@ var mermaidEscaper = strings.NewReplacer(
 )
 
 // step writes what step n computes.
-func (p *printer) step(t *Topology, n *Node) {
+func (p *printer) step(t *Topology, n *Node, up *upstream) {
 	switch n.Kind {
 	case KindFilter, KindMap, KindFlatMap, KindKey:
 		p.expr(2, string(n.Kind)+": ", n.Expr)
@@ -314,29 +316,27 @@ func (p *printer) step(t *Topology, n *Node) {
 		p.line(2, "emit: %s", a.Emit)
 		p.line(2, "store: %s", n.Name)
 		if a.GroupByKey {
-			p.line(2, "input: partitioned by record key as read from %s, no repartition", upstreamTopics(n)[0])
+			p.line(2, "input: partitioned by record key as read from %s, no repartition", up.first[n])
 		} else {
-			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(t, n))
+			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(n, up))
 		}
 	}
 }
 
 // repartitionReason says why aggregate step n repartitions, mirroring
 // the rules of resolveGroupByKey.
-func repartitionReason(t *Topology, n *Node) string {
+func repartitionReason(n *Node, up *upstream) string {
 	a := n.Aggregate
 	if len(a.GroupBy) != 1 || a.GroupBy[0].Name != SingleGroupColumn || strings.TrimSpace(a.GroupBy[0].Expr.Text) != VarKey {
 		return "group_by is not the record key"
 	}
-	if up := upstreamTopics(n); len(up) > 1 {
+	if ts := up.topics[n]; len(ts) > 1 {
 		// In file order, as elsewhere, rather than in walk order.
-		var ts []string
-		for _, s := range sourceTopics(t) {
-			if slices.Contains(up, s) {
-				ts = append(ts, s)
-			}
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = up.names[t]
 		}
-		return "records come from topics " + strings.Join(ts, ", ")
+		return "records come from topics " + strings.Join(names, ", ")
 	}
 	return "the record key changes upstream"
 }
@@ -464,34 +464,76 @@ func repartitioned(aggs []*Node) []*Node {
 // sourceTopics returns the distinct topics of t's sources, in file order.
 func sourceTopics(t *Topology) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, n := range t.Sources {
-		if !slices.Contains(out, n.Topic) {
+		if !seen[n.Topic] {
+			seen[n.Topic] = true
 			out = append(out, n.Topic)
 		}
 	}
 	return out
 }
 
-// upstreamTopics returns the distinct source topics whose records reach
-// n, depth first along Inputs. A step grouping by the record key has
-// exactly one.
-func upstreamTopics(n *Node) []string {
-	var out []string
-	seen := map[*Node]bool{}
-	var walk func(*Node)
-	walk = func(n *Node) {
-		if seen[n] {
-			return
+// upstream tells, for each source and step, the source topics whose
+// records reach it. It is worked out once, in processing order, so
+// describing a pipeline of many stateful steps does not walk the graph
+// above each of them.
+type upstream struct {
+	names []string // sourceTopics
+	// first is the first source topic reached depth first along Inputs;
+	// a step grouping by the record key has only that one.
+	first map[*Node]string
+	// topics are the indices into names of every upstream topic,
+	// ascending (file order). A node with one input shares its input's
+	// slice.
+	topics map[*Node][]int
+}
+
+func upstreamOf(t *Topology) *upstream {
+	u := &upstream{names: sourceTopics(t), first: map[*Node]string{}, topics: map[*Node][]int{}}
+	index := map[string]int{}
+	for i, name := range u.names {
+		index[name] = i
+	}
+	for _, n := range t.Sources {
+		u.first[n], u.topics[n] = n.Topic, []int{index[n.Topic]}
+	}
+	for _, n := range t.Steps {
+		if len(n.Inputs) == 0 {
+			continue
 		}
-		seen[n] = true
-		if n.Kind == KindSource && !slices.Contains(out, n.Topic) {
-			out = append(out, n.Topic)
+		u.first[n] = u.first[n.Inputs[0]]
+		ts := u.topics[n.Inputs[0]]
+		for _, in := range n.Inputs[1:] {
+			ts = unionSorted(ts, u.topics[in])
 		}
-		for _, in := range n.Inputs {
-			walk(in)
+		u.topics[n] = ts
+	}
+	return u
+}
+
+// unionSorted merges two ascending lists without duplicates; it returns a
+// itself when b adds nothing.
+func unionSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
 		}
 	}
-	walk(n)
+	if len(out) == len(a) {
+		return a
+	}
 	return out
 }
 

@@ -2,10 +2,18 @@ package topology
 
 import (
 	"cmp"
+	"container/heap"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 )
+
+// Every pass below does work linear in nodes plus edges (sorting aside):
+// pipelines are generated too, with tens of thousands of steps, and an
+// edge scan per node made validating 32k steps take half a minute.
+// Membership checks use maps, not slices.Contains over a node's edges,
+// and parser.graphOps counts node and edge visits so a test can check it.
 
 // link resolves names into edges, applies default inputs, and checks the
 // shape of the graph: no cycles, nothing unused, nothing unreachable.
@@ -38,11 +46,22 @@ func (p *parser) link() {
 		names[e.node.Name] = e
 		known = append(known, e.node.Name)
 	}
+	suggested := 0
 	resolve := func(r ref) *entry {
+		p.graphOps++
 		if e := names[r.name]; e != nil {
 			return e
 		}
-		p.errorf(r.pos, r.key, "unknown node %q%s", r.name, didYouMean(r.name, known))
+		// A suggestion compares the name with every node name, so only
+		// the first few unknown names get one: thousands of unknown names
+		// times thousands of nodes would make validating quadratic.
+		hint := ""
+		if suggested < maxSuggestions {
+			suggested++
+			p.graphOps += len(known)
+			hint = didYouMean(r.name, known)
+		}
+		p.errorf(r.pos, r.key, "unknown node %q%s", r.name, hint)
 		// The name was probably meant for a node that now looks unused.
 		p.uncertain = true
 		return nil
@@ -67,15 +86,22 @@ func (p *parser) link() {
 				if t != e {
 					targeted[t] = true
 				}
-				connect(e, t, r)
+				p.connect(e, t, r)
 			}
 		}
 	}
 
 	// Sinks of late records: like route targets, fed by the aggregate.
 	lateSinks := map[*Node]*Node{} // late sink -> its aggregate
+	stepAt := map[string]*entry{}  // YAML path -> step
+	if len(p.lateTo) > 0 {
+		for _, e := range p.steps {
+			stepAt[e.path] = e
+		}
+	}
 	for _, l := range p.lateTo {
-		from := entryAt(p.steps, l.step)
+		p.graphOps++
+		from := stepAt[l.step]
 		t := resolve(l.to)
 		switch {
 		case from == nil || t == nil:
@@ -85,7 +111,7 @@ func (p *parser) link() {
 			l.w.LateTo = t.node
 			lateSinks[t.node] = from.node
 			targeted[t] = true
-			connect(from, t, l.to)
+			p.connect(from, t, l.to)
 		}
 	}
 
@@ -103,7 +129,7 @@ func (p *parser) link() {
 					p.errorf(r.pos, r.key, "cannot read from route step %q: route steps send records only to their branch targets; name this node in a \"to\" of that route instead", r.name)
 					e.bad = true
 				default:
-					connect(src, e, r)
+					p.connect(src, e, r)
 				}
 			}
 			continue
@@ -118,9 +144,12 @@ func (p *parser) link() {
 	p.checkCycles()
 	p.checkFlow(all)
 
+	added := map[*Node]*entry{} // input node -> the last entry it was added to
 	for _, e := range all {
 		for _, in := range e.in {
-			if !slices.Contains(e.node.Inputs, in.from.node) {
+			p.graphOps++
+			if added[in.from.node] != e {
+				added[in.from.node] = e
 				e.node.Inputs = append(e.node.Inputs, in.from.node)
 			}
 		}
@@ -132,6 +161,7 @@ func (p *parser) link() {
 			slices.SortStableFunc(outs, func(a, b *entry) int { return cmp.Compare(a.ord, b.ord) })
 		}
 		for _, o := range outs {
+			p.graphOps++
 			if lateSinks[o.node] == e.node && !o.reads(e) {
 				continue // late records only, sent by the window
 			}
@@ -140,15 +170,8 @@ func (p *parser) link() {
 	}
 }
 
-// entryAt returns the entry at YAML path path, or nil.
-func entryAt(es []*entry, path string) *entry {
-	for _, e := range es {
-		if e.path == path {
-			return e
-		}
-	}
-	return nil
-}
+// maxSuggestions bounds the unknown node names that get a "did you mean".
+const maxSuggestions = 100
 
 // reads reports whether e names from in its from.
 func (e *entry) reads(from *entry) bool {
@@ -170,9 +193,14 @@ func (e *entry) label() string {
 }
 
 // connect adds the edge from -> to, made by r.
-func connect(from, to *entry, r ref) {
+func (p *parser) connect(from, to *entry, r ref) {
+	p.graphOps++
 	to.in = append(to.in, edge{from, r})
-	if !slices.Contains(from.out, to) {
+	if p.linked == nil {
+		p.linked = map[[2]*entry]bool{}
+	}
+	if !p.linked[[2]*entry{from, to}] {
+		p.linked[[2]*entry{from, to}] = true
 		from.out = append(from.out, to)
 	}
 }
@@ -191,7 +219,7 @@ func (p *parser) defaultInput(e *entry) {
 	} else if e.index > 0 {
 		// The step right before it in the list, unless that one failed
 		// to decode, in which case the input is unknown.
-		if i := slices.Index(p.steps, e); i > 0 && p.steps[i-1].index == e.index-1 {
+		if i := e.seq; i > 0 && p.steps[i-1].index == e.index-1 {
 			prev, what = p.steps[i-1], "the previous step"
 		} else {
 			e.bad, p.uncertain = true, true
@@ -201,7 +229,7 @@ func (p *parser) defaultInput(e *entry) {
 	if prev == nil {
 		switch {
 		case p.nSources == 1 && len(p.sources) == 1:
-			connect(p.sources[0], e, r)
+			p.connect(p.sources[0], e, r)
 		case p.nSources > 1:
 			p.errorf(e.node.Pos, r.key, "missing required key \"from\": there are several sources, so name the one(s) to read")
 			e.bad, p.uncertain = true, true
@@ -216,34 +244,43 @@ func (p *parser) defaultInput(e *entry) {
 		e.bad, p.uncertain = true, true
 		return
 	}
-	connect(prev, e, r)
+	p.connect(prev, e, r)
 }
 
 // checkCycles reports each cycle once, as the path through its earliest
 // node, at the place in the file that closes it.
 func (p *parser) checkCycles() {
-	for _, scc := range stronglyConnected(p.steps) {
+	for _, scc := range p.stronglyConnected(p.steps) {
 		start := scc[0]
 		for _, e := range scc {
+			p.graphOps++
 			if e.ord < start.ord {
 				start = e
 			}
 		}
-		selfLoop := slices.Contains(start.out, start)
-		if len(scc) == 1 && !selfLoop {
+		if len(scc) == 1 && !p.linked[[2]*entry{start, start}] {
 			continue
 		}
-		path := cyclePath(start, scc)
+		path := p.cyclePath(start, scc)
 		last := path[len(path)-1]
 		var closing ref
 		for _, in := range start.in {
+			p.graphOps++
 			if in.from == last {
 				closing = in.ref
 				break
 			}
 		}
 		var names []string
-		for _, e := range append(path, start) {
+		for i, e := range append(path, start) {
+			// A long cycle shows its ends: the steps around the
+			// place that closes it are what the user looks at.
+			if n := len(path) + 1; n > 2*cycleEnds && i >= cycleEnds && i < n-cycleEnds {
+				if i == cycleEnds {
+					names = append(names, fmt.Sprintf("(%d more steps)", n-2*cycleEnds))
+				}
+				continue
+			}
 			// A step without a name (already reported) shows as
 			// its path.
 			names = append(names, cmp.Or(e.node.Name, e.path))
@@ -252,11 +289,19 @@ func (p *parser) checkCycles() {
 	}
 }
 
+// cycleEnds is how many steps a cycle message shows at either end of a
+// long cycle.
+const cycleEnds = 10
+
 // cyclePath returns the shortest path from start back to start inside scc,
 // without repeating start at the end.
-func cyclePath(start *entry, scc []*entry) []*entry {
-	if slices.Contains(start.out, start) {
+func (p *parser) cyclePath(start *entry, scc []*entry) []*entry {
+	if p.linked[[2]*entry{start, start}] {
 		return []*entry{start}
+	}
+	inSCC := make(map[*entry]bool, len(scc))
+	for _, e := range scc {
+		inSCC[e] = true
 	}
 	prev := map[*entry]*entry{start: nil}
 	queue := []*entry{start}
@@ -264,6 +309,7 @@ func cyclePath(start *entry, scc []*entry) []*entry {
 		e := queue[0]
 		queue = queue[1:]
 		for _, o := range e.out {
+			p.graphOps++
 			if o == start {
 				var path []*entry
 				for x := e; x != nil; x = prev[x] {
@@ -272,7 +318,7 @@ func cyclePath(start *entry, scc []*entry) []*entry {
 				slices.Reverse(path)
 				return path
 			}
-			if _, seen := prev[o]; !seen && slices.Contains(scc, o) {
+			if _, seen := prev[o]; !seen && inSCC[o] {
 				prev[o] = e
 				queue = append(queue, o)
 			}
@@ -283,7 +329,7 @@ func cyclePath(start *entry, scc []*entry) []*entry {
 
 // stronglyConnected returns the strongly connected components of the
 // graph restricted to nodes (Tarjan's algorithm).
-func stronglyConnected(nodes []*entry) [][]*entry {
+func (p *parser) stronglyConnected(nodes []*entry) [][]*entry {
 	var (
 		index   = map[*entry]int{}
 		low     = map[*entry]int{}
@@ -298,6 +344,7 @@ func stronglyConnected(nodes []*entry) [][]*entry {
 		stack = append(stack, e)
 		onStack[e] = true
 		for _, o := range e.out {
+			p.graphOps++
 			if _, seen := index[o]; !seen {
 				visit(o)
 				low[e] = min(low[e], low[o])
@@ -320,6 +367,7 @@ func stronglyConnected(nodes []*entry) [][]*entry {
 		}
 	}
 	for _, e := range nodes {
+		p.graphOps++
 		if _, seen := index[e]; !seen {
 			visit(e)
 		}
@@ -342,6 +390,7 @@ func (p *parser) checkFlow(all []*entry) {
 		}
 		set[e] = true
 		for _, o := range e.out {
+			p.graphOps++
 			mark(o, set)
 		}
 	}
@@ -376,53 +425,58 @@ func (p *parser) checkFlow(all []*entry) {
 // sortSteps returns the steps in topological order, taking among the
 // steps whose inputs are all placed the earliest in the list, so a linear
 // file keeps its order. Steps on a cycle (an error already reported) go
-// last.
+// last. It is Kahn's algorithm with the ready steps in a heap ordered by
+// list position.
 func (p *parser) sortSteps() []*entry {
-	pending := map[*entry]int{}
+	pending := make([]int, len(p.steps)) // unplaced inputs, by list position
+	feeds := map[*entry][]*entry{}       // step -> the steps it feeds, once per edge
 	for _, e := range p.steps {
 		for _, in := range e.in {
+			p.graphOps++
 			if in.from.node.Kind != KindSource {
-				pending[e]++
+				pending[e.seq]++
+				feeds[in.from] = append(feeds[in.from], e)
 			}
 		}
 	}
-	var order []*entry
-	done := map[*entry]bool{}
-	for len(order) < len(p.steps) {
-		next := -1
-		for i, e := range p.steps {
-			if !done[e] && pending[e] == 0 {
-				next = i
-				break
-			}
+	ready := &seqHeap{}
+	for _, e := range p.steps {
+		p.graphOps++
+		if pending[e.seq] == 0 {
+			heap.Push(ready, e.seq)
 		}
-		if next < 0 {
-			for _, e := range p.steps {
-				if !done[e] {
-					order = append(order, e)
-				}
-			}
-			break
-		}
-		e := p.steps[next]
-		done[e] = true
+	}
+	order := make([]*entry, 0, len(p.steps))
+	placed := make([]bool, len(p.steps))
+	for ready.Len() > 0 {
+		e := p.steps[heap.Pop(ready).(int)]
+		placed[e.seq] = true
 		order = append(order, e)
-		for _, in := range edgesFrom(e, p.steps) {
-			pending[in]--
+		for _, to := range feeds[e] {
+			p.graphOps++
+			if pending[to.seq]--; pending[to.seq] == 0 {
+				heap.Push(ready, to.seq)
+			}
+		}
+	}
+	for _, e := range p.steps {
+		if !placed[e.seq] {
+			order = append(order, e)
 		}
 	}
 	return order
 }
 
-// edgesFrom lists, once per edge, the steps e feeds.
-func edgesFrom(e *entry, steps []*entry) []*entry {
-	var to []*entry
-	for _, s := range steps {
-		for _, in := range s.in {
-			if in.from == e {
-				to = append(to, s)
-			}
-		}
-	}
-	return to
+// seqHeap is a min-heap of positions in parser.steps.
+type seqHeap []int
+
+func (h seqHeap) Len() int           { return len(h) }
+func (h seqHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *seqHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *seqHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

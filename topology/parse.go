@@ -66,6 +66,12 @@ type parser struct {
 	// the missing piece is most likely what would have consumed it, and
 	// complaining would only bury the real problem.
 	uncertain bool
+
+	// linked holds every edge from -> to once, for constant-time checks.
+	linked map[[2]*entry]bool
+	// graphOps counts the node and edge visits of the graph pass, for a
+	// test that checks the pass is linear in the size of the graph.
+	graphOps int
 }
 
 func (p *parser) parse(data []byte) *Topology {
