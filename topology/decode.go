@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -71,7 +72,7 @@ type edge struct {
 	ref  ref
 }
 
-func (p *parser) topology(root *yaml.Node) *Topology {
+func (p *parser) topology(ctx context.Context, root *yaml.Node) *Topology {
 	f := p.mapping(root, "", "topology", topKeys)
 	if f == nil {
 		return nil
@@ -110,6 +111,11 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		}
 	}
 
+	if !p.checkNodeCount(f) {
+		return nil
+	}
+	// Compiling a step's expressions is the slow part of a large file,
+	// so an interrupt is checked for before each node.
 	if v := f.require("sources"); v != nil {
 		items, ok := p.list(v, "sources")
 		if ok && len(items) == 0 {
@@ -119,6 +125,9 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		p.uncertain = p.uncertain || len(items) == 0
 		p.nSources = len(items)
 		for i, it := range items {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if e := p.endpoint(it, index("sources", i), i, KindSource); e != nil {
 				p.sources = append(p.sources, e)
 			}
@@ -130,6 +139,9 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		items, ok := p.list(v, "steps")
 		p.uncertain = p.uncertain || !ok
 		for i, it := range items {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if e := p.step(it, index("steps", i), i); e != nil {
 				e.seq = len(p.steps)
 				p.steps = append(p.steps, e)
@@ -145,6 +157,9 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		// step by step would only repeat this error.
 		p.uncertain = p.uncertain || len(items) == 0
 		for i, it := range items {
+			if ctx.Err() != nil {
+				return nil
+			}
 			if e := p.endpoint(it, index("sinks", i), i, KindSink); e != nil {
 				p.sinks = append(p.sinks, e)
 			}
@@ -169,6 +184,38 @@ func (p *parser) topology(root *yaml.Node) *Topology {
 		t.Sinks = append(t.Sinks, e.node)
 	}
 	return t
+}
+
+// checkNodeCount reports a pipeline of more than MaxNodes nodes, at the
+// first node past the limit, before any node is decoded: decoding them
+// all is the work the limit avoids.
+func (p *parser) checkNodeCount(f *fields) bool {
+	total := 0
+	var lists [][]*yaml.Node
+	for _, key := range []string{"sources", "steps", "sinks"} {
+		var items []*yaml.Node
+		if v := f.get(key); v != nil && deref(v).Kind == yaml.SequenceNode {
+			items = deref(v).Content
+		}
+		lists = append(lists, items)
+		total += len(items)
+	}
+	if total <= MaxNodes {
+		return true
+	}
+	// The node that passes the limit, counting sources, then steps,
+	// then sinks.
+	i := MaxNodes
+	for k, key := range []string{"sources", "steps", "sinks"} {
+		if i < len(lists[k]) {
+			p.errorf(p.pos(lists[k][i]), index(key, i),
+				"too many nodes: %d sources, steps and sinks, more than the limit of %d; split the pipeline into several pipelines connected by topics",
+				total, MaxNodes)
+			break
+		}
+		i -= len(lists[k])
+	}
+	return false
 }
 
 func (p *parser) commitInterval(v *yaml.Node) time.Duration {

@@ -3,10 +3,12 @@
 // parsed, type-checked and compiled. It knows nothing about Kafka clients:
 // the runtime takes a *Topology and wires it to topics.
 //
-// Use [Load] or [Parse]. Either returns a valid [Topology] or an [Errors]
+// Use [Load] or [Parse] ([LoadContext] and [ParseContext] stop when their
+// context is done). Either returns a valid [Topology] or an [Errors]
 // value listing every problem in the file, each as file:line:col: key:
 // message, where key is the YAML path of the offending value (for example
-// steps[1].filter or sources[0].format).
+// steps[1].filter or sources[0].format). A file is at most [MaxFileBytes]
+// long and holds at most [MaxNodes] sources, steps and sinks.
 //
 // # Example
 //

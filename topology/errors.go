@@ -51,12 +51,33 @@ func (e *Error) Error() string {
 // much as possible.
 type Errors []*Error
 
+// MaxPrintedErrors is how many problems Errors.Error lists; a last line
+// counts the rest. A generated file can hold hundreds of thousands of
+// problems, and a terminal of them helps nobody.
+const MaxPrintedErrors = 100
+
+// Error lists the problems one per line, the first MaxPrintedErrors of
+// them, then how many more there are.
 func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
+	var b strings.Builder
+	for i, e := range es[:min(len(es), MaxPrintedErrors)] {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
 	}
-	return strings.Join(lines, "\n")
+	if n := len(es) - MaxPrintedErrors; n > 0 {
+		what := "problems"
+		if n == 1 {
+			what = "problem"
+		}
+		b.WriteByte('\n')
+		if f := es[0].Pos.File; f != "" {
+			b.WriteString(f + ": ")
+		}
+		fmt.Fprintf(&b, "and %d more %s", n, what)
+	}
+	return b.String()
 }
 
 // Unwrap exposes the individual errors to errors.Is and errors.As.

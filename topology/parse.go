@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,20 +17,61 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// Limits on a pipeline file. Validating is linear in the file's size, but
+// the YAML tree of a file takes about 25 times its size in memory, and
+// each step's expressions take a tenth of a millisecond or more to
+// compile. Real pipelines are far below both limits; a file above them is
+// almost always a generator gone wrong, and failing at once says so where
+// working on it for minutes and gigabytes would not.
+const (
+	// MaxFileBytes is the largest pipeline file accepted: 4 MiB.
+	MaxFileBytes = 4 << 20
+	// MaxNodes is the most sources, steps and sinks a pipeline may have,
+	// together.
+	MaxNodes = 50_000
+)
+
 // Load reads the topology file at path and parses it. A file that cannot be
 // read is a plain error naming the path; problems in its content are Errors.
 func Load(path string) (*Topology, error) {
-	data, err := os.ReadFile(path)
+	return LoadContext(context.Background(), path)
+}
+
+// LoadContext is [Load], stopping with ctx's error once ctx is done.
+func LoadContext(ctx context.Context, path string) (*Topology, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("load topology: %w", err)
 	}
-	return Parse(path, data)
+	defer f.Close()
+	// Read no more than a byte past the limit, which is enough to say
+	// where the file passes it; the size itself comes from the file
+	// system.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("load topology: %w", err)
+	}
+	size := int64(len(data))
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > size {
+		size = fi.Size()
+	}
+	return parse(ctx, path, data, size)
 }
 
 // Parse parses and validates a topology. file is used only in positions.
 // It returns either a valid topology or a non-empty Errors holding every
 // problem found, sorted by position.
 func Parse(file string, data []byte) (*Topology, error) {
+	return ParseContext(context.Background(), file, data)
+}
+
+// ParseContext is [Parse], stopping with ctx's error once ctx is done.
+func ParseContext(ctx context.Context, file string, data []byte) (*Topology, error) {
+	return parse(ctx, file, data, int64(len(data)))
+}
+
+// parse parses data, the first bytes of a file of size bytes.
+func parse(ctx context.Context, file string, data []byte, size int64) (*Topology, error) {
 	p := &parser{file: file}
 	env, err := sharedEnv()
 	if err != nil {
@@ -39,11 +81,28 @@ func Parse(file string, data []byte) (*Topology, error) {
 		return nil, p.errs
 	}
 	p.env = env
-	t := p.parse(data)
+	if size > MaxFileBytes {
+		p.errorf(p.offsetPos(data, min(len(data), MaxFileBytes)), "",
+			"the file passes the size limit of %s here (it is %s); split the pipeline into several pipelines connected by topics",
+			mib(MaxFileBytes), mib(size))
+		return nil, p.errs
+	}
+	t := p.parse(ctx, data)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(p.errs) > 0 {
 		return nil, p.errs.sort()
 	}
 	return t, nil
+}
+
+// mib formats a size in MiB.
+func mib(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // parser holds the state of one Parse call.
@@ -74,7 +133,7 @@ type parser struct {
 	graphOps int
 }
 
-func (p *parser) parse(data []byte) *Topology {
+func (p *parser) parse(ctx context.Context, data []byte) *Topology {
 	p.lines = strings.Split(string(data), "\n")
 	// yaml.v3 reports bad encoding without a position; find it ourselves.
 	if !utf8.Valid(data) {
@@ -103,7 +162,7 @@ func (p *parser) parse(data []byte) *Topology {
 		p.errorf(p.pos(&doc), "", "empty topology file")
 		return nil
 	}
-	return p.topology(doc.Content[0])
+	return p.topology(ctx, doc.Content[0])
 }
 
 // yamlLine matches yaml.v3 syntax errors that carry a line number.

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -62,7 +63,7 @@ func TestGraphLinear(t *testing.T) {
 					t.Fatal(err)
 				}
 				p.env = env
-				p.parse(bigPipeline(n, shape))
+				p.parse(context.Background(), bigPipeline(n, shape))
 				var want int
 				switch shape {
 				case "cycle":

@@ -51,9 +51,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		return runCmd(ctx, rest, stdout, stderr)
 	case "validate":
-		return validateCmd(rest, stdout, stderr)
+		return validateCmd(ctx, rest, stdout, stderr)
 	case "describe":
-		return describeCmd(rest, stdout, stderr)
+		return describeCmd(ctx, rest, stdout, stderr)
 	case "redrive":
 		return redriveCmd(ctx, rest, stdout, stderr)
 	case "broker":

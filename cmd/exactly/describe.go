@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,7 @@ import (
 // their expressions, the stores and internal topics its aggregate steps
 // need, and its edges, as text or as a Mermaid flowchart. Like validate
 // it needs no network, so partition counts are stated in words.
-func describeCmd(args []string, stdout, stderr io.Writer) error {
+func describeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("describe", stderr)
 	pipeline := fs.StringP("pipeline", "c", "", "pipeline file (YAML)")
 	format := fs.String("format", "text", "output format: text, or mermaid for a flowchart to paste into Markdown")
@@ -31,8 +32,11 @@ func describeCmd(args []string, stdout, stderr io.Writer) error {
 	if *pipeline == "" {
 		return usageError{errors.New("missing -c pipeline.yaml")}
 	}
-	topo, err := topology.Load(*pipeline)
-	if err != nil {
+	topo, err := loadTopology(ctx, *pipeline)
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case err != nil:
 		return usageError{err}
 	}
 	return describe(stdout, topo)

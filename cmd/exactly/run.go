@@ -44,7 +44,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	topo, s, err := load(*pipeline, fs)
+	topo, s, err := load(ctx, *pipeline, fs)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,14 +12,14 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
-func validateCmd(args []string, stdout, stderr io.Writer) error {
+func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("validate", stderr)
 	pipeline := fs.StringP("pipeline", "c", "", "pipeline file (YAML)")
 	config.AddFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return helpOK(err)
 	}
-	topo, settings, err := load(*pipeline, fs)
+	topo, settings, err := load(ctx, *pipeline, fs)
 	if err != nil {
 		return err
 	}
@@ -31,14 +32,18 @@ func validateCmd(args []string, stdout, stderr io.Writer) error {
 }
 
 // load loads the pipeline and the settings, reporting the problems of
-// both at once.
-func load(pipeline string, fs *pflag.FlagSet) (*topology.Topology, *config.Settings, error) {
+// both at once. A signal (ctx done) stops it, even in the middle of a
+// large pipeline file.
+func load(ctx context.Context, pipeline string, fs *pflag.FlagSet) (*topology.Topology, *config.Settings, error) {
 	if pipeline == "" {
 		return nil, nil, usageError{errors.New("missing -c pipeline.yaml")}
 	}
 	var errs []error
-	topo, err := topology.Load(pipeline)
-	if err != nil {
+	topo, err := loadTopology(ctx, pipeline)
+	switch {
+	case ctx.Err() != nil:
+		return nil, nil, err
+	case err != nil:
 		errs = append(errs, err)
 	}
 	settings, err := config.Load(fs)
@@ -49,6 +54,16 @@ func load(pipeline string, fs *pflag.FlagSet) (*topology.Topology, *config.Setti
 		return nil, nil, usageError{errors.Join(errs...)}
 	}
 	return topo, settings, nil
+}
+
+// loadTopology loads the pipeline file, saying so when a signal stopped
+// it.
+func loadTopology(ctx context.Context, pipeline string) (*topology.Topology, error) {
+	topo, err := topology.LoadContext(ctx, pipeline)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted while loading %s: %w", pipeline, context.Cause(ctx))
+	}
+	return topo, err
 }
 
 func helpOK(err error) error {
