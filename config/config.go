@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
+
+	"github.com/exactly-dev/exactly/internal/yamlerr"
 )
 
 // Embedded is the value of kafka.brokers that starts an in-process broker
@@ -313,6 +317,7 @@ func loadScoped(fs *pflag.FlagSet, scope Scope) (*Settings, error) {
 		}
 	}
 	var errs Errors
+	var syntax Errors // kept whatever the scope: the file was not read at all
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -321,7 +326,11 @@ func loadScoped(fs *pflag.FlagSet, scope Scope) (*Settings, error) {
 		src.file = file
 		pos, ferrs := fileKeys(file, data)
 		src.pos = pos
-		errs = append(errs, ferrs...)
+		if pos == nil {
+			syntax = ferrs
+		} else {
+			errs = append(errs, ferrs...)
+		}
 		v.SetConfigFile(file)
 		v.SetConfigType("yaml")
 		if pos != nil { // the file is valid YAML
@@ -344,24 +353,26 @@ func loadScoped(fs *pflag.FlagSet, scope Scope) (*Settings, error) {
 	}
 
 	var s Settings
-	for key := range defaults() {
+	failed := map[string]bool{}
+	for key, def := range defaults() {
 		if !scope.uses(key) {
 			continue // left at its zero value, unchecked
 		}
 		// Decode key by key, so one bad value names its key and the
 		// others are still checked.
 		if err := decodeKey(v, key, &s); err != nil {
+			failed[key] = true
 			if secretKeys[key] {
 				// The decoder's message quotes the value.
 				errs = append(errs, src.errorf(key, "want a string (the value is secret and not shown)"))
 				continue
 			}
-			errs = append(errs, src.errorf(key, "%v", err))
+			errs = append(errs, src.errorf(key, "%s", decodeProblem(v.Get(key), def, err)))
 		}
 	}
 	errs = append(errs, s.readSecretFiles(src)...)
-	errs = append(errs, s.validate(src)...)
-	errs = scope.keep(errs)
+	errs = append(errs, s.validate(src, failed)...)
+	errs = append(scope.keep(errs), syntax...)
 	if len(errs) > 0 {
 		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		errs = slices.CompactFunc(errs, func(a, b *Error) bool { return *a == *b })
@@ -394,6 +405,24 @@ func decodeKey(v *viper.Viper, key string, s *Settings) error {
 	return nil
 }
 
+// decodeProblem says what is wrong with a value that did not decode into
+// the type of its default, in one line: the value and the form wanted.
+func decodeProblem(val, def any, err error) string {
+	shown := fmt.Sprintf("%v", val)
+	if str, ok := val.(string); ok {
+		shown = strconv.Quote(str)
+	}
+	switch def.(type) {
+	case time.Duration:
+		return fmt.Sprintf("invalid duration %s: want a number and a unit (ms, s, m or h), such as 30s or 5m", shown)
+	case int, int64:
+		return fmt.Sprintf("invalid number %s: want a whole number", shown)
+	case bool:
+		return fmt.Sprintf("invalid value %s: want true or false", shown)
+	}
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}
+
 // stripMapstructure keeps the useful end of a mapstructure message
 // ("'kafka.session_timeout' expected ...: time: invalid duration "x"").
 func stripMapstructure(msg string) string {
@@ -406,9 +435,16 @@ func stripMapstructure(msg string) string {
 	return msg
 }
 
-func (s *Settings) validate(src *sources) Errors {
+// validate checks the decoded settings. Keys in failed did not decode
+// (already reported), so checks on them, or comparing another key with
+// them, would only report the zero value left in their place.
+func (s *Settings) validate(src *sources, failed map[string]bool) Errors {
 	var errs Errors
-	bad := func(key, format string, args ...any) { errs = append(errs, src.errorf(key, format, args...)) }
+	bad := func(key, format string, args ...any) {
+		if !failed[key] {
+			errs = append(errs, src.errorf(key, format, args...))
+		}
+	}
 	if len(s.Kafka.Brokers) == 0 {
 		bad("kafka.brokers", `no brokers: set host:port of at least one broker, or "embedded"`)
 	}
@@ -449,10 +485,10 @@ func (s *Settings) validate(src *sources) Errors {
 	if s.Kafka.Linger < 0 || s.Kafka.Linger > time.Second {
 		bad("kafka.linger", "must be between 0 and 1s, got %s", s.Kafka.Linger)
 	}
-	if s.Kafka.TransactionTimeout >= s.Kafka.SessionTimeout && s.Kafka.TransactionTimeout > 0 {
+	if s.Kafka.TransactionTimeout >= s.Kafka.SessionTimeout && s.Kafka.TransactionTimeout > 0 && !failed["kafka.session_timeout"] {
 		bad("kafka.transaction_timeout", "%s must be below kafka.session_timeout (%s), so the broker aborts a zombie's transaction before its partitions move to another member", s.Kafka.TransactionTimeout, s.Kafka.SessionTimeout)
 	}
-	if s.CommitInterval >= s.Kafka.TransactionTimeout && s.CommitInterval > 0 {
+	if s.CommitInterval >= s.Kafka.TransactionTimeout && s.CommitInterval > 0 && !failed["kafka.transaction_timeout"] {
 		bad("commit_interval", "%s must be below kafka.transaction_timeout (%s)", s.CommitInterval, s.Kafka.TransactionTimeout)
 	}
 	if s.HTTP.Addr != "" {
@@ -501,11 +537,17 @@ type Error struct {
 	Msg   string
 }
 
+// Error formats e as where: key: message, leaving out the parts that are
+// unknown: Where is empty for errors from KafkaOpts, which does not know
+// the sources, and Key for a syntax error that names no setting.
 func (e *Error) Error() string {
-	if e.Where == "" { // from KafkaOpts, which does not know the sources
-		return e.Key + ": " + e.Msg
+	var parts []string
+	for _, p := range []string{e.Where, e.Key, e.Msg} {
+		if p != "" {
+			parts = append(parts, p)
+		}
 	}
-	return e.Where + ": " + e.Key + ": " + e.Msg
+	return strings.Join(parts, ": ")
 }
 
 // Errors lists every bad setting, one per line.
@@ -560,7 +602,8 @@ func fileKeys(file string, data []byte) (map[string][2]int, Errors) {
 	var errs Errors
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{{Where: file, Key: "", Msg: err.Error()}}
+		e := yamlerr.Locate(data, err)
+		return nil, Errors{{Where: fmt.Sprintf("%s:%d:%d", file, e.Line, e.Col), Key: keyAt(data, e.Line, known), Msg: e.Msg}}
 	}
 	if len(doc.Content) == 0 {
 		return pos, nil
@@ -587,6 +630,45 @@ func fileKeys(file string, data []byte) (map[string][2]int, Errors) {
 	}
 	walk("", doc.Content[0])
 	return pos, errs
+}
+
+// settingKey matches a line that sets a key in block style.
+var settingKey = regexp.MustCompile(`^([ \t]*)([A-Za-z0-9_]+)\s*:`)
+
+// keyAt returns the setting that line (1-based) of a settings file with a
+// syntax error belongs to: the key on that line or the nearest above it,
+// prefixed with its parents by indentation, or "" when that is not a
+// known setting. A settings file is plain nested mappings, so reading the
+// indentation is enough, where the YAML tree is not available.
+func keyAt(data []byte, line int, known map[string]any) string {
+	type level struct {
+		indent int
+		key    string
+	}
+	var stack []level
+	for i, l := range strings.Split(string(data), "\n") {
+		if i >= line {
+			break
+		}
+		m := settingKey.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		indent := len(m[1])
+		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
+			stack = stack[:len(stack)-1]
+		}
+		stack = append(stack, level{indent, m[2]})
+	}
+	parts := make([]string, len(stack))
+	for i, l := range stack {
+		parts[i] = l.key
+	}
+	key := strings.Join(parts, ".")
+	if _, ok := known[key]; ok {
+		return key
+	}
+	return ""
 }
 
 func isPrefix(known map[string]any, p string) bool {

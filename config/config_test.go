@@ -111,3 +111,66 @@ func TestStaticMembershipEnv(t *testing.T) {
 		t.Fatalf("Load() with EXACTLY_KAFKA_STATIC_MEMBERSHIP=true = %v, %v; want static membership on", s.Kafka.StaticMembership, err)
 	}
 }
+
+// TestFileProblems checks that a problem in the settings file is one line
+// naming the file, line, column and key, without follow-on errors.
+func TestFileProblems(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       string // after "file:"
+	}{
+		{"syntax error", "kafka:\n  brokers: [embedded]\n  linger: [\n",
+			"4:1: kafka.linger: did not find expected node content"},
+		{"tab", "kafka:\n\tclient_id: x\n",
+			"2:1: kafka.client_id: tabs are not allowed for indentation; indent with spaces"},
+		{"tab, no known key", "log:\n  level: info\n\tlevl: debug\n",
+			"3:1: tabs are not allowed for indentation; indent with spaces"},
+		{"bad duration", "kafka:\n  session_timeout: 30x\n",
+			`2:20: kafka.session_timeout: invalid duration "30x": want a number and a unit (ms, s, m or h), such as 30s or 5m`},
+		{"bad duration compared with another", "kafka:\n  transaction_timeout: soon\n",
+			`2:24: kafka.transaction_timeout: invalid duration "soon": want a number and a unit (ms, s, m or h), such as 30s or 5m`},
+		{"bad number", "embedded:\n  partitions: many\n",
+			`2:15: embedded.partitions: invalid number "many": want a whole number`},
+		{"bad boolean", "kafka:\n  static_membership: maybe\n",
+			`2:22: kafka.static_membership: invalid value "maybe": want true or false`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "set.yaml")
+			if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(flags(t, "--settings", file, "--instance-id=a"))
+			if want := file + ":" + tc.want; err == nil || err.Error() != want {
+				t.Errorf("Load(%q) error =\n%v\nwant\n%s", tc.yaml, err, want)
+			}
+		})
+	}
+}
+
+func TestEnvBadDuration(t *testing.T) {
+	t.Setenv("EXACTLY_COMMIT_INTERVAL", "fast")
+	_, err := Load(flags(t, "--instance-id=a"))
+	want := `env EXACTLY_COMMIT_INTERVAL: commit_interval: invalid duration "fast": want a number and a unit (ms, s, m or h), such as 30s or 5m`
+	if err == nil || err.Error() != want {
+		t.Errorf("Load() error =\n%v\nwant\n%s", err, want)
+	}
+}
+
+// A syntax error on a line under a setting the scope does not use is
+// still reported: the file was not read at all.
+func TestScopeKeepsSyntaxErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "set.yaml")
+	if err := os.WriteFile(file, []byte("http:\n  addr: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	kafkaOnly.AddFlags(fs)
+	if err := fs.Parse([]string{"--settings", file, "--instance-id=x"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := kafkaOnly.Load(fs)
+	if want := file + ":3:1: http.addr: did not find expected node content"; err == nil || err.Error() != want {
+		t.Errorf("Load() = %v, want %s", err, want)
+	}
+}

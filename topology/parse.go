@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"gopkg.in/yaml.v3"
+
+	"github.com/exactly-dev/exactly/internal/yamlerr"
 )
 
 // Limits on a pipeline file. Validating is linear in the file's size, but
@@ -137,7 +139,7 @@ func (p *parser) parse(ctx context.Context, data []byte) *Topology {
 	p.lines = strings.Split(string(data), "\n")
 	// yaml.v3 reports bad encoding without a position; find it ourselves.
 	if !utf8.Valid(data) {
-		p.errorf(p.offsetPos(data, invalidUTF8(data)), "", "invalid UTF-8")
+		p.errorf(p.offsetPos(data, yamlerr.InvalidUTF8(data)), "", "invalid UTF-8")
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -165,140 +167,17 @@ func (p *parser) parse(ctx context.Context, data []byte) *Topology {
 	return p.topology(ctx, doc.Content[0])
 }
 
-// yamlLine matches yaml.v3 syntax errors that carry a line number.
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// yamlParserProblems are the messages of yaml.v3's parser (as opposed to its
-// scanner). The parser reports 0-based line numbers while the scanner
-// reports 1-based ones, so the former need one added.
-var yamlParserProblems = []string{
-	"did not find expected <stream-start>",
-	"did not find expected <document start>",
-	"found undefined tag handle",
-	"did not find expected node content",
-	"did not find expected '-' indicator",
-	"did not find expected key",
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"found duplicate %YAML directive",
-	"found incompatible YAML document",
-	"found duplicate %TAG directive",
-}
-
-// yamlAnchor matches yaml.v3's error for an alias without anchor.
-var yamlAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
-
-// yamlError turns a yaml.v3 syntax error into an Error. yaml.v3 gives at
-// most a line, so the column is 1, except for the problems whose place we
-// can find in the data ourselves.
+// yamlError turns a yaml.v3 syntax error into an Error.
 func (p *parser) yamlError(data []byte, err error) {
-	msg := err.Error()
-	pos := Pos{File: p.file, Line: 1, Col: 1}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		pos.Line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		if slices.Contains(yamlParserProblems, msg) {
-			pos.Line = p.locateYAMLError(data, pos.Line+1, msg)
-		}
-		pos.Line = max(1, min(pos.Line, len(p.lines)))
-		p.errorf(pos, "", "%s", msg)
-		return
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	// Without a line, a scanner or parser problem is on the first line
-	// (yaml.v3 drops line 0), but these two can be anywhere.
-	if m := yamlAnchor.FindStringSubmatch(err.Error()); m != nil {
-		pos = p.offsetPos(data, bytes.Index(data, []byte("*"+m[1])))
-	} else if msg == "control characters are not allowed" {
-		pos = p.offsetPos(data, controlChar(data))
-	}
-	p.errorf(pos, "", "%s", msg)
-}
-
-// Files longer than this are not searched for the line of a YAML parser
-// error: the search parses every prefix, quadratic in the file size.
-const maxLocateBytes = 256 << 10
-
-// locateYAMLError finds the line of a yaml.v3 parser error. yaml.v3 gives
-// the line where the enclosing block or flow collection starts, which may be
-// far above the problem; the first prefix of the file, ending at or after
-// that line, that fails with the same message ends on the offending line.
-func (p *parser) locateYAMLError(data []byte, from int, msg string) int {
-	if len(data) > maxLocateBytes {
-		return from
-	}
-	end := 0
-	for k, line := range p.lines {
-		end = min(end+len(line)+1, len(data))
-		if k+1 < from {
-			continue
-		}
-		if err := checkYAML(data[:end]); err != nil && yamlProblem(err) == msg {
-			return k + 1
-		}
-	}
-	return from
-}
-
-// checkYAML returns the first syntax error in any document of data.
-func checkYAML(data []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for {
-		var n yaml.Node
-		if err := dec.Decode(&n); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
-}
-
-// yamlProblem is a yaml.v3 error message without its prefix and line.
-func yamlProblem(err error) string {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		return m[2]
-	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	e := yamlerr.Locate(data, err)
+	p.errorf(Pos{File: p.file, Line: e.Line, Col: e.Col}, "", "%s", e.Msg)
 }
 
 // offsetPos converts a byte offset in data into a position; a negative
 // offset gives line 1, column 1.
 func (p *parser) offsetPos(data []byte, off int) Pos {
-	if off < 0 {
-		return Pos{File: p.file, Line: 1, Col: 1}
-	}
-	before := data[:off]
-	line := bytes.Count(before, []byte("\n")) + 1
-	start := bytes.LastIndexByte(before, '\n') + 1
-	return Pos{File: p.file, Line: line, Col: utf8.RuneCount(before[start:]) + 1}
-}
-
-// invalidUTF8 returns the offset of the first invalid UTF-8 sequence.
-func invalidUTF8(data []byte) int {
-	for i := 0; i < len(data); {
-		r, n := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && n == 1 {
-			return i
-		}
-		i += n
-	}
-	return -1
-}
-
-// controlChar returns the offset of the first character YAML does not
-// allow in a stream (YAML 1.2, production c-printable).
-func controlChar(data []byte) int {
-	for i, r := range string(data) {
-		printable := r == '\t' || r == '\n' || r == '\r' ||
-			(r >= 0x20 && r <= 0x7e) || r == 0x85 ||
-			(r >= 0xa0 && r <= 0xd7ff) || (r >= 0xe000 && r <= 0xfffd) ||
-			(r >= 0x10000 && r <= 0x10ffff)
-		if !printable {
-			return i
-		}
-	}
-	return -1
+	line, col := yamlerr.Offset(data, off)
+	return Pos{File: p.file, Line: line, Col: col}
 }
 
 // pos is the position of a YAML node. For an alias it is the alias itself,
