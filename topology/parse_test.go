@@ -19,6 +19,12 @@ sinks:
     topic: out
 `
 
+// window is the minimal topology with an aggregate step whose window
+// is w, in flow style.
+func window(w string) string {
+	return minimal + "steps:\n  - name: a\n    aggregate:\n      group_by: key\n      columns: {n: {fn: count}}\n      window: {" + w + "}\n"
+}
+
 func TestParse(t *testing.T) {
 	tests := []struct {
 		name string
@@ -80,6 +86,17 @@ func TestParse(t *testing.T) {
 			`t.yaml:10:24: steps[0].set_headers["x.y"]: header "x.y" must be a string or bytes expression, got int`},
 		{"empty lists", "name: t\nsources: []\nsinks:\n",
 			"t.yaml:2:10: sources: at least one source is required\nt.yaml:3:7: sinks: at least one sink is required"},
+		{"negative window", window("tumbling: -1m"),
+			"t.yaml:13:26: steps[0].aggregate.window.tumbling: -1m is out of range: want 1ms to 720h"},
+		{"zero window", window("tumbling: 0s"),
+			"t.yaml:13:26: steps[0].aggregate.window.tumbling: 0s is out of range: want 1ms to 720h"},
+		{"window under a millisecond", window("hopping: {size: 1m, advance: 500us}"),
+			"t.yaml:13:45: steps[0].aggregate.window.hopping.advance: 500us is out of range: want 1ms to 720h"},
+		{"session gap over 30 days", window("session: {gap: 721h}"),
+			"t.yaml:13:31: steps[0].aggregate.window.session.gap: 721h is out of range: want 1ms to 720h"},
+		{"negative grace", window("tumbling: 1ms, grace: -1s"),
+			"t.yaml:13:38: steps[0].aggregate.window.grace: -1s is out of range: want 0 to 720h"},
+		{"shortest window, no grace", window("tumbling: 1ms, grace: 0s"), ""},
 		{"trailing document marker", minimal + "---\n", ""},
 		{"several documents", minimal + "---\n" + minimal,
 			"t.yaml:8:1: a topology file holds one YAML document, found another"},

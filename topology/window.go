@@ -176,22 +176,23 @@ func (p *parser) window(v *yaml.Node, key string) *Window {
 	return w
 }
 
-// duration decodes a positive Go duration.
+// duration decodes a Go duration of 1ms to 30 days: event time has
+// millisecond resolution, so a shorter window, advance or gap would be
+// 0ms at run time.
 func (p *parser) duration(v *yaml.Node, key string) time.Duration {
-	d, ok := p.parseDuration(v, key)
-	if ok && d == 0 {
-		p.errorf(p.pos(v), key, "must be positive")
-	}
+	d, _ := p.parseDuration(v, key, time.Millisecond)
 	return d
 }
 
-// durationZero decodes a Go duration of 0 or more, at most 30 days.
+// durationZero decodes a Go duration of 0 to 30 days.
 func (p *parser) durationZero(v *yaml.Node, key string) time.Duration {
-	d, _ := p.parseDuration(v, key)
+	d, _ := p.parseDuration(v, key, 0)
 	return d
 }
 
-func (p *parser) parseDuration(v *yaml.Node, key string) (time.Duration, bool) {
+// parseDuration decodes a Go duration of least to 30 days; out of range,
+// the message names the range, whichever side the value is on.
+func (p *parser) parseDuration(v *yaml.Node, key string, least time.Duration) (time.Duration, bool) {
 	s, ok := p.str(v, key)
 	if !ok {
 		return 0, false
@@ -201,8 +202,12 @@ func (p *parser) parseDuration(v *yaml.Node, key string) (time.Duration, bool) {
 	case err != nil:
 		p.errorf(p.pos(v), key, "invalid duration %q: want a Go duration such as 1m or 30s", s)
 		return 0, false
-	case d < 0 || d > 30*24*time.Hour:
-		p.errorf(p.pos(v), key, "%s is out of range: want 0 to 720h", s)
+	case d < least || d > 30*24*time.Hour:
+		from := "0"
+		if least > 0 {
+			from = least.String()
+		}
+		p.errorf(p.pos(v), key, "%s is out of range: want %s to 720h", s, from)
 		return 0, false
 	}
 	return d, true
