@@ -66,7 +66,12 @@ func (d *decoder) errAt(what string) error {
 	if d.i >= len(d.b) {
 		return fmt.Errorf("unexpected end of input, want %s", what)
 	}
-	return fmt.Errorf("unexpected %q at byte %d, want %s", d.b[d.i], d.i, what)
+	// The character, not its first byte: %q of the byte 0xc3 that
+	// starts a 'ü' shows 'Ã'.
+	if r, n := utf8.DecodeRune(d.b[d.i:]); r != utf8.RuneError || n > 1 {
+		return fmt.Errorf("unexpected %q at byte %d, want %s", r, d.i, what)
+	}
+	return fmt.Errorf("unexpected byte 0x%02x at byte %d, want %s", d.b[d.i], d.i, what)
 }
 
 func (d *decoder) value() (any, error) {
