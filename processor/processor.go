@@ -202,6 +202,20 @@ func (p *Processor) Consumed() []string {
 	return ts
 }
 
+// ensureTopics creates the changelog, repartition and dead-letter topics
+// with a client of its own, closed before Run makes the member's.
+func (p *Processor) ensureTopics(ctx context.Context) error {
+	if len(p.g.aggs) == 0 && p.topo.DeadLetterTopic == "" {
+		return nil
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(p.cfg.ClientID)}, p.cfg.KafkaOpts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return ensureTopics(ctx, kadm.NewClient(cl), p.g, p.SourceTopics(), p.topo.DeadLetterTopic)
+}
+
 // SinkTopics returns the topics the processor writes.
 func (p *Processor) SinkTopics() []string {
 	var ts []string
@@ -219,6 +233,14 @@ func (p *Processor) SinkTopics() []string {
 // Kafka error stops it. When ctx ends it commits the open transaction,
 // leaves the group and returns nil.
 func (p *Processor) Run(ctx context.Context) error {
+	// The internal topics exist before the member's client does: that
+	// client joins the group as soon as it is made, and a repartition
+	// topic missing then is found by the first produce's metadata
+	// refresh, when the member rejoins to consume it too, a rebalance
+	// that revokes everything and aborts the first transaction.
+	if err := p.ensureTopics(ctx); err != nil {
+		return err
+	}
 	tcfg := txn.Config{
 		Brokers:            p.cfg.Brokers,
 		ClientID:           p.cfg.ClientID,
@@ -267,10 +289,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	adm := kadm.NewClient(sess.Client())
-	if err := ensureTopics(ctx, adm, p.g, p.SourceTopics(), p.topo.DeadLetterTopic); err != nil {
-		sess.Close(ctx)
-		return err
-	}
 	if err := checkSinks(ctx, adm, p.SinkTopics(), p.topo.DeadLetterTopic); err != nil {
 		sess.Close(ctx)
 		return err
