@@ -15,8 +15,10 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
-// graph runs the steps of a topology on input records. It holds no
-// per-transaction state: stateless steps only need the record.
+// graph runs the steps of a topology on input records. Stateless steps
+// need only the record; per-transaction state lives in the aggregators
+// (changed rows, on_commit rows, upstream watermarks: see flush and
+// settle) and, per input record, in held and undo (see run).
 type graph struct {
 	bySource    map[string][]*node     // source topic -> source nodes reading it
 	repartition map[string]*aggregator // repartition topic -> the aggregate reading it
