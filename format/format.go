@@ -2,10 +2,13 @@
 // values expressions see, and back.
 //
 // Decoded values are plain Go values that CEL's default type adapter
-// understands: nil, bool, int64, float64, string, []byte, []any and
-// map[string]any. Encoding accepts the same set (plus uint64 and
-// time.Time), so a value that went through a pipeline unchanged encodes to
-// what was decoded.
+// understands: nil, bool, int64, uint64, float64, string, []byte, []any
+// and map[string]any. Encoding accepts the same set (plus time.Time), so
+// a value that went through a pipeline unchanged encodes to an equal
+// value of the same type: an integer stays an integer and is never
+// rounded, a double stays a double (10.0 is written 10.0). The text may
+// still differ (1.7e12 is written 1700000000000.0, keys are sorted): the
+// processor writes a value no step replaced as the input's own bytes.
 package format
 
 import (

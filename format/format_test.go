@@ -2,6 +2,7 @@ package format
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,7 +19,15 @@ func TestDecode(t *testing.T) {
 	}{
 		{topology.FormatJSON, []byte(`{"id":1001,"amount":149.99,"big":1e3,"tags":["a",null,true]}`),
 			map[string]any{"id": int64(1001), "amount": 149.99, "big": 1000.0, "tags": []any{"a", nil, true}}, ""},
-		{topology.FormatJSON, []byte(`123456789012345678901234`), 1.2345678901234568e+23, ""},
+		// Integers beyond int64 are uint64 when they fit, an error
+		// when they do not: never a rounded double.
+		{topology.FormatJSON, []byte(`18446744073709551615`), uint64(18446744073709551615), ""},
+		{topology.FormatJSON, []byte(`9223372036854775808`), uint64(9223372036854775808), ""},
+		{topology.FormatJSON, []byte(`-9223372036854775809`), nil, "does not fit in 64 bits"},
+		{topology.FormatJSON, []byte(`123456789012345678901234`), nil, "does not fit in 64 bits"},
+		{topology.FormatJSON, []byte(`1.2345678901234568e+23`), 1.2345678901234568e+23, ""},
+		{topology.FormatJSON, []byte(`10.0`), 10.0, ""},
+		{topology.FormatJSON, []byte(`1e400`), nil, "out of range"},
 		{topology.FormatJSON, []byte(`"x"`), "x", ""},
 		{topology.FormatJSON, nil, nil, ""},
 		{topology.FormatJSON, []byte(`{"a":`), nil, "invalid JSON"},
@@ -54,6 +63,10 @@ func TestEncode(t *testing.T) {
 	}{
 		{topology.FormatJSON, map[string]any{"b": int64(2), "a": []any{1.5, "x", nil, true}}, `{"a":[1.5,"x",null,true],"b":2}`, false},
 		{topology.FormatJSON, []byte("hi"), `"aGk="`, false},
+		// A whole double keeps its fraction, so it reads back as a
+		// double; an integer beyond int64 is written exactly.
+		{topology.FormatJSON, map[string]any{"a": 3.0, "b": 1.7e12, "c": math.Copysign(0, -1), "d": 1e21, "e": uint64(18446744073709551615)},
+			`{"a":3.0,"b":1700000000000.0,"c":-0.0,"d":1e+21,"e":18446744073709551615}`, false},
 		{topology.FormatJSON, map[string]any{"f": func() {}}, "", true},
 		{topology.FormatString, "abc", "abc", false},
 		{topology.FormatString, int64(42), "42", false},
@@ -81,7 +94,7 @@ func TestEncode(t *testing.T) {
 // FuzzJSON checks that decoding never panics and that whatever decodes
 // encodes again and decodes to the same value.
 func FuzzJSON(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `[1,2.5,"x"]`, `null`, `{"a":{"b":[true,false]}}`, `"\u00e9"`, `-0`, `1e400`} {
+	for _, s := range []string{`{"a":1}`, `[1,2.5,"x"]`, `null`, `{"a":{"b":[true,false]}}`, `"\u00e9"`, `-0`, `1e400`, `10.0`, `1.7e12`, `18446744073709551615`, `-0.0`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -93,8 +106,11 @@ func FuzzJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Encode(Decode(%q)) error: %v", b, err)
 		}
+		// The same value of the same type: a double stays a double
+		// (10.0 is written 10.0, not 10) and an integer is never
+		// rounded.
 		v2, err := Decode(topology.FormatJSON, out)
-		if err != nil || !sameJSON(v, v2) {
+		if err != nil || !reflect.DeepEqual(v, v2) {
 			t.Fatalf("round trip of %q: %#v -> %q -> %#v, %v", b, v, out, v2, err)
 		}
 	})
@@ -113,43 +129,4 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("round trip of %q = %q, %v", b, out, err)
 		}
 	})
-}
-
-// sameJSON compares decoded JSON values, treating an integral double and
-// the equal int as the same number: JSON does not tell 1.0 from 1, and
-// Encode writes an integral double without a fraction.
-func sameJSON(a, b any) bool {
-	switch a := a.(type) {
-	case float64:
-		switch b := b.(type) {
-		case float64:
-			return a == b
-		case int64:
-			return a == float64(b)
-		}
-		return false
-	case map[string]any:
-		bm, ok := b.(map[string]any)
-		if !ok || len(a) != len(bm) {
-			return false
-		}
-		for k, v := range a {
-			if w, ok := bm[k]; !ok || !sameJSON(v, w) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		bl, ok := b.([]any)
-		if !ok || len(a) != len(bl) {
-			return false
-		}
-		for i := range a {
-			if !sameJSON(a[i], bl[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return reflect.DeepEqual(a, b)
 }

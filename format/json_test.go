@@ -18,7 +18,10 @@ import (
 
 // stdlibDecode is the decoder decodeJSON replaced, kept as the oracle:
 // encoding/json with UseNumber, integers that fit in int64 as int64, every
-// other number as float64.
+// other number as float64; except that, on purpose, an integer beyond
+// int64 is a uint64 when it fits and an error when it does not, where
+// encoding/json (and the old decoder) rounded it to a float64 and wrote
+// 18446744073709551615 back as 18446744073709552000.
 func stdlibDecode(b []byte) (any, error) {
 	if !utf8.Valid(b) {
 		return nil, errors.New("invalid UTF-8")
@@ -43,6 +46,10 @@ func stdlibNumbers(v any) (any, error) {
 			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 				return n, nil
 			}
+			if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+				return n, nil
+			}
+			return nil, fmt.Errorf("integer %s beyond 64 bits", s)
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -98,11 +105,22 @@ func checkAgainstStdlib(t *testing.T, b []byte) {
 		default:
 			return
 		}
-		std, _ := json.Marshal(v)
+		std := stdlibEncode(v)
 		if !bytes.Equal(mine, std) {
 			t.Fatalf("encoding %#v (from %q) = %s; encoding/json writes %s", v, b, mine, std)
 		}
 	})
+}
+
+// stdlibEncode is encoding/json's text for v, but for a whole double, which
+// appendFloat writes with a fraction on purpose (3.0, not 3) so that it
+// reads back as a double.
+func stdlibEncode(v any) []byte {
+	std, _ := json.Marshal(v)
+	if _, ok := v.(float64); ok && !bytes.ContainsAny(std, ".eE") {
+		std = append(std, ".0"...)
+	}
+	return std
 }
 
 func walk(v any, f func(any)) {
@@ -125,6 +143,7 @@ var jsonCorpus = []string{
 	`{}`, `[]`, `[[]]`, `{"a":{}}`, ` {"a" : [ 1 , 2 ] } `, "\t\n\r 1 \n",
 	`0`, `-0`, `-0.0`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`, `1E-2`, `1e400`, `-1e400`, `1e-400`,
 	`9223372036854775807`, `9223372036854775808`, `-9223372036854775808`, `-9223372036854775809`,
+	`18446744073709551615`, `18446744073709551616`, `-18446744073709551615`, `10.0`, `1.7e12`, `3.0`, `-0.0`,
 	`123456789012345678`, `1234567890123456789`, `0.000001`, `0.0000001`, `1e21`, `1e20`, `123456789012345678901234`,
 	`"x"`, `""`, `"\""`, `"\\"`, `"\/"`, `"\b\f\n\r\t"`, `"\u00e9"`, `"\u00E9"`, `"\ud83d\ude00"`,
 	`"\ud83d"`, `"\ude00"`, `"\ud83dx"`, `"\ud83d\u0041"`, `"\ud83d\ud83d\ude00"`, `"\u12"`, `"\x"`, "\"a\x01\"", `"<>&"`,
@@ -164,7 +183,7 @@ func TestEncodeMatchesStdlib(t *testing.T) {
 	floats := []float64{0, math.Copysign(0, -1), 1, -1.5, 0.1, 1e-6, 9.99e-7, 1e-7, 1.5e-10, 1e20, 1e21, 1.2345678901234568e+23,
 		math.MaxFloat64, math.SmallestNonzeroFloat64, 123456.789, 100}
 	for _, f := range floats {
-		std, _ := json.Marshal(f)
+		std := stdlibEncode(f)
 		if got := appendFloat(nil, f); !bytes.Equal(got, std) {
 			t.Errorf("appendFloat(%v) = %s; encoding/json writes %s", f, got, std)
 		}

@@ -3,6 +3,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
@@ -15,11 +16,14 @@ const maxDepth = 10000
 
 // decodeJSON decodes one JSON document. Numbers written without a fraction
 // or exponent that fit in int64 become int64, so `value.id + 1` stays an
-// integer in CEL; every other number becomes float64.
+// integer in CEL; larger ones that fit in uint64 become uint64 (CEL uint);
+// an integer beyond both is an error rather than a rounded double. Every
+// number written with a fraction or exponent becomes float64, so `10.0`
+// stays a double (and is written back as 10.0, see appendFloat).
 //
-// It accepts exactly what encoding/json accepts and yields the values
-// encoding/json (with UseNumber, numbers converted as above) yields;
-// FuzzJSONAgainstStdlib holds it to that. It exists because decoding is
+// It accepts exactly what encoding/json accepts, except integers beyond
+// 64 bits, and yields the values encoding/json (with UseNumber, numbers
+// converted as above) yields; FuzzJSONAgainstStdlib holds it to that. It exists because decoding is
 // the largest cost of a JSON record in the hot path: it makes one pass,
 // allocates no scanner state, and copies the document's text once, so
 // every string without escapes is a slice of that copy rather than an
@@ -376,6 +380,15 @@ func (d *decoder) number() (any, error) {
 		if n, err := strconv.ParseInt(string(text), 10, 64); err == nil {
 			return n, nil
 		}
+		if !neg {
+			if n, err := strconv.ParseUint(string(text), 10, 64); err == nil {
+				return n, nil
+			}
+		}
+		// As a double it would be rounded (12345678901234567890123
+		// becomes 12345678901234567000000 when written back): an
+		// error, so the record is dead-lettered whole, not altered.
+		return nil, fmt.Errorf("integer %s at byte %d does not fit in 64 bits (%d to %d) and would be rounded; write it as a string, or with a fraction to make it a double", text, start, int64(math.MinInt64), uint64(math.MaxUint64))
 	}
 	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil {

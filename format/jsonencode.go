@@ -13,7 +13,8 @@ import (
 // appendJSON appends v as JSON with map keys sorted, so equal values always
 // encode to equal bytes (compacted changelogs and golden files rely on it).
 // Strings and numbers are written byte for byte as encoding/json writes
-// them (HTML-safe escapes included); TestEncodeMatchesStdlib and the fuzz
+// them (HTML-safe escapes included), except that a whole double keeps a
+// fraction (see appendFloat); TestEncodeMatchesStdlib and the fuzz
 // targets hold it to that.
 func appendJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
@@ -82,16 +83,28 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	return b, fmt.Errorf("json format cannot hold %s: %w", typeName(v), ErrUnsupported)
 }
 
-// appendFloat writes f as encoding/json does: the shortest text that
+// appendFloat writes f as encoding/json does (the shortest text that
 // reads back as f, in exponent form only below 1e-6 or from 1e21, with
-// the exponent's leading zero dropped (1e-07 → 1e-7).
+// the exponent's leading zero dropped: 1e-07 → 1e-7) with one difference:
+// a whole number keeps a fraction, 3.0 rather than 3, as Python's json
+// module writes it (encoding/json and JavaScript write 3). Written as 3,
+// a double would come back from the next reader (another exactly pipeline
+// included) as an integer, and a schema expecting a float, or an
+// expression, would see another type.
 func appendFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
 	fmt := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		fmt = 'e'
 	}
+	start := len(b)
 	b = strconv.AppendFloat(b, f, fmt, -1, 64)
+	if fmt == 'f' {
+		if !slices.Contains(b[start:], '.') {
+			b = append(b, '.', '0')
+		}
+		return b
+	}
 	if fmt == 'e' {
 		n := len(b)
 		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {

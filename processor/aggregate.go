@@ -210,9 +210,11 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 		}
 		a.advanceUpstream(r, ts, g.now())
 	}
-	vb, err := format.Encode(topology.FormatJSON, r.value)
-	if err != nil {
-		return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
+	vb, ok := r.rawValue(topology.FormatJSON)
+	if !ok {
+		if vb, err = format.Encode(topology.FormatJSON, r.value); err != nil {
+			return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
+		}
 	}
 	if vb == nil {
 		vb = []byte("null")
@@ -334,6 +336,7 @@ func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record
 	}
 	out := *r
 	out.key, out.value = outKey, row
+	out.keyFrom, out.valueFrom = "", ""
 	return g.forward(n, &out, emit)
 }
 

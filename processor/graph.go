@@ -193,6 +193,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		if r.value, err = format.Decode(src.t.Format, in.Value); err != nil {
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
 		}
+		r.keyFrom, r.valueFrom = normFormat(src.t.KeyFormat), normFormat(src.t.Format)
 		src.in.Inc()
 		if err := g.forward(src, &r, emit); err != nil {
 			return err
@@ -292,6 +293,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return err
 		}
 		out := *r
+		out.valueFrom = ""
 		if n.toJSONSink() {
 			// Only a JSON sink reads the result: it gets the bytes
 			// the general path would give, without the Go values.
@@ -311,7 +313,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return err
 		}
 		out := *r
-		out.key = k
+		out.key, out.keyFrom = k, ""
 		return g.forward(n, &out, emit)
 
 	case topology.KindFlatMap:
@@ -325,7 +327,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		}
 		for _, e := range list {
 			out := *r
-			out.value = e
+			out.value, out.valueFrom = e, ""
 			if err := g.forward(n, &out, emit); err != nil {
 				return err
 			}
@@ -383,15 +385,21 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 				kf = topology.FormatJSON
 			}
 		}
-		key, err := format.Encode(kf, r.key)
-		if err != nil {
-			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
+		key, ok := r.rawKey(kf)
+		if !ok {
+			var err error
+			if key, err = format.Encode(kf, r.key); err != nil {
+				return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
+			}
 		}
-		var val []byte
-		if raw, ok := r.value.(rawJSON); ok {
+		val, ok := r.rawValue(n.t.Format)
+		if raw, isRaw := r.value.(rawJSON); !ok && isRaw {
 			val = raw
-		} else if val, err = format.Encode(n.t.Format, r.value); err != nil {
-			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
+		} else if !ok {
+			var err error
+			if val, err = format.Encode(n.t.Format, r.value); err != nil {
+				return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
+			}
 		}
 		if limit := g.maxOut[n.t.Topic]; limit > 0 {
 			size := sizeOf(key, val, r.headers)

@@ -21,6 +21,38 @@ type record struct {
 	headers    []kgo.RecordHeader
 	ts         time.Time
 	src        *kgo.Record
+	// keyFrom and valueFrom are the formats key and value were decoded
+	// from, while they are still src's own (no step replaced them), and
+	// empty once one did. A sink writing the same format writes src's
+	// bytes as they came: encoding the decoded value again would
+	// re-space it, re-order its keys and rewrite its numbers (1.7e12 as
+	// 1700000000000.0), altering fields no expression touched.
+	keyFrom, valueFrom topology.Format
+}
+
+// normFormat is f with the JSON default made explicit.
+func normFormat(f topology.Format) topology.Format {
+	if f == "" {
+		return topology.FormatJSON
+	}
+	return f
+}
+
+// rawKey returns the input's key bytes when r's key is still the input's
+// own and f is the format it was decoded from.
+func (r *record) rawKey(f topology.Format) ([]byte, bool) {
+	if r.keyFrom == "" || r.keyFrom != normFormat(f) {
+		return nil, false
+	}
+	return r.src.Key, true
+}
+
+// rawValue is rawKey for the value.
+func (r *record) rawValue(f topology.Format) ([]byte, bool) {
+	if r.valueFrom == "" || r.valueFrom != normFormat(f) {
+		return nil, false
+	}
+	return r.src.Value, true
 }
 
 // activation binds the expression variables for one record without

@@ -450,6 +450,7 @@ func (g *graph) emitTombstone(a *aggregator, key any, start int64, r *record, em
 	}
 	out := *r
 	out.key, out.value = k, nil
+	out.keyFrom, out.valueFrom = "", ""
 	return g.forward(n, &out, emit)
 }
 
