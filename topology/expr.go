@@ -13,11 +13,12 @@ import (
 )
 
 // NewEnv returns the CEL environment every topology expression is checked
-// against: the Var* variables, the standard library and the cel-go
-// extensions for strings, math, base64 and lists. The runtime must bind
-// exactly these variables. A *cel.Env is safe for concurrent use.
+// against: the Var* variables, the standard library with arithmetic that
+// mixes int and double (see mixedArithmetic) and the cel-go extensions
+// for strings, math, base64 and lists. The runtime must bind exactly
+// these variables. A *cel.Env is safe for concurrent use.
 func NewEnv() (*cel.Env, error) {
-	return cel.NewEnv(
+	return cel.NewCustomEnv(append(mixedArithmetic(),
 		cel.Variable(VarKey, cel.DynType),
 		cel.Variable(VarValue, cel.DynType),
 		cel.Variable(VarHeaders, cel.MapType(cel.StringType, cel.StringType)),
@@ -36,7 +37,7 @@ func NewEnv() (*cel.Env, error) {
 		ext.Math(),
 		ext.Encoders(),
 		ext.Lists(),
-	)
+	)...)
 }
 
 // sharedEnv builds the environment once per process: building it is far
