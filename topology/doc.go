@@ -227,7 +227,10 @@
 // constants), the CEL standard library and the cel-go extensions for
 // strings, math, encoders (base64) and lists. Numbers of different types
 // compare naturally (value.price > 10 works whether price is an int or a
-// double) and timestamp accessors use UTC unless given a time zone.
+// double), +, -, * and / mix an int or uint with a double into a double
+// (value.price * 1.5 works when price was written as 10; int with int
+// stays integer arithmetic, int with uint needs a conversion), and
+// timestamp accessors use UTC unless given a time zone.
 //
 // # YAML
 //

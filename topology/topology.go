@@ -12,8 +12,9 @@ type Format string
 
 const (
 	// FormatJSON decodes a JSON document. Integers without a fraction or
-	// exponent become int, other numbers double, objects map(string, dyn),
-	// arrays list(dyn), null null.
+	// exponent become int (uint beyond int64; beyond uint64 they are a
+	// decode error, never rounded), other numbers double, objects
+	// map(string, dyn), arrays list(dyn), null null.
 	FormatJSON Format = "json"
 	// FormatString decodes UTF-8 text into a CEL string; invalid UTF-8 is a
 	// decode error.
