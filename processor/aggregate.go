@@ -336,7 +336,7 @@ func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record
 	}
 	out := *r
 	out.key, out.value = outKey, row
-	out.keyFrom, out.valueFrom = "", ""
+	out.from = 0
 	return g.forward(n, &out, emit)
 }
 

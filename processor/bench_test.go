@@ -82,6 +82,20 @@ sinks:
 `, 10_000)
 }
 
+// A JSON filter only: the value goes out as the input's bytes, not
+// encoded again.
+func BenchmarkGraphFilter(b *testing.B) {
+	benchGraph(b, `name: f
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: big
+    filter: value.amount >= 100.0
+sinks:
+  - {name: out, topic: out}
+`, 10_000)
+}
+
 // cmd/bench mode c.
 func BenchmarkGraphFilterMap(b *testing.B) {
 	benchGraph(b, `name: c

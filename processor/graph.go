@@ -193,7 +193,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		if r.value, err = format.Decode(src.t.Format, in.Value); err != nil {
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
 		}
-		r.keyFrom, r.valueFrom = normFormat(src.t.KeyFormat), normFormat(src.t.Format)
+		r.decodedFrom(src.t.KeyFormat, src.t.Format)
 		src.in.Inc()
 		if err := g.forward(src, &r, emit); err != nil {
 			return err
@@ -293,7 +293,7 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return err
 		}
 		out := *r
-		out.valueFrom = ""
+		out.from &^= fromValueMask
 		if n.toJSONSink() {
 			// Only a JSON sink reads the result: it gets the bytes
 			// the general path would give, without the Go values.
@@ -313,7 +313,8 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			return err
 		}
 		out := *r
-		out.key, out.keyFrom = k, ""
+		out.key = k
+		out.from &^= fromKeyMask
 		return g.forward(n, &out, emit)
 
 	case topology.KindFlatMap:
@@ -327,7 +328,8 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 		}
 		for _, e := range list {
 			out := *r
-			out.value, out.valueFrom = e, ""
+			out.value = e
+			out.from &^= fromValueMask
 			if err := g.forward(n, &out, emit); err != nil {
 				return err
 			}

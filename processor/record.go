@@ -21,27 +21,46 @@ type record struct {
 	headers    []kgo.RecordHeader
 	ts         time.Time
 	src        *kgo.Record
-	// keyFrom and valueFrom are the formats key and value were decoded
-	// from, while they are still src's own (no step replaced them), and
-	// empty once one did. A sink writing the same format writes src's
-	// bytes as they came: encoding the decoded value again would
-	// re-space it, re-order its keys and rewrite its numbers (1.7e12 as
-	// 1700000000000.0), altering fields no expression touched.
-	keyFrom, valueFrom topology.Format
+	// from holds the formats key and value were decoded from (see
+	// decodedFrom) while they are still src's own, no step having
+	// replaced them. A sink writing the same format writes src's bytes
+	// as they came: encoding the decoded value again would re-space it,
+	// re-order its keys and rewrite its numbers (1.7e12 as
+	// 1700000000000.0), altering fields no expression touched. One byte,
+	// so the record stays in its allocation size class.
+	from uint8
 }
 
-// normFormat is f with the JSON default made explicit.
-func normFormat(f topology.Format) topology.Format {
-	if f == "" {
-		return topology.FormatJSON
+// The codes of formats in record.from: the key's in the low two bits, the
+// value's in the next two; 0 once a step replaced it.
+const (
+	fromKeyMask   = 0b0011
+	fromValueMask = 0b1100
+)
+
+func formatCode(f topology.Format) uint8 {
+	switch f {
+	case topology.FormatJSON, "":
+		return 1
+	case topology.FormatString:
+		return 2
+	case topology.FormatBytes:
+		return 3
 	}
-	return f
+	return 0
+}
+
+// decodedFrom records that r's key and value are src's, decoded from
+// formats kf and vf.
+func (r *record) decodedFrom(kf, vf topology.Format) {
+	r.from = formatCode(kf) | formatCode(vf)<<2
 }
 
 // rawKey returns the input's key bytes when r's key is still the input's
 // own and f is the format it was decoded from.
 func (r *record) rawKey(f topology.Format) ([]byte, bool) {
-	if r.keyFrom == "" || r.keyFrom != normFormat(f) {
+	c := r.from & fromKeyMask
+	if c == 0 || c != formatCode(f) {
 		return nil, false
 	}
 	return r.src.Key, true
@@ -49,7 +68,8 @@ func (r *record) rawKey(f topology.Format) ([]byte, bool) {
 
 // rawValue is rawKey for the value.
 func (r *record) rawValue(f topology.Format) ([]byte, bool) {
-	if r.valueFrom == "" || r.valueFrom != normFormat(f) {
+	c := r.from & fromValueMask >> 2
+	if c == 0 || c != formatCode(f) {
 		return nil, false
 	}
 	return r.src.Value, true

@@ -450,7 +450,7 @@ func (g *graph) emitTombstone(a *aggregator, key any, start int64, r *record, em
 	}
 	out := *r
 	out.key, out.value = k, nil
-	out.keyFrom, out.valueFrom = "", ""
+	out.from = 0
 	return g.forward(n, &out, emit)
 }
 
