@@ -16,28 +16,10 @@ var ten = time.Date(2026, 4, 1, 10, 0, 0, 0, time.UTC)
 // at is 10:00 plus d.
 func at(d time.Duration) time.Time { return ten.Add(d) }
 
-const byUserPipeline = `name: w
-dead_letter_topic: w-dlq
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: agg
-    aggregate:
-      group_by:
-        user: value.user
-      window:
-        WINDOW
-      columns:
-        n: {fn: count}
-        sum: {fn: sum, of: value.v}
-      EMIT
-sinks:
-  - {name: out, topic: out}
-`
-
+// byUserYAML is windowYAML grouping by a field, so through a repartition
+// topic.
 func byUserYAML(window, emit string) string {
-	s := strings.Replace(byUserPipeline, "WINDOW", window, 1)
-	return strings.Replace(s, "EMIT", emit, 1)
+	return strings.Replace(windowYAML(window, emit), "group_by: key", "group_by: {user: value.user}", 1)
 }
 
 // Symptom 1: a session window with emit: on_commit output nothing, ever.

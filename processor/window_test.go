@@ -18,25 +18,10 @@ import (
 
 // TestTumblingWindowGolden is the seed example: the seven events in
 // 1-minute tumbling windows by event type, with count and sum(amount).
+// First the first five events, then later the last two (which close the
+// 09:00 windows).
 func TestTumblingWindowGolden(t *testing.T) {
-	c := newCluster(t, "events", "per-minute")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	topo, err := topology.Load("../testdata/window/tumbling.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The first five events, then later the last two (which close the
-	// 09:00 windows: with no grace, an event of 09:00 processed after
-	// them would be late).
-	for _, f := range []string{"events.jsonl", "events-later.jsonl"} {
-		if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/"+f); err != nil {
-			t.Fatal(err)
-		}
-		runUntilCaughtUp(t, ctx, c, topo, "a")
-	}
-	got, _ := table(t, ctx, c.addrs, "per-minute")
-	checkGoldenAt(t, "../testdata/window/tumbling.golden", got)
+	seedWindowTable(t, [][]string{{"events.jsonl"}, {"events-later.jsonl"}})
 }
 
 // TestTumblingWindowGoldenInOneGo: the same events loaded at once over
@@ -45,6 +30,12 @@ func TestTumblingWindowGolden(t *testing.T) {
 // upstream partitions, so the partition that runs ahead does not make
 // the others' records late).
 func TestTumblingWindowGoldenInOneGo(t *testing.T) {
+	seedWindowTable(t, [][]string{{"events.jsonl", "events-later.jsonl"}})
+}
+
+// seedWindowTable loads each group of seed files, runs the window
+// example until caught up after each, and checks the seed's table.
+func seedWindowTable(t *testing.T, loads [][]string) {
 	c := newCluster(t, "events", "per-minute")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -52,12 +43,14 @@ func TestTumblingWindowGoldenInOneGo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"events.jsonl", "events-later.jsonl"} {
-		if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/"+f); err != nil {
-			t.Fatal(err)
+	for _, files := range loads {
+		for _, f := range files {
+			if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/"+f); err != nil {
+				t.Fatal(err)
+			}
 		}
+		runUntilCaughtUp(t, ctx, c, topo, "a")
 	}
-	runUntilCaughtUp(t, ctx, c, topo, "a")
 	got, _ := table(t, ctx, c.addrs, "per-minute")
 	checkGoldenAt(t, "../testdata/window/tumbling.golden", got)
 }
