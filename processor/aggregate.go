@@ -3,6 +3,8 @@ package processor
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -292,6 +294,9 @@ func (g *graph) fold(n *node, accs []acc, r *record) (bool, error) {
 			if v, err = g.eval(n, c.Of, r); err != nil {
 				return false, err
 			}
+			if f, ok := v.(float64); ok && c.OfPath != nil && c.Scale < 0 && (c.Func == topology.AggSum || c.Func == topology.AggAvg) {
+				v = numberText(r, c.OfPath, f)
+			}
 		}
 		ch, err := accs[i].update(c.Func, v, c.Of != nil)
 		if err != nil {
@@ -451,4 +456,24 @@ func decodeRowGeneral(b []byte, ncols int) ([]acc, error) {
 		accs[i] = accFromMap(m)
 	}
 	return accs, nil
+}
+
+// numberText returns, for a sum or avg without scale, the number f of the
+// value's field at path as the input wrote it (100.00 rather than 100), so
+// the sum keeps the input's decimal places as SQL's NUMERIC does; or f
+// when the value is no longer the input's bytes or the text says
+// otherwise.
+func numberText(r *record, path []string, f float64) any {
+	raw, ok := r.rawValue(topology.FormatJSON)
+	if !ok {
+		return f
+	}
+	text, ok := format.NumberText(raw, path)
+	if !ok || strings.ContainsAny(text, "eE") {
+		return f
+	}
+	if g, err := strconv.ParseFloat(text, 64); err != nil || g != f {
+		return f
+	}
+	return format.Number(text)
 }

@@ -399,3 +399,31 @@ func TestAbortRewindsTheUpstreamWatermark(t *testing.T) {
 		t.Errorf("table = %q, want the 10:00 window with n 2, sum 3", got)
 	}
 }
+
+// A sum without scale keeps the input's decimal places, as SQL's NUMERIC
+// does: 100.00 + 20.00 prints 120.00 (the decoder alone makes 100 and 20
+// of them). Through a repartition too; a value a map rebuilt keeps what
+// the map's numbers say.
+func TestSumKeepsInputScale(t *testing.T) {
+	for _, tc := range []struct{ groupBy, want string }{
+		{"key", `"sum":120.00`},
+		{"{user: value.user}", `"sum":120.00`},
+	} {
+		yaml := strings.Replace(windowYAML("tumbling: 1h", "emit: on_update"), "group_by: key", "group_by: "+tc.groupBy, 1)
+		d := newDriver(t, yaml, 1)
+		d.input("in", 0, "k", `{"user":"u","v":100.00}`, at(0))
+		d.input("in", 0, "k", `{"user":"u","v":20.00}`, at(time.Second))
+		d.commit()
+		d.deliverAll()
+		if got := strings.Join(d.table("out"), "\n"); !strings.Contains(got, tc.want) {
+			t.Errorf("group_by %s: table =\n%s\nwant %s", tc.groupBy, got, tc.want)
+		}
+	}
+	d := newDriver(t, strings.Replace(windowYAML("tumbling: 1h", "emit: on_update"), "sum: {fn: sum, of: value.v}", "sum: {fn: sum, of: value.v}\n        avg: {fn: avg, of: value.v}", 1), 1)
+	d.input("in", 0, "k", `{"v":1.50}`, at(0))
+	d.input("in", 0, "k", `{"v":2.5}`, at(time.Second))
+	d.commit()
+	if got := strings.Join(d.table("out"), "\n"); !strings.Contains(got, `"sum":4.00`) || !strings.Contains(got, `"avg":2`) {
+		t.Errorf("table =\n%s\nwant sum 4.00 (the largest scale of its inputs) and avg 2", got)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+
+	"github.com/exactly-dev/exactly/format"
 )
 
 // The fast path of sum and avg: most sums (money, counts, measurements
@@ -178,6 +180,8 @@ func fixedOf(v any) (fixed, bool) {
 			return fixed{}, false
 		}
 		return parseFixed(strconv.AppendFloat(buf[:0], v, 'g', -1, 64))
+	case format.Number:
+		return parseFixed([]byte(v))
 	}
 	return fixed{}, false
 }

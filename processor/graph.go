@@ -182,6 +182,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		if r.value, err = format.Decode(topology.FormatJSON, in.Value); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 		}
+		r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
 		return g.aggregate(a, &r, emit)
 	}
 	for _, src := range g.bySource[in.Topic] {

@@ -206,6 +206,9 @@ func (p *parser) column(v *yaml.Node, key, name string) (Column, bool) {
 			w, subject = wantNumeric, "of for "+string(c.Func)
 		}
 		c.Of = p.expr(o, sub(key, "of"), w, subject)
+		if c.Of != nil {
+			c.OfPath = valuePath(c.Of.Text)
+		}
 	} else if ok && c.Func != AggCount && !slices.Contains(f.hints, "of") {
 		p.errorf(f.pos, sub(key, "of"), "missing required key %q: %s needs an expression to aggregate (only count may omit it)", "of", c.Func)
 	}
@@ -313,4 +316,18 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 			a.GroupByKey = false
 		}
 	}
+}
+
+// fieldSelect matches an expression that only selects a field of the
+// value: value.a or value.a.b.
+var fieldSelect = regexp.MustCompile(`^\s*value((?:\.[A-Za-z_][A-Za-z0-9_]*)+)\s*$`)
+
+// valuePath returns the field path an expression selects from the value,
+// or nil.
+func valuePath(text string) []string {
+	m := fieldSelect.FindStringSubmatch(text)
+	if m == nil {
+		return nil
+	}
+	return strings.Split(m[1][1:], ".")
 }

@@ -120,6 +120,11 @@ type Column struct {
 	Of    *Expr // nil for count without of
 	Where *Expr // nil: every record
 	Scale int   // decimal places of the output, 0 to 18; -1 when not set
+	// OfPath is set when Of only selects a field of the value
+	// (value.a.b: ["a", "b"]); a sum or avg without scale then reads
+	// the number's text from the input's bytes, to keep its decimal
+	// places as SQL's NUMERIC does.
+	OfPath []string
 }
 
 // Aggregate is what an aggregate step computes: one row per distinct group
