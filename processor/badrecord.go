@@ -182,6 +182,9 @@ func sizeOf(key, value []byte, headers []kgo.RecordHeader) int64 {
 // errTooLarge marks size-limit errors.
 var errTooLarge = errors.New("record too large")
 
+// errNullKey marks a record without a key bound for a compacted topic.
+var errNullKey = errors.New("null key for a compacted topic")
+
 // errorClass names the kind of failure in a word, for routing and
 // dashboards; the message has the details.
 func errorClass(re *RecordError) string {
@@ -189,6 +192,8 @@ func errorClass(re *RecordError) string {
 	switch {
 	case errors.Is(re.Err, errTooLarge):
 		return "too_large"
+	case errors.Is(re.Err, errNullKey):
+		return "null_key"
 	case strings.Contains(msg, "UTF-8"):
 		return "invalid_utf8"
 	case strings.Contains(msg, "invalid JSON"):

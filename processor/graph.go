@@ -31,6 +31,9 @@ type graph struct {
 	// topic (set by the processor once it knows the topics' limits).
 	maxIn  int64
 	maxOut map[string]int64
+	// compacted: sink topics whose cleanup.policy compacts (set by the
+	// processor); Kafka rejects a record without a key there.
+	compacted map[string]bool
 
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
@@ -78,7 +81,7 @@ type node struct {
 
 func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
-		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{},
+		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}, compacted: map[string]bool{},
 		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
@@ -394,6 +397,12 @@ func (g *graph) push(n *node, r *record, emit emitFunc) error {
 			if key, err = format.Encode(kf, r.key); err != nil {
 				return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
 			}
+		}
+		if key == nil && g.compacted[n.t.Topic] {
+			// Kafka rejects it (INVALID_RECORD), and the failed
+			// produce would fail the whole transaction, again on
+			// every retry.
+			return g.fail(n, r, PhaseProduce, fmt.Errorf("%w: topic %s compacts (cleanup.policy compact) and Kafka refuses a record without a key there; key the record (a key: step, or a group_by that is never null)", errNullKey, n.t.Topic))
 		}
 		val, ok := r.rawValue(n.t.Format)
 		if raw, isRaw := r.value.(rawJSON); !ok && isRaw {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -117,6 +118,10 @@ type Processor struct {
 	// The last periodic report and the counters it reported.
 	lastReport time.Time
 	reported   [4]int64
+
+	// batchMax: per produced topic, its max.message.bytes (see
+	// batchMaxBytes); read by kgo's goroutines.
+	batchMax atomic.Pointer[map[string]int32]
 
 	// afterPoll, when set (tests), sees the record count of every poll
 	// before the loop looks at its context: a test cancels there to stop
@@ -275,7 +280,20 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.tasks.onRevoked(m)
 			p.g.asg.add(m, true)
 		},
-		Opts: append([]kgo.Opt{kgo.RecordPartitioner(newPartitioner(p.g))}, p.cfg.KafkaOpts...),
+		Opts: append([]kgo.Opt{
+			kgo.RecordPartitioner(newPartitioner(p.g)),
+			kgo.ProducerBatchMaxBytesFn(p.batchMaxBytes),
+			// Transaction markers (control records) come with the
+			// records, so the offsets committed move past them, as
+			// the Java consumer's position() does: otherwise an input
+			// written in transactions (any exactly-once upstream, and
+			// our own repartition topics) keeps a lag of one or more
+			// per partition forever, and lag alerts and autoscalers
+			// misfire. A marker is never a record of the input: the
+			// loop skips it, and its offset is past every record
+			// before it, so committing it skips no record.
+			kgo.KeepControlRecords(),
+		}, p.cfg.KafkaOpts...),
 	}
 	var sess cycle
 	var err error
@@ -431,7 +449,7 @@ func (p *Processor) loop(ctx context.Context, sess cycle) error {
 			})
 			var perr error
 			fetches.EachRecord(func(r *kgo.Record) {
-				if perr != nil {
+				if perr != nil || r.Attrs.IsControl() {
 					return
 				}
 				perr = p.g.run(r, emit)
@@ -582,46 +600,88 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 // and the record's length, offset, timestamp and header varints.
 const batchOverhead = 512
 
-// producerMaxBatch is kgo's default ProducerBatchMaxBytes: the client
-// refuses a larger batch whatever the topic allows.
+// producerMaxBatch is kgo's default ProducerBatchMaxBytes, used for a
+// topic whose max.message.bytes could not be read.
 const producerMaxBatch = 1_000_012
 
-// outputLimits sets the largest output record each sink topic (and the
-// dead-letter topic) accepts: limits.max_output_bytes, or the topic's
-// max.message.bytes, less the batch overhead.
-func (p *Processor) outputLimits(ctx context.Context, adm *kadm.Client) error {
-	topics := p.SinkTopics()
-	if p.topo.Limits.MaxOutputBytes > 0 {
-		for _, t := range topics {
-			p.g.maxOut[t] = min(p.topo.Limits.MaxOutputBytes, producerMaxBatch-batchOverhead)
+// maxBatch is the largest batch kgo may build for one topic (its limit is
+// an int32, at most 1 GiB).
+const maxBatch = 1 << 30
+
+// batchMaxBytes is the producer's batch limit for topic (kgo's
+// ProducerBatchMaxBytesFn): the topic's max.message.bytes as outputLimits
+// read it. kgo's default of 1,000,012 bytes would otherwise refuse every
+// record larger than that, whatever the topic accepts. kgo asks once per
+// partition, when it first produces to it, which is after outputLimits.
+func (p *Processor) batchMaxBytes(topic string) int32 {
+	if m := p.batchMax.Load(); m != nil {
+		if n, ok := (*m)[topic]; ok {
+			return n
 		}
-		topics = nil
 	}
-	// The dead-letter topic always by its own limit: what it holds is
-	// the input as it came, not an output.
+	return producerMaxBatch
+}
+
+// outputLimits reads the max.message.bytes (and cleanup.policy) of every
+// topic the processor writes: sinks, the dead-letter topic, changelogs and
+// repartition topics. The producer's batch limit per topic becomes the
+// topic's max.message.bytes; the largest output record a sink accepts is
+// limits.max_output_bytes or that limit, whichever is smaller, less the
+// batch overhead; the dead-letter topic always by its own limit (what it
+// holds is the input as it came, not an output). Sinks that compact are
+// noted: a record without a key cannot go there.
+func (p *Processor) outputLimits(ctx context.Context, adm *kadm.Client) error {
+	sinks := p.SinkTopics()
+	topics := slices.Clone(sinks)
 	if dlq := p.topo.DeadLetterTopic; dlq != "" && !slices.Contains(topics, dlq) {
 		topics = append(topics, dlq)
+	}
+	for _, a := range p.g.aggs {
+		topics = append(topics, a.changelog)
+		if a.repartition != "" {
+			topics = append(topics, a.repartition)
+		}
 	}
 	if len(topics) == 0 {
 		return nil
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
-		return fmt.Errorf("describing sink topics %v for max.message.bytes: %w", topics, err)
+		return fmt.Errorf("describing topics %v for max.message.bytes: %w", topics, err)
 	}
+	batch := map[string]int32{}
 	for _, t := range topics {
 		limit := int64(producerMaxBatch)
-		if rc, err := rcs.On(t, nil); err == nil && rc.Err == nil {
+		rc, err := rcs.On(t, nil)
+		if err == nil && rc.Err == nil {
 			for _, c := range rc.Configs {
-				if c.Key == "max.message.bytes" && c.Value != nil {
+				switch {
+				case c.Value == nil:
+				case c.Key == "max.message.bytes":
 					if n, err := strconv.ParseInt(*c.Value, 10, 64); err == nil && n > 0 {
-						limit = min(limit, n)
+						limit = min(n, maxBatch)
+					}
+				case c.Key == "cleanup.policy":
+					if slices.Contains(strings.Split(*c.Value, ","), "compact") {
+						p.g.compacted[t] = true
 					}
 				}
 			}
 		}
-		p.g.maxOut[t] = limit - batchOverhead
+		batch[t] = int32(limit)
+		if !slices.Contains(sinks, t) && t != p.topo.DeadLetterTopic {
+			continue
+		}
+		out := limit - batchOverhead
+		if want := p.topo.Limits.MaxOutputBytes; want > 0 && slices.Contains(sinks, t) && t != p.topo.DeadLetterTopic {
+			if want > out {
+				p.log.Warn("limits.max_output_bytes is more than a sink topic accepts; larger records are bad records", "topic", t, "max_output_bytes", want, "max.message.bytes", limit, "limit", out)
+			}
+			out = min(want, out)
+		}
+		p.g.maxOut[t] = out
 	}
+	p.batchMax.Store(&batch)
 	return nil
 }
 
