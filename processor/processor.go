@@ -111,6 +111,7 @@ type Processor struct {
 	m        *metrics.Pipeline
 	joined   atomic.Bool // the member has had an assignment
 	settled  atomic.Bool // see Settled
+	stopping atomic.Bool // Run's context has ended
 	oldest   time.Time   // timestamp of the oldest input record of the open transaction
 
 	// Records of the open transaction; owned by the Run goroutine.
@@ -317,11 +318,23 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	p.log.Info("started", "group", p.topo.Group, "guarantee", p.topo.Guarantee, "sources", p.Consumed(), "commit_interval", p.interval)
 
-	err = p.loop(ctx, sess)
+	// drain bounds everything after ctx ends: the work under way (a
+	// commit the stop interrupted), the final commit and leaving the
+	// group all end within the shutdown timeout of the stop. Waiting on
+	// an unreachable broker without it takes the transaction timeout,
+	// then a client rebuild, whatever shutdown_timeout says.
+	drain, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	defer context.AfterFunc(ctx, func() {
+		p.stopping.Store(true)
+		time.AfterFunc(p.cfg.ShutdownTimeout, cancelDrain)
+	})()
+
+	err = p.loop(ctx, drain, sess)
 
 	// Shut down in order: the loop has stopped polling; end the open
 	// transaction (committing the work done), then leave the group.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(drain, p.cfg.ShutdownTimeout)
 	defer cancel()
 	stopping := time.Now()
 	if open, _ := sess.InTxn(); open && err == nil {
@@ -358,8 +371,10 @@ func (p *Processor) groupInstanceID() string {
 func (p *Processor) Settled() bool { return p.settled.Load() }
 
 // loop returns nil when ctx ends, or the error that stops the processor.
-func (p *Processor) loop(ctx context.Context, sess cycle) error {
-	produceCtx := context.WithoutCancel(ctx)
+// drain outlives ctx by the shutdown timeout: produces and commits use it,
+// so a commit under way when ctx ends can still finish.
+func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
+	produceCtx := drain
 	emit := func(r *kgo.Record) {
 		p.out++
 		sess.Produce(produceCtx, r)
@@ -538,6 +553,13 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 	p.g.settle(err == nil && committed)
 	var rebuild *txn.RebuildError
 	switch {
+	case errors.As(err, &rebuild) && p.stopping.Load():
+		// A rebuild rejoins the group and restores state, only to
+		// stop: the next owner of the partitions does that. Closing
+		// an unreachable client can also outlast the shutdown
+		// timeout.
+		p.m.TxnAborts.WithLabelValues("unknown_outcome").Inc()
+		return false, fmt.Errorf("stopping: the last transaction did not commit within shutdown_timeout (%s); its outcome is unknown and its input will be processed again from the last committed offsets (is the broker reachable?): %w", p.cfg.ShutdownTimeout, rebuild.Err)
 	case errors.As(err, &rebuild):
 		p.stats.Rebuilds.Add(1)
 		p.m.Rebuilds.Inc()
