@@ -124,6 +124,10 @@ type Processor struct {
 	// batchMaxBytes); read by kgo's goroutines.
 	batchMax atomic.Pointer[map[string]int32]
 
+	// A start without a broker connection warns after startSlow and
+	// fails after startGiveUp (tests shorten them).
+	startSlow, startGiveUp time.Duration
+
 	// afterPoll, when set (tests), sees the record count of every poll
 	// before the loop looks at its context: a test cancels there to stop
 	// the processor exactly as a poll returns records.
@@ -163,6 +167,9 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		txnID:    txnID,
 		interval: interval,
 		log:      cfg.Logger.With("pipeline", topo.Name, "txn_id", txnID),
+
+		startSlow:   startSlow,
+		startGiveUp: startGiveUp,
 	}
 	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
 	return p, nil
@@ -210,15 +217,16 @@ func (p *Processor) Consumed() []string {
 
 // ensureTopics creates the changelog, repartition and dead-letter topics
 // with a client of its own, closed before Run makes the member's.
-func (p *Processor) ensureTopics(ctx context.Context) error {
+func (p *Processor) ensureTopics(ctx context.Context, watch *connWatch) error {
 	if len(p.g.aggs) == 0 && p.topo.DeadLetterTopic == "" {
 		return nil
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(p.cfg.ClientID)}, p.cfg.KafkaOpts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(p.cfg.ClientID), kgo.WithHooks(watch)}, p.cfg.KafkaOpts...)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	watch.dialsTLSFrom(cl)
 	return ensureTopics(ctx, kadm.NewClient(cl), p.g, p.SourceTopics(), p.topo.DeadLetterTopic)
 }
 
@@ -239,13 +247,31 @@ func (p *Processor) SinkTopics() []string {
 // Kafka error stops it. When ctx ends it commits the open transaction,
 // leaves the group and returns nil.
 func (p *Processor) Run(ctx context.Context) error {
+	// Until the pipeline has started, a broker connection failing in a
+	// way retrying cannot fix (authentication, TLS), or failing for
+	// startGiveUp, ends the start with its cause.
+	startCtx, failStart := context.WithCancelCause(ctx)
+	defer failStart(nil)
+	watch := newConnWatch(p.log, failStart)
+	slow, giveUp := p.startSlow, p.startGiveUp
+	defer time.AfterFunc(slow, func() { watch.slow(slow) }).Stop()
+	defer time.AfterFunc(giveUp, func() { watch.giveUp(giveUp) }).Stop()
+	startErr := func(err error) error {
+		var ce *ConnectError
+		if errors.As(context.Cause(startCtx), &ce) {
+			return fmt.Errorf("cannot start: %w", ce)
+		} else if ce = watch.lastFailure(); ce != nil && ctx.Err() == nil {
+			return fmt.Errorf("cannot start: %w (while %w)", ce, err)
+		}
+		return err
+	}
 	// The internal topics exist before the member's client does: that
 	// client joins the group as soon as it is made, and a repartition
 	// topic missing then is found by the first produce's metadata
 	// refresh, when the member rejoins to consume it too, a rebalance
 	// that revokes everything and aborts the first transaction.
-	if err := p.ensureTopics(ctx); err != nil {
-		return err
+	if err := p.ensureTopics(startCtx, watch); err != nil {
+		return startErr(err)
 	}
 	tcfg := txn.Config{
 		Brokers:            p.cfg.Brokers,
@@ -294,6 +320,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			// loop skips it, and its offset is past every record
 			// before it, so committing it skips no record.
 			kgo.KeepControlRecords(),
+			kgo.WithHooks(watch),
 		}, p.cfg.KafkaOpts...),
 	}
 	var sess cycle
@@ -307,15 +334,20 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	watch.dialsTLSFrom(sess.Client())
 	adm := kadm.NewClient(sess.Client())
-	if err := checkSinks(ctx, adm, p.SinkTopics(), p.topo.DeadLetterTopic); err != nil {
-		sess.Close(ctx)
+	err = checkSinks(startCtx, adm, p.SinkTopics(), p.topo.DeadLetterTopic)
+	if err == nil {
+		err = p.outputLimits(startCtx, adm)
+	}
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
+		defer cancel()
+		sess.Close(cctx)
+		err = startErr(err)
 		return err
 	}
-	if err := p.outputLimits(ctx, adm); err != nil {
-		sess.Close(ctx)
-		return err
-	}
+	watch.started()
 	p.log.Info("started", "group", p.topo.Group, "guarantee", p.topo.Guarantee, "sources", p.Consumed(), "commit_interval", p.interval)
 
 	// drain bounds everything after ctx ends: the work under way (a
