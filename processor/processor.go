@@ -304,7 +304,19 @@ func (p *Processor) Run(ctx context.Context) error {
 				}
 			}
 			p.log.Info("partitions revoked", "partitions", m)
-			p.tasks.onRevoked(m)
+			p.tasks.onRevoked(m, false)
+			p.g.asg.add(m, true)
+		},
+		OnLost: func(m map[string][]int32) {
+			p.stats.AssignedParts.Add(-int64(count(m)))
+			p.m.AssignedPartitions.Sub(float64(count(m)))
+			for t, parts := range m {
+				for _, part := range parts {
+					p.m.Lag.DeleteLabelValues(t, strconv.Itoa(int(part)))
+				}
+			}
+			p.log.Info("partitions lost", "partitions", m)
+			p.tasks.onRevoked(m, true)
 			p.g.asg.add(m, true)
 		},
 		Opts: append([]kgo.Opt{

@@ -41,6 +41,9 @@ type tasks struct {
 		sync.Mutex
 		assigned map[string][]int32 // to restore
 		revoked  map[string][]int32 // to drop
+		// suspended: revoked by a rebalance, stores kept until the
+		// assignment that ends it says whether they come back.
+		suspended map[string]map[int32]bool
 	}
 	restoring atomic.Int64 // partitions assigned and not yet restored
 }
@@ -63,12 +66,21 @@ func newTasks(g *graph, backend statestore.Backend, brokers []string, opts []kgo
 	}
 	t.mu.assigned = map[string][]int32{}
 	t.mu.revoked = map[string][]int32{}
+	t.mu.suspended = map[string]map[int32]bool{}
 	return t
 }
 
 func (t *tasks) stateful() bool { return len(t.aggs) > 0 }
 
-// onAssigned runs in the rebalance callback.
+// onAssigned runs in the rebalance callback. A partition the rebalance
+// revoked and now gives back keeps its store (the balancer revokes every
+// partition before the member rejoins, so without this every rebalance
+// would read every kept partition's changelog again). Its restore then
+// reads the changelog from the store's checkpoint: nothing when nobody
+// else owned the partition in between, only what another owner wrote if
+// one did (a member expelled while rejoining). Suspended partitions not
+// given back are dropped. Every assigned partition is paused until the
+// run loop's sync has restored it.
 func (t *tasks) onAssigned(cl *kgo.Client, m map[string][]int32) {
 	pause := map[string][]int32{}
 	t.mu.Lock()
@@ -77,21 +89,42 @@ func (t *tasks) onAssigned(cl *kgo.Client, m map[string][]int32) {
 			pause[topic] = parts
 			t.mu.assigned[topic] = append(t.mu.assigned[topic], parts...)
 			t.restoring.Add(int64(len(parts)))
+			for _, p := range parts {
+				delete(t.mu.suspended[topic], p)
+			}
 		}
 	}
+	for topic, parts := range t.mu.suspended {
+		for p := range parts {
+			t.mu.revoked[topic] = append(t.mu.revoked[topic], p)
+		}
+	}
+	clear(t.mu.suspended)
 	t.mu.Unlock()
 	if len(pause) > 0 {
 		cl.PauseFetchPartitions(pause)
 	}
 }
 
-// onRevoked runs in the rebalance callback.
-func (t *tasks) onRevoked(m map[string][]int32) {
+// onRevoked runs in the rebalance callback. Revoked partitions are
+// suspended until the next assignment (see onAssigned); lost ones (the
+// session expired, another member may own them already) are dropped.
+func (t *tasks) onRevoked(m map[string][]int32, lost bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for topic, parts := range m {
-		if _, ok := t.aggs[topic]; ok {
+		if _, ok := t.aggs[topic]; !ok {
+			continue
+		}
+		if lost {
 			t.mu.revoked[topic] = append(t.mu.revoked[topic], parts...)
+			continue
+		}
+		if t.mu.suspended[topic] == nil {
+			t.mu.suspended[topic] = map[int32]bool{}
+		}
+		for _, p := range parts {
+			t.mu.suspended[topic][p] = true
 		}
 	}
 }
@@ -244,6 +277,7 @@ func (t *tasks) dropAll() {
 	t.mu.Lock()
 	clear(t.mu.assigned)
 	clear(t.mu.revoked)
+	clear(t.mu.suspended)
 	t.restoring.Store(0)
 	t.mu.Unlock()
 }

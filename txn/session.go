@@ -79,6 +79,10 @@ type Config struct {
 	// may pause them (to restore state first) with the client it gets.
 	OnAssigned func(*kgo.Client, map[string][]int32)
 	OnRevoked  func(map[string][]int32)
+	// OnLost, when set, gets the partitions lost (the session expired or
+	// the member was fenced: another member may own them already), which
+	// otherwise go to OnRevoked.
+	OnLost func(map[string][]int32)
 
 	// Opts are appended to the client's options (tests use it).
 	Opts []kgo.Opt
@@ -160,7 +164,11 @@ func groupOpts(cfg Config) []kgo.Opt {
 			}
 		}),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-			if cfg.OnRevoked != nil && len(m) > 0 {
+			switch {
+			case len(m) == 0:
+			case cfg.OnLost != nil:
+				cfg.OnLost(m)
+			case cfg.OnRevoked != nil:
 				cfg.OnRevoked(m)
 			}
 		}),
