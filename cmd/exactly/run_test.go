@@ -34,9 +34,10 @@ func TestRunStopBeforeJoin(t *testing.T) {
 		if code := exitCode(err); code != 0 {
 			t.Errorf("run --brokers %s stopped before joining = %v (exit %d), want a clean stop (exit 0)\n%s", brokers, err, code, stderr.String())
 		}
-		// With the embedded broker, the stop comes before the server starts.
-		if n := strings.Count(stderr.String(), "serving"); n > 1 || n == 0 && brokers != "embedded" {
-			t.Errorf("run --brokers %s logged %d lines about serving metrics, want 1:\n%s", brokers, n, stderr.String())
+		// The stop may come before the server starts (while the
+		// pipeline loads); it never logs its address twice.
+		if n := strings.Count(stderr.String(), "serving"); n > 1 {
+			t.Errorf("run --brokers %s logged %d lines about serving metrics, want at most 1:\n%s", brokers, n, stderr.String())
 		}
 	}
 }
