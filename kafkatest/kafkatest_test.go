@@ -1,0 +1,118 @@
+package kafkatest
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+// The smoke test runs whichever switch is set: this package is only about
+// real Kafka, so it always starts one (skipped with -short).
+func sharedForTest(t *testing.T) *Cluster {
+	if testing.Short() {
+		t.Skip("starts Apache Kafka")
+	}
+	return Shared(t)
+}
+
+// TestTransactionalRoundTrip commits one transactional record and aborts
+// another, and checks a read_committed consumer sees the first only.
+func TestTransactionalRoundTrip(t *testing.T) {
+	c := sharedForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	topic := Name("smoke")
+	adm, done, err := c.admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if _, err := adm.CreateTopic(ctx, 1, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID(Name("smoke-txn")), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	for _, commit := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := pr.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		v := "aborted"
+		if commit {
+			v = "committed"
+		}
+		if err := pr.ProduceSync(ctx, &kgo.Record{Key: []byte("k"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := pr.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("EndTransaction(%v) = %v", commit, err)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	fs := cons.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	if len(got) != 1 || got[0] != "committed" {
+		t.Errorf("read_committed = %q, want [committed]", got)
+	}
+}
+
+// TestCoordinatorsAndRestart asks who leads and coordinates, kills that
+// node and restarts it, and checks the cluster answers again.
+func TestCoordinatorsAndRestart(t *testing.T) {
+	c := sharedForTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topic, group := Name("coord"), Name("coord-group")
+	adm, done, err := c.admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 2, -1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	done()
+	leader, err := c.Leader(ctx, topic, 1)
+	if err != nil || leader < 1 || int(leader) > c.Nodes() {
+		t.Fatalf("Leader(%s, 1) = %d, %v; want a node of 1..%d", topic, leader, err, c.Nodes())
+	}
+	gc, err := c.GroupCoordinator(ctx, group)
+	if err != nil || gc < 1 || int(gc) > c.Nodes() {
+		t.Fatalf("GroupCoordinator(%s) = %d, %v", group, gc, err)
+	}
+	tc, err := c.TxnCoordinator(ctx, Name("coord-txn"))
+	if err != nil || tc < 1 || int(tc) > c.Nodes() {
+		t.Fatalf("TxnCoordinator = %d, %v", tc, err)
+	}
+	c.Kill(leader)
+	if c.Running(leader) {
+		t.Fatalf("node %d runs after Kill", leader)
+	}
+	if err := c.Restart(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addr(leader)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kadm.NewClient(cl).ApiVersions(ctx); err != nil {
+		t.Errorf("node %d after Restart: ApiVersions = %v", leader, err)
+	}
+}
