@@ -2,6 +2,7 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -102,4 +103,85 @@ func coordinator(rs kadm.FindCoordinatorResponses, key string) (int32, error) {
 		return -1, fmt.Errorf("kafkatest: finding the coordinator of %q: %w", key, r.Err)
 	}
 	return r.NodeID, nil
+}
+
+// CreateTopics creates topics with partitions each, replicated on every
+// node (the cluster's default.replication.factor), with configs. A topic
+// that exists already is an error: tests sharing a cluster name their
+// topics uniquely.
+func (c *Cluster) CreateTopics(ctx context.Context, partitions int32, configs map[string]*string, topics ...string) error {
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	rs, err := adm.CreateTopics(ctx, partitions, -1, configs, topics...)
+	if err != nil {
+		return fmt.Errorf("kafkatest: creating topics %v: %w", topics, err)
+	}
+	for _, r := range rs.Sorted() {
+		if r.Err != nil {
+			return fmt.Errorf("kafkatest: creating topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage)
+		}
+	}
+	return nil
+}
+
+// Reset deletes every consumer group and every topic but Kafka's internal
+// ones, and waits until they are gone, so tests that run one after the
+// other with fixed names (events, out, ...) can share the cluster. A
+// group that still has members (a client not yet closed) is retried until
+// its session expires or ctx ends.
+func (c *Cluster) Reset(ctx context.Context) error {
+	adm, done, err := c.admin()
+	if err != nil {
+		return err
+	}
+	defer done()
+	for {
+		err := reset(ctx, adm)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafkatest: resetting the cluster: %w", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func reset(ctx context.Context, adm *kadm.Client) error {
+	groups, err := adm.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	if names := groups.Groups(); len(names) > 0 {
+		rs, err := adm.DeleteGroups(ctx, names...)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.GroupIDNotFound) {
+				return fmt.Errorf("deleting group %s: %w", r.Group, r.Err)
+			}
+		}
+	}
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return err
+	}
+	if names := topics.Names(); len(names) > 0 {
+		rs, err := adm.DeleteTopics(ctx, names...)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+				return fmt.Errorf("deleting topic %s: %w", r.Topic, r.Err)
+			}
+		}
+		return errors.New("topics deleted, checking they are gone")
+	}
+	return nil
 }

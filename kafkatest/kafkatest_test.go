@@ -12,11 +12,12 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
-// The smoke test runs whichever switch is set: this package is only about
-// real Kafka, so it always starts one (skipped with -short).
+// The package's own tests start Apache Kafka, so they run only when the
+// switch selects it (EXACTLY_TEST_BROKER=kafka): the default suite needs
+// no Java.
 func sharedForTest(t *testing.T) *Cluster {
-	if testing.Short() {
-		t.Skip("starts Apache Kafka")
+	if !Selected() {
+		t.Skipf("starts Apache Kafka: set %s=kafka", BrokerEnv)
 	}
 	return Shared(t)
 }
