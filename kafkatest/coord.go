@@ -109,7 +109,20 @@ func coordinator(rs kadm.FindCoordinatorResponses, key string) (int32, error) {
 // node (the cluster's default.replication.factor), with configs. A topic
 // that exists already is an error: tests sharing a cluster name their
 // topics uniquely.
+//
+// Unless configs say otherwise, the topics keep records forever
+// (retention.ms=-1): tests write records with event timestamps of fixed
+// past dates, and Kafka's time retention (7 days, measured on the record
+// timestamps) would delete them within minutes, which the embedded broker
+// never does.
 func (c *Cluster) CreateTopics(ctx context.Context, partitions int32, configs map[string]*string, topics ...string) error {
+	if _, ok := configs["retention.ms"]; !ok {
+		cfg := map[string]*string{"retention.ms": kadm.StringPtr("-1")}
+		for k, v := range configs {
+			cfg[k] = v
+		}
+		configs = cfg
+	}
 	adm, done, err := c.admin()
 	if err != nil {
 		return err

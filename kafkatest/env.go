@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The switch: EXACTLY_TEST_BROKER picks the broker the crash, chaos,
@@ -84,10 +85,24 @@ func Shared(t testing.TB) *Cluster {
 	return shared.c
 }
 
-// Main runs the tests and then stops the shared cluster, if one started:
+// Main starts the shared cluster first when real Kafka is selected (so no
+// test's deadline pays for the start), runs the tests and then stops it:
 //
 //	func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
 func Main(m *testing.M) int {
+	if Selected() {
+		shared.Lock()
+		var o Options
+		if o, shared.err = EnvOptions(); shared.err == nil {
+			start := time.Now()
+			shared.c, shared.err = Start(context.Background(), o)
+			if shared.err == nil {
+				fmt.Fprintf(os.Stderr, "kafkatest: Apache Kafka %s, %d node(s) %v, started in %s at %s\n",
+					Version, o.Nodes, o.Features, time.Since(start).Round(100*time.Millisecond), strings.Join(shared.c.Addrs(), ","))
+			}
+		}
+		shared.Unlock()
+	}
 	code := m.Run()
 	shared.Lock()
 	if shared.c != nil {

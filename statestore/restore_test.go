@@ -199,7 +199,14 @@ func TestRestorePartition(t *testing.T) {
 					for _, tx := range step.txns {
 						tx(t, prod)
 					}
+					// Kafka writes a transaction's markers after EndTransaction
+					// returns: wait for them (last stable offset = high
+					// watermark), so hwm counts the last marker too.
 					hwm := offsets(ctx, t, adm, adm.ListEndOffsets)
+					for lso := offsets(ctx, t, adm, adm.ListCommittedOffsets); lso != hwm; lso = offsets(ctx, t, adm, adm.ListCommittedOffsets) {
+						time.Sleep(20 * time.Millisecond)
+						hwm = offsets(ctx, t, adm, adm.ListEndOffsets)
+					}
 					var calls, lastDone, lastRemaining int64 = 0, -1, -1
 					stats, err := RestorePartition(ctx, addrs, changelog, 0, st, func(done, remaining int64) {
 						calls++
