@@ -96,9 +96,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		c.ownDir = true
 	}
-	id := make([]byte, 16)
-	rand.Read(id)
-	c.clusterID = base64.RawURLEncoding.EncodeToString(id)
+	// A random Kafka Uuid (16 bytes, base64url); one starting with '-'
+	// would read as a flag to the formatter, so Kafka never makes those.
+	for c.clusterID == "" || c.clusterID[0] == '-' {
+		id := make([]byte, 16)
+		rand.Read(id)
+		c.clusterID = base64.RawURLEncoding.EncodeToString(id)
+	}
 
 	ports, err := freePorts(2 * opts.Nodes)
 	if err != nil {
