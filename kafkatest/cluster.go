@@ -258,7 +258,9 @@ func (c *Cluster) startNode(n *node) error {
 	}
 	// The watchdog reads its stdin: "stop" means the JVM is gone and it
 	// may leave; end of file means the test binary died.
-	dog := exec.Command("sh", "-c", fmt.Sprintf(`read x; [ "$x" = stop ] || kill -9 -- -%d 2>/dev/null`, cmd.Process.Pid))
+	// (No "--" before the group: dash's kill takes it for a pid and kills
+	// nothing.)
+	dog := exec.Command("sh", "-c", fmt.Sprintf(`read x; [ "$x" = stop ] || kill -9 -%d`, cmd.Process.Pid))
 	dog.Stdin = pr
 	dog.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := dog.Start(); err != nil {

@@ -1,8 +1,13 @@
 package kafkatest
 
 import (
+	"bufio"
 	"context"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -10,7 +15,64 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func TestMain(m *testing.M) { os.Exit(Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(orphanEnv) != "" {
+		orphanChild()
+		return
+	}
+	os.Exit(Main(m))
+}
+
+const orphanEnv = "KAFKATEST_ORPHAN_CHILD"
+
+// orphanChild starts a cluster, prints its JVM's pid and blocks until the
+// parent SIGKILLs it.
+func orphanChild() {
+	c, err := Start(context.Background(), Options{})
+	if err != nil {
+		panic(err)
+	}
+	os.Stdout.WriteString(strconv.Itoa(c.node(1).cmd.Process.Pid) + " " + c.dir + "\n")
+	select {}
+}
+
+// TestJVMDiesWithTestBinary SIGKILLs a test binary that runs a cluster
+// (as go test's -timeout or a CI runner would) and checks that the
+// broker's JVM does not outlive it.
+func TestJVMDiesWithTestBinary(t *testing.T) {
+	if !Selected() {
+		t.Skipf("starts Apache Kafka: set %s=kafka", BrokerEnv)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), orphanEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child printed no JVM pid: %v", err)
+	}
+	pidText, dir, _ := strings.Cut(strings.TrimSpace(line), " ")
+	pid, _ := strconv.Atoi(pidText)
+	cmd.Process.Kill()
+	cmd.Wait()
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for syscall.Kill(pid, 0) == nil {
+		if ctx.Err() != nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the JVM (pid %d) outlived its SIGKILLed test binary", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // The package's own tests start Apache Kafka, so they run only when the
 // switch selects it (EXACTLY_TEST_BROKER=kafka): the default suite needs
