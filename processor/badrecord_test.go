@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 const poisonPipeline = `name: poison
@@ -212,6 +213,7 @@ func headers(r *kgo.Record) map[string]string {
 // commit (nothing of it is visible, its offsets do not move) and the
 // processor stops, instead of losing the record.
 func TestFailedDeadLetterWriteFails(t *testing.T) {
+	kafkatest.SkipUnlessEmbedded(t, "it refuses produce requests through kfake ControlKey")
 	b, err := broker.Start(broker.Options{Partitions: 1})
 	if err != nil {
 		t.Fatal(err)

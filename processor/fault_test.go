@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // TestRebuildAfterFailedCommit makes the broker fail the offset commit of
@@ -16,6 +18,7 @@ import (
 // abort. The processor must rebuild its client, resume from the committed
 // offsets, and still write every record exactly once.
 func TestRebuildAfterFailedCommit(t *testing.T) {
+	kafkatest.SkipUnlessEmbedded(t, "it fails TxnOffsetCommit through kfake ControlKey")
 	c := newCluster(t, "in", "out")
 	b := c.b
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/kafkatest"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -55,6 +56,7 @@ func sample(t *testing.T, page, name string, want ...string) float64 {
 // the metrics move as records flow: the records the sink wrote equal the
 // records a read_committed reader sees.
 func TestMetricsAndReadiness(t *testing.T) {
+	kafkatest.SkipUnlessEmbedded(t, "it stalls ListOffsets through kfake ControlKey")
 	c := newCluster(t, "events", "user-totals")
 	b := c.b
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

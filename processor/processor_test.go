@@ -18,18 +18,38 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/kafkatest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
 type cluster struct {
-	b     *broker.Broker // for tests that inject broker errors
+	b     *broker.Broker // for tests that inject broker errors; nil on real Kafka
 	addrs []string
 	cl    *kgo.Client
 	adm   *kadm.Client
 }
 
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+
+// newCluster starts an embedded broker with topics of 3 partitions, or,
+// when EXACTLY_TEST_BROKER=kafka, empties the package's one Apache Kafka
+// cluster (the tests run one after the other with fixed names) and creates
+// the topics there.
 func newCluster(t *testing.T, topics ...string) *cluster {
 	t.Helper()
+	if kafkatest.Selected() {
+		k := kafkatest.Shared(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := k.Reset(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.CreateTopics(ctx, 3, nil, topics...); err != nil {
+			t.Fatal(err)
+		}
+		cl := newTestClient(t, k.Addrs())
+		return &cluster{addrs: k.Addrs(), cl: cl, adm: newAdm(cl)}
+	}
 	b, err := broker.Start(broker.Options{Partitions: 3})
 	if err != nil {
 		t.Fatal(err)

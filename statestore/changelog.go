@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,15 +49,32 @@ func EnsureChangelog(ctx context.Context, adm *kadm.Client, topic string, partit
 			return fmt.Errorf("statestore: creating changelog topic %s with %d partitions and cleanup.policy=compact: %w", topic, partitions, err)
 		}
 		// Another instance created it first: check it like any other.
-		if policy, exists, err = cleanupPolicy(ctx, adm, topic); err != nil {
-			return err
+		// Kafka's controller knows the topic before the brokers do: for a
+		// moment after its creation (seconds on a busy machine) the broker
+		// answering DescribeConfigs and Metadata still calls it unknown,
+		// so ask again until it knows it.
+		for attempt := 0; ; attempt++ {
+			if policy, exists, err = cleanupPolicy(ctx, adm, topic); err != nil || exists {
+				break
+			}
+			if attempt == topicVisibleAttempts || !sleepCtx(ctx, topicVisibleStep) {
+				return fmt.Errorf("statestore: changelog topic %s already exists but the brokers did not describe it within %s; start again in a few seconds", topic, topicVisibleAttempts*topicVisibleStep)
+			}
 		}
-		if !exists {
-			return fmt.Errorf("statestore: changelog topic %s already exists but cannot be described yet; start again in a few seconds", topic)
+		if err != nil {
+			return err
 		}
 	}
 
-	have, err := partitionCount(ctx, adm, topic)
+	var have int32
+	for attempt := 0; ; attempt++ {
+		if have, err = partitionCount(ctx, adm, topic); err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			break
+		}
+		if attempt == topicVisibleAttempts || !sleepCtx(ctx, topicVisibleStep) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -71,6 +89,22 @@ func EnsureChangelog(ctx context.Context, adm *kadm.Client, topic string, partit
 			"fix with: kafka-configs.sh --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact", topic, policy, topic))
 	}
 	return errors.Join(errs...)
+}
+
+// How long EnsureChangelog waits for a topic the controller has created to
+// be known to the brokers too.
+const (
+	topicVisibleStep     = 100 * time.Millisecond
+	topicVisibleAttempts = 100
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
+	}
 }
 
 // cleanupPolicy returns topic's cleanup.policy and whether topic exists.

@@ -10,9 +10,9 @@ import (
 )
 
 func TestEnsureChangelog(t *testing.T) {
+	adm := kadm.NewClient(newClient(t, newCluster(t)))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	adm := kadm.NewClient(newClient(t, newCluster(t)))
 
 	cases := []struct {
 		name string
@@ -81,7 +81,13 @@ func TestEnsureChangelog(t *testing.T) {
 			}
 			// Whatever it did, the topic now has what a changelog needs, and a
 			// second call agrees.
+			// Real Kafka's brokers learn of a new topic a moment after
+			// its creation returns: wait until they describe it.
 			details, err := adm.ListTopics(ctx, topic)
+			for err == nil && details[topic].Err != nil && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+				details, err = adm.ListTopics(kadm.WithAuthorizedOps(ctx), topic)
+			}
 			if err != nil {
 				t.Fatalf("ListTopics: %v", err)
 			}

@@ -49,6 +49,9 @@ const (
 	// broker restarts); with the backoff below, about 25 seconds of them.
 	maxRetries = 30
 	maxBackoff = time.Second
+	// unknownTopicRetries bounds the retries of a changelog topic the
+	// brokers do not know: with the backoff above, about 5 seconds.
+	unknownTopicRetries = 10
 )
 
 // RestorePartition brings st up to date with changelog topic/partition,
@@ -125,6 +128,9 @@ type fetcher struct {
 	leader  int32
 	epoch   int32
 	topicID [16]byte
+	// unknown counts metadata answers in a row that did not know the
+	// topic: after unknownTopicRetries of them it does not exist.
+	unknown int
 }
 
 func newFetcher(cl *kgo.Client, topic string, partition int32) *fetcher {
@@ -156,7 +162,14 @@ func (f *fetcher) refresh(ctx context.Context) error {
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
 			if errors.Is(err, kerr.UnknownTopicOrPartition) {
-				return errPermanent{fmt.Errorf("the topic does not exist; EnsureChangelog creates it: %w", err)}
+				// Kafka's brokers learn of a topic a moment after the
+				// controller created it (seconds on a busy machine), so a
+				// changelog another instance has just created may be
+				// unknown to the broker asked: retry a few times first.
+				if f.unknown++; f.unknown > unknownTopicRetries {
+					return errPermanent{fmt.Errorf("the topic does not exist; EnsureChangelog creates it: %w", err)}
+				}
+				return fmt.Errorf("the topic is not known to the broker yet: %w", err)
 			}
 			return err
 		}
@@ -170,7 +183,7 @@ func (f *fetcher) refresh(ctx context.Context) error {
 			if p.Leader < 0 {
 				return kerr.LeaderNotAvailable
 			}
-			f.leader, f.epoch, f.topicID, f.stale = p.Leader, p.LeaderEpoch, t.TopicID, false
+			f.leader, f.epoch, f.topicID, f.stale, f.unknown = p.Leader, p.LeaderEpoch, t.TopicID, false, 0
 			return nil
 		}
 		return errPermanent{fmt.Errorf("the topic has %d partitions, no partition %d; it needs one partition per partition of its source", len(t.Partitions), f.partition)}

@@ -3,6 +3,7 @@ package statestore
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,12 +15,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 const changelog = "cl"
 
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+
+// newCluster returns the brokers of an embedded cluster with the changelog
+// topic (2 partitions), or, when EXACTLY_TEST_BROKER=kafka, of the
+// package's one Apache Kafka cluster, emptied first (the tests run one
+// after the other with fixed names) and given the same topic.
 func newCluster(t *testing.T) []string {
 	t.Helper()
+	if kafkatest.Selected() {
+		k := kafkatest.Shared(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := k.Reset(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := k.CreateTopics(ctx, 2, nil, changelog); err != nil {
+			t.Fatal(err)
+		}
+		return k.Addrs()
+	}
 	return newFake(t).ListenAddrs()
 }
 
@@ -178,7 +199,14 @@ func TestRestorePartition(t *testing.T) {
 					for _, tx := range step.txns {
 						tx(t, prod)
 					}
+					// Kafka writes a transaction's markers after EndTransaction
+					// returns: wait for them (last stable offset = high
+					// watermark), so hwm counts the last marker too.
 					hwm := offsets(ctx, t, adm, adm.ListEndOffsets)
+					for lso := offsets(ctx, t, adm, adm.ListCommittedOffsets); lso != hwm; lso = offsets(ctx, t, adm, adm.ListCommittedOffsets) {
+						time.Sleep(20 * time.Millisecond)
+						hwm = offsets(ctx, t, adm, adm.ListEndOffsets)
+					}
 					var calls, lastDone, lastRemaining int64 = 0, -1, -1
 					stats, err := RestorePartition(ctx, addrs, changelog, 0, st, func(done, remaining int64) {
 						calls++
@@ -319,6 +347,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 func TestRestoreRetries(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	kafkatest.SkipUnlessEmbedded(t, "it fails ListOffsets and Fetch through kfake ControlKey")
 	c := newFake(t)
 	addrs := c.ListenAddrs()
 	prod := newClient(t, addrs, kgo.TransactionalID("writer"))

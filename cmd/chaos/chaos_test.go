@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // The chaos tests run the harness in-process against real exactly
@@ -20,6 +22,8 @@ var (
 	binPath   string
 	buildErr  error
 )
+
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
 
 func exactlyBinary(t *testing.T) string {
 	t.Helper()
@@ -48,6 +52,18 @@ func runChaos(t *testing.T, cfg Config) Report {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("chaos test runs processes for about two minutes")
+	}
+	if kafkatest.Selected() {
+		// The chaos tests share the package's Apache Kafka cluster one
+		// after the other: each starts from an empty one.
+		k := kafkatest.Shared(t)
+		rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := k.Reset(rctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Brokers = strings.Join(k.Addrs(), ",")
 	}
 	cfg.Bin = exactlyBinary(t)
 	cfg.LogDir = t.TempDir()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -43,7 +44,7 @@ func (r *Report) example(kind, format string, args ...any) {
 // really committed upstream. It checks it against what the generator
 // believes it committed.
 func readTruth(ctx context.Context, addr string, gen generated, rep *Report) (*truth, error) {
-	recs, err := broker.ReadCommitted(ctx, []string{addr}, []string{"in"})
+	recs, err := broker.ReadCommitted(ctx, strings.Split(addr, ","), []string{"in"})
 	if err != nil {
 		return nil, fmt.Errorf("reading in: %w", err)
 	}
@@ -160,7 +161,7 @@ func parseUpdate(key, value []byte) (parsedUpdate, error) {
 // against the truth, then compares it with what a read_uncommitted reader
 // sees, transaction by transaction.
 func checkOutput(ctx context.Context, addr string, t *truth, gen generated, rep *Report) error {
-	recs, err := broker.ReadCommitted(ctx, []string{addr}, []string{"out"})
+	recs, err := broker.ReadCommitted(ctx, strings.Split(addr, ","), []string{"out"})
 	if err != nil {
 		return fmt.Errorf("reading out: %w", err)
 	}

@@ -62,6 +62,11 @@ type Config struct {
 	// CatchUpTimeout bounds the wait, after the fault phase, for the group
 	// to commit every input record (default 2 minutes).
 	CatchUpTimeout time.Duration
+	// Brokers is a running Kafka cluster to use (host:port, commas
+	// between seeds), which must not hold the topics in and out, the
+	// group chaos or its changelog yet; empty starts `exactly broker`
+	// (the embedded broker) for the run.
+	Brokers string
 	// Bin is an exactly binary; empty builds ./cmd/exactly of the module
 	// in the working directory.
 	Bin string
@@ -225,6 +230,7 @@ usage: go run ./cmd/chaos [flags]
 	fs.IntVar(&c.Kills, "kills", def.Kills, "SIGKILLs over the fault phase")
 	fs.IntVar(&c.Pauses, "pauses", def.Pauses, "SIGSTOP pauses longer than the session timeout (zombies)")
 	fs.DurationVar(&c.CatchUpTimeout, "catch-up-timeout", 2*time.Minute, "how long to wait for the group to commit every input record after the fault phase")
+	fs.StringVar(&c.Brokers, "brokers", "", "an empty Kafka cluster to run against, host:port[,host:port...] (default: start the embedded broker)")
 	fs.StringVar(&c.Bin, "bin", "", "exactly binary (default: go build ./cmd/exactly of this module)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	fs.StringVar(&c.LogDir, "log-dir", "", "directory for the pipeline file and process logs (default: a temporary one)")

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -87,12 +88,12 @@ func record(v inputValue) *kgo.Record {
 // partition in seq order; aborted ones through a transactional producer
 // of their own, flushed before the abort so they are in the log.
 func (g *generator) run(ctx context.Context) (generated, error) {
-	plain, err := kgo.NewClient(kgo.SeedBrokers(g.addr), kgo.ProducerLinger(5*time.Millisecond))
+	plain, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(g.addr, ",")...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return g.out, err
 	}
 	defer plain.Close()
-	txn, err := kgo.NewClient(kgo.SeedBrokers(g.addr), kgo.TransactionalID(upstreamTxnID),
+	txn, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(g.addr, ",")...), kgo.TransactionalID(upstreamTxnID),
 		kgo.TransactionTimeout(10*time.Second), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return g.out, err

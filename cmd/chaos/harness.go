@@ -67,14 +67,20 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, fmt.Errorf("exactly validate rejected the %s pipeline (%v):\n%s", cfg.Mode, err, out)
 	}
 
-	brk, addr, err := startBroker(ctx, bin, logDir, partitions)
-	if err != nil {
+	addr := cfg.Brokers
+	if addr == "" {
+		brk, a, err := startBroker(ctx, bin, logDir, partitions)
+		if err != nil {
+			return rep, err
+		}
+		defer brk.kill()
+		addr = a
+		log.Info("broker started", "addr", addr, "logs", logDir)
+	} else if err := createTopics(ctx, addr); err != nil {
 		return rep, err
 	}
-	defer brk.kill()
-	log.Info("broker started", "addr", addr, "logs", logDir)
 
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...))
 	if err != nil {
 		return rep, err
 	}
@@ -301,4 +307,24 @@ func describeGroup(ctx context.Context, adm *kadm.Client) string {
 		})
 	}
 	return b.String()
+}
+
+// createTopics creates the input and output topics on a cluster the
+// harness did not start, replicated as the cluster's default says.
+func createTopics(ctx context.Context, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	rs, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, -1, nil, "in", "out")
+	if err != nil {
+		return fmt.Errorf("creating topics in and out on %s: %w", addr, err)
+	}
+	for _, r := range rs.Sorted() {
+		if r.Err != nil {
+			return fmt.Errorf("creating topic %s on %s: %w (the harness needs an empty cluster)", r.Topic, addr, r.Err)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -40,7 +41,7 @@ type partOffset struct {
 // transaction ends at the next marker of the same producer id there (the
 // marker key's second int16 is 0 for abort, 1 for commit).
 func readUncommitted(ctx context.Context, addr, topic string) ([]rawRecord, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...))
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func readUncommitted(ctx context.Context, addr, topic string) ([]rawRecord, erro
 	if len(hwm) == 0 {
 		return nil, nil
 	}
-	cl, err = kgo.NewClient(kgo.SeedBrokers(addr),
+	cl, err = kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
 	if err != nil {

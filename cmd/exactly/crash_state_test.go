@@ -20,7 +20,7 @@ import (
 const crashAggPipeline = `name: crashagg
 sources:
   - name: in
-    topic: in
+    topic: crashagg-in
 steps:
   - name: per-key
     aggregate:
@@ -31,7 +31,7 @@ steps:
         last_seq: {fn: last, of: value.seq}
 sinks:
   - name: out
-    topic: out
+    topic: crashagg-out
 `
 
 // TestCrashStateful runs a per-key count and sum over 100,000 records of
@@ -54,7 +54,11 @@ func TestCrashWindowed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes for about a minute")
 	}
-	crashStateful(t, strings.Replace(crashAggPipeline, "      group_by: key\n", "      group_by: key\n      window: {tumbling: 10s}\n", 1), true)
+	yaml := strings.Replace(crashAggPipeline, "      group_by: key\n", "      group_by: key\n      window: {tumbling: 10s}\n", 1)
+	// Its own pipeline, group and topics: a real Kafka cluster is shared
+	// by the package's tests.
+	yaml = strings.ReplaceAll(yaml, "crashagg", "crashwin")
+	crashStateful(t, yaml, true)
 }
 
 func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
@@ -67,7 +71,12 @@ func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	_, addr := startBroker(t, "--topic", "in:"+strconv.Itoa(partitions), "--topic", "out:"+strconv.Itoa(partitions))
+	name := "crashagg"
+	if windowed {
+		name = "crashwin"
+	}
+	in, out := name+"-in", name+"-out"
+	addr := testBroker(t, partitions, in, out)
 	pipeline := filepath.Join(t.TempDir(), "crashagg.yaml")
 	if err := os.WriteFile(pipeline, []byte(pipelineYAML), 0o644); err != nil {
 		t.Fatal(err)
@@ -116,7 +125,7 @@ func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 				}
 				groups[g].n++
 				v := fmt.Sprintf(`{"seq":%d,"amount":%d}`, want[k], want[k])
-				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(key), Value: []byte(v), Timestamp: ts})
+				rs = append(rs, &kgo.Record{Topic: in, Key: []byte(key), Value: []byte(v), Timestamp: ts})
 			}
 			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 				produced <- err
@@ -146,12 +155,12 @@ func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 	if err := <-produced; err != nil {
 		t.Fatalf("producing input: %v", err)
 	}
-	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, "crashagg", []string{"in"}) })
+	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, name, []string{in}) })
 	for _, m := range members {
 		m.stop(t, 30*time.Second)
 	}
 
-	committed, err := broker.ReadCommitted(ctx, []string{addr}, []string{"out"})
+	committed, err := broker.ReadCommitted(ctx, []string{addr}, []string{out})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +214,7 @@ func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 			t.Errorf("group %s: final count %d, want %d", g, final[g], w.n)
 		}
 	}
-	uncommitted := countUncommitted(ctx, t, addr, "out")
+	uncommitted := countUncommitted(ctx, t, addr, out)
 	t.Logf("input %d records over %d keys, %d groups; read_committed %d updates (lost %d, duplicated %d, inconsistent %d); read_uncommitted %d (aborted %d); kills %d",
 		records, keys, len(groups), len(committed), lost, dups, bad, uncommitted, uncommitted-len(committed), kills)
 	if lost != 0 || dups != 0 || bad != 0 || len(committed) != records {

@@ -23,7 +23,7 @@ const crashPipeline = `name: crash
 dead_letter_topic: crash-dlq
 sources:
   - name: in
-    topic: in
+    topic: crash-in
 steps:
   - name: drop-threes
     filter: value.id % 10 != 3
@@ -31,7 +31,7 @@ steps:
     map: '{"id": value.id, "twice": value.id * 2}'
 sinks:
   - name: out
-    topic: out
+    topic: crash-out
 `
 
 // TestCrash runs the broker and two exactly instances as processes, kills
@@ -51,7 +51,7 @@ func TestCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	_, addr := startBroker(t, "--topic", "in:"+strconv.Itoa(partitions), "--topic", "out:"+strconv.Itoa(partitions))
+	addr := testBroker(t, partitions, "crash-in", "crash-out")
 	pipeline := filepath.Join(t.TempDir(), "crash.yaml")
 	if err := os.WriteFile(pipeline, []byte(crashPipeline), 0o644); err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestCrash(t *testing.T) {
 				if poisoned(int64(id)) {
 					v = `{"id":` + strconv.Itoa(id) + `,` // invalid JSON
 				}
-				rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(strconv.Itoa(id)), Value: []byte(v)})
+				rs = append(rs, &kgo.Record{Topic: "crash-in", Key: []byte(strconv.Itoa(id)), Value: []byte(v)})
 			}
 			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 				produced <- err
@@ -105,11 +105,11 @@ func TestCrash(t *testing.T) {
 		t.Fatalf("producing input: %v", err)
 	}
 
-	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, "crash", []string{"in"}) })
+	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, "crash", []string{"crash-in"}) })
 	a.stop(t, 30*time.Second)
 	b.stop(t, 30*time.Second)
 
-	committed, err := broker.ReadCommitted(ctx, []string{addr}, []string{"out"})
+	committed, err := broker.ReadCommitted(ctx, []string{addr}, []string{"crash-out"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	want := records - records/10 - poisons
-	uncommitted := countUncommitted(ctx, t, addr, "out")
+	uncommitted := countUncommitted(ctx, t, addr, "crash-out")
 	t.Logf("input %d, expected output %d, read_committed %d (lost %d, duplicated %d), read_uncommitted %d (aborted attempts %d), kills %d",
 		records, want, len(committed), lost, dups, uncommitted, uncommitted-len(committed), kills)
 	if lost != 0 || dups != 0 || len(committed) != want {
@@ -169,7 +169,7 @@ func TestCrash(t *testing.T) {
 		t.Errorf("read_uncommitted sees %d records, read_committed %d: the kills hit no open transaction, so the test proved nothing", uncommitted, len(committed))
 	}
 	if kcat, err := exec.LookPath("kcat"); err == nil {
-		n := kcatCount(ctx, t, kcat, addr, "out")
+		n := kcatCount(ctx, t, kcat, addr, "crash-out")
 		t.Logf("kcat (librdkafka, isolation.level=read_committed) reads %d records", n)
 		if n != len(committed) {
 			t.Errorf("kcat read_committed count = %d, want %d", n, len(committed))

@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // Helpers for tests that run exactly and its broker as real processes.
@@ -98,9 +101,19 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-// stop sends SIGTERM and waits up to d for a clean exit.
+// stop sends SIGTERM and waits up to d for a clean exit. It first waits
+// (up to d) until the process has logged anything: a SIGTERM that lands
+// before main has set up its signal handling kills the process with the
+// signal instead, which is not what the test asks about (an instance
+// restarted just before the input is caught up meets this on a busy
+// machine).
 func (p *proc) stop(t *testing.T, d time.Duration) {
 	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if fi, err := os.Stat(p.log); err == nil && fi.Size() > 0 {
+			break
+		}
+	}
 	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
@@ -110,6 +123,32 @@ func (p *proc) stop(t *testing.T, d time.Duration) {
 	case <-time.After(d):
 		t.Errorf("%s did not exit within %s of SIGTERM", p.name, d)
 	}
+}
+
+func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+
+// testBroker returns the address of the broker a process test runs
+// against, with topics of the given partition count created: `exactly
+// broker` as a process of its own (the default), or the package's one
+// Apache Kafka cluster when EXACTLY_TEST_BROKER=kafka (see kafkatest), which
+// the tests share: each names its topics, pipeline and group uniquely.
+func testBroker(t *testing.T, partitions int, topics ...string) string {
+	t.Helper()
+	if !kafkatest.Selected() {
+		var args []string
+		for _, topic := range topics {
+			args = append(args, "--topic", topic+":"+strconv.Itoa(partitions))
+		}
+		_, addr := startBroker(t, args...)
+		return addr
+	}
+	c := kafkatest.Shared(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CreateTopics(ctx, int32(partitions), nil, topics...); err != nil {
+		t.Fatal(err)
+	}
+	return c.Addrs()[0] // one seed: the clients find the other nodes
 }
 
 // startBroker runs `exactly broker` as its own process and returns its

@@ -17,19 +17,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/kafkatest"
 	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/topology"
 )
 
 const redrivePipeline = `name: redrive
-dead_letter_topic: in-dlq
+dead_letter_topic: redrive-in-dlq
 sources:
-  - {name: in, topic: in}
+  - {name: in, topic: redrive-in}
 steps:
   - name: positive
     filter: FILTER
 sinks:
-  - {name: out, topic: out}
+  - {name: out, topic: redrive-out}
 `
 
 // runPipeline runs yaml until its group has consumed everything.
@@ -71,16 +72,21 @@ func runPipeline(t *testing.T, ctx context.Context, addrs []string, yaml string)
 // pipeline, redrives the dead letters back to their source topic and
 // checks each is processed exactly once, even when redrive runs twice.
 func TestRedrive(t *testing.T) {
-	b, err := broker.Start(broker.Options{Partitions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	addrs := b.Addrs()
-	if err := broker.CreateTopics(ctx, addrs, 1, "in", "out"); err != nil {
-		t.Fatal(err)
+	var addrs []string
+	if kafkatest.Selected() {
+		addrs = []string{testBroker(t, 1, "redrive-in", "redrive-out")}
+	} else {
+		b, err := broker.Start(broker.Options{Partitions: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		addrs = b.Addrs()
+		if err := broker.CreateTopics(ctx, addrs, 1, "redrive-in", "redrive-out"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
@@ -89,21 +95,21 @@ func TestRedrive(t *testing.T) {
 	defer cl.Close()
 	var rs []*kgo.Record
 	for _, v := range []string{`{"id":1,"amount":5}`, `{"id":2}`, `{"id":3,"amount":1}`, `{"id":4}`} {
-		rs = append(rs, &kgo.Record{Topic: "in", Value: []byte(v), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(v)}}})
+		rs = append(rs, &kgo.Record{Topic: "redrive-in", Value: []byte(v), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte(v)}}})
 	}
 	if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
 	runPipeline(t, ctx, addrs, strings.Replace(redrivePipeline, "FILTER", "value.amount > 0", 1))
-	dlq, err := broker.ReadCommitted(ctx, addrs, []string{"in-dlq"})
+	dlq, err := broker.ReadCommitted(ctx, addrs, []string{"redrive-in-dlq"})
 	if err != nil || len(dlq) != 2 {
 		t.Fatalf("dead-letter topic holds %d records (%v), want 2", len(dlq), err)
 	}
 
 	for i, want := range []string{"redrove 2 records", "redrove 0 records"} {
 		var stdout, stderr bytes.Buffer
-		err := run(ctx, []string{"redrive", "--dlq", "in-dlq", "--brokers", strings.Join(addrs, ","), "--instance-id", "r"}, &stdout, &stderr)
+		err := run(ctx, []string{"redrive", "--dlq", "redrive-in-dlq", "--brokers", strings.Join(addrs, ","), "--instance-id", "r"}, &stdout, &stderr)
 		if err != nil || !strings.Contains(stdout.String(), want) {
 			t.Fatalf("redrive run %d = %v, printed %q, want %q\n%s", i+1, err, stdout.String(), want, stderr.String())
 		}
@@ -111,7 +117,7 @@ func TestRedrive(t *testing.T) {
 
 	// The fixed pipeline treats a missing amount as fine.
 	runPipeline(t, ctx, addrs, strings.Replace(redrivePipeline, "FILTER", "'!has(value.amount) || value.amount > 0'", 1))
-	out, err := broker.ReadCommitted(ctx, addrs, []string{"out"})
+	out, err := broker.ReadCommitted(ctx, addrs, []string{"redrive-out"})
 	if err != nil {
 		t.Fatal(err)
 	}
