@@ -71,6 +71,11 @@ type Config struct {
 
 	// KafkaOpts are appended to the client's options (tests use it).
 	KafkaOpts []kgo.Opt
+
+	// PurgeInterval is how often records the group committed past are
+	// deleted from the repartition topics (see purge.go). Default 30s
+	// (Kafka Streams' repartition.purge.interval.ms); negative: never.
+	PurgeInterval time.Duration
 }
 
 // Stats are counters of a running processor, safe to read at any time.
@@ -138,6 +143,9 @@ type Processor struct {
 func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PurgeInterval == 0 {
+		cfg.PurgeInterval = defaultPurgeInterval
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -374,7 +382,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		time.AfterFunc(p.cfg.ShutdownTimeout, cancelDrain)
 	})()
 
+	stopPurge := p.runPurge(ctx)
 	err = p.loop(ctx, drain, sess)
+	stopPurge()
 
 	// Shut down in order: the loop has stopped polling; end the open
 	// transaction (committing the work done), then leave the group.

@@ -448,7 +448,7 @@ func TestEnsureTopicRace(t *testing.T) {
 		for range cap(errs) {
 			go func() {
 				adm := newAdm(newTestClient(t, c.addrs))
-				errs <- ensureTopic(ctx, adm, topic, 3, true)
+				errs <- ensureTopic(ctx, adm, topic, 3, true, nil)
 			}()
 		}
 		for range cap(errs) {

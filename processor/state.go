@@ -306,7 +306,10 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 	if deadLetter != "" {
 		// Created like a repartition topic when missing: the records of
 		// a bad-record storm must have somewhere to go.
-		if err := ensureTopic(ctx, adm, deadLetter, maxParts, false); err != nil {
+		// Kept forever (retention counts from record timestamps, and a
+		// dead letter keeps its original's): what is in it is waiting
+		// for a person.
+		if err := ensureTopic(ctx, adm, deadLetter, maxParts, false, repartitionConfigs); err != nil {
 			return err
 		}
 	}
@@ -314,7 +317,7 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 		n := maxParts
 		a.setWriters(sources, parts, n)
 		if a.repartition != "" {
-			if err := ensureTopic(ctx, adm, a.repartition, n, true); err != nil {
+			if err := ensureTopic(ctx, adm, a.repartition, n, true, repartitionConfigs); err != nil {
 				return err
 			}
 		} else {
@@ -354,7 +357,7 @@ func checkSinks(ctx context.Context, adm *kadm.Client, sinks []string, deadLette
 // Replicas starting together race to create it: the losers, told it
 // already exists, check the winner's topic like any existing one, once
 // metadata shows it (for a moment after its creation it may not).
-func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, exact bool) error {
+func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, exact bool, configs map[string]*string) error {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			select {
@@ -380,7 +383,7 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 			}
 			return nil
 		}
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+		resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
 		if err == nil {
 			err = resp.Err
 		}

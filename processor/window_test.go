@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/broker"
@@ -263,4 +264,50 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Repartition topics are created with retention.ms=-1 (a replay of
+// records older than the broker's retention must not lose them before
+// they are read), and records the group committed past are purged.
+func TestRepartitionRetentionAndPurge(t *testing.T) {
+	c := newCluster(t, "events", "per-minute")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo, err := topology.Load("../testdata/window/tumbling.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.ProduceFile(ctx, c.addrs, "events", "../testdata/aggregate/events.jsonl"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config("a")
+	cfg.PurgeInterval = 100 * time.Millisecond
+	const rep = "per-minute-per-type-repartition"
+	purged := func(p *Processor) bool {
+		starts, err := c.adm.ListStartOffsets(ctx, rep)
+		if err != nil {
+			return false
+		}
+		n := int64(0)
+		starts.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n > 0
+	}
+	runWith(t, ctx, c, topo, cfg, purged)
+	rcs, err := c.adm.DescribeTopicConfigs(ctx, rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(rep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	retention := "(not set)"
+	for _, cf := range rc.Configs {
+		if cf.Key == "retention.ms" && cf.Value != nil {
+			retention = *cf.Value
+		}
+	}
+	if retention != "-1" {
+		t.Errorf("%s retention.ms = %s, want -1", rep, retention)
+	}
 }
