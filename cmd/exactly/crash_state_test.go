@@ -156,6 +156,7 @@ func crashStateful(t *testing.T, pipelineYAML string, windowed bool) {
 		t.Fatalf("producing input: %v", err)
 	}
 	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, name, []string{in}) })
+	waitLagZero(ctx, t, cl, name)
 	for _, m := range members {
 		m.stop(t, 30*time.Second)
 	}

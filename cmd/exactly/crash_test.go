@@ -106,6 +106,7 @@ func TestCrash(t *testing.T) {
 	}
 
 	waitFor(ctx, t, "the group to commit every input record", func() bool { return broker.CaughtUp(ctx, cl, "crash", []string{"crash-in"}) })
+	waitLagZero(ctx, t, cl, "crash")
 	a.stop(t, 30*time.Second)
 	b.stop(t, 30*time.Second)
 

@@ -7,12 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/kafkatest"
 )
@@ -198,6 +202,56 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// lagZero reports whether group has committed, on every partition it
+// commits for, exactly the partition's end offset: lag 0, also on
+// transactional topics (its own repartition topics) whose last offset is
+// a transaction marker, as the Java consumer and Kafka Streams commit.
+func lagZero(ctx context.Context, cl *kgo.Client, group string) (bool, string) {
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false, err.Error()
+	}
+	var topics []string
+	committed.Each(func(o kadm.OffsetResponse) {
+		if !slices.Contains(topics, o.Topic) {
+			topics = append(topics, o.Topic)
+		}
+	})
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return false, err.Error()
+	}
+	var behind []string
+	ends.Each(func(e kadm.ListedOffset) {
+		c, ok := committed.Lookup(e.Topic, e.Partition)
+		if e.Offset > 0 && (!ok || c.At != e.Offset) {
+			behind = append(behind, fmt.Sprintf("%s/%d committed %d of %d", e.Topic, e.Partition, c.At, e.Offset))
+		}
+	})
+	return len(behind) == 0, strings.Join(behind, ", ")
+}
+
+// waitLagZero waits (up to a minute) for lagZero.
+func waitLagZero(ctx context.Context, t *testing.T, cl *kgo.Client, group string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var why string
+	for {
+		ok, w := lagZero(ctx, cl, group)
+		if ok {
+			return
+		}
+		why = w
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer lag of group %s never reached 0 after catching up: %s", group, why)
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
