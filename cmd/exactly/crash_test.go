@@ -69,6 +69,14 @@ func TestCrash(t *testing.T) {
 
 	// Stream the input over about thirty seconds, so the kills land
 	// mid-stream.
+	// The input is written in transactions, as an exactly-once upstream
+	// writes: every batch ends in a transaction marker, which the
+	// pipeline's committed offsets must pass (lag 0 at the end).
+	up, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("crash-upstream"), kgo.DefaultProduceTopic("crash-in"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
 	produced := make(chan error, 1)
 	go func() {
 		const batch = 1000
@@ -81,7 +89,14 @@ func TestCrash(t *testing.T) {
 				}
 				rs = append(rs, &kgo.Record{Topic: "crash-in", Key: []byte(strconv.Itoa(id)), Value: []byte(v)})
 			}
-			if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			err := up.BeginTransaction()
+			if err == nil {
+				err = up.ProduceSync(ctx, rs...).FirstErr()
+			}
+			if err == nil {
+				err = up.EndTransaction(ctx, kgo.TryCommit)
+			}
+			if err != nil {
 				produced <- err
 				return
 			}
