@@ -6,11 +6,11 @@ package format
 // number there, or when the path is not plain (a key written with escapes
 // is not matched). It scans without decoding, for aggregates that keep an
 // input's decimal scale (SUM(100.00, 20.00) = 120.00, as SQL's NUMERIC).
-func NumberText(b []byte, path []string) (string, bool) {
+func NumberText(b []byte, path []string) ([]byte, bool) {
 	s := scanner{b: b}
 	for _, key := range path {
 		if !s.find(key) {
-			return "", false
+			return nil, false
 		}
 	}
 	s.ws()
@@ -23,9 +23,9 @@ func NumberText(b []byte, path []string) (string, bool) {
 		s.i++
 	}
 	if s.i == start {
-		return "", false
+		return nil, false
 	}
-	return string(s.b[start:s.i]), true
+	return s.b[start:s.i:s.i], true
 }
 
 // scanner walks a JSON document that already decoded without error.
@@ -75,7 +75,7 @@ func (s *scanner) find(key string) bool {
 		}
 		s.i++
 		s.ws()
-		if plain && k == key {
+		if plain && string(k) == key {
 			found = s.i
 		}
 		if !s.skip() {
@@ -86,7 +86,7 @@ func (s *scanner) find(key string) bool {
 
 // str reads a string at the scanner's position; plain is false when it
 // holds escapes (its text is then not its value).
-func (s *scanner) str() (string, bool) {
+func (s *scanner) str() ([]byte, bool) {
 	s.i++ // the opening quote
 	start, plain := s.i, true
 	for s.i < len(s.b) {
@@ -96,13 +96,13 @@ func (s *scanner) str() (string, bool) {
 			s.i += 2
 			continue
 		case '"':
-			v := string(s.b[start:s.i])
+			v := s.b[start:s.i]
 			s.i++
 			return v, plain
 		}
 		s.i++
 	}
-	return "", false
+	return nil, false
 }
 
 // skip moves past the value at the scanner's position.

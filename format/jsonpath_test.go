@@ -18,12 +18,12 @@ func TestNumberText(t *testing.T) {
 		{[]string{"b", "x"}, "", false},
 	} {
 		got, ok := NumberText([]byte(doc), tc.path)
-		if got != tc.want || ok != tc.ok {
+		if string(got) != tc.want || ok != tc.ok {
 			t.Errorf("NumberText(%v) = %q, %v, want %q, %v", tc.path, got, ok, tc.want, tc.ok)
 		}
 	}
 	// A repeated key: the last one, as the decoder keeps.
-	if got, _ := NumberText([]byte(`{"x": 1.0, "x": 2.50}`), []string{"x"}); got != "2.50" {
+	if got, _ := NumberText([]byte(`{"x": 1.0, "x": 2.50}`), []string{"x"}); string(got) != "2.50" {
 		t.Errorf("repeated key: %q, want 2.50", got)
 	}
 }

@@ -1,10 +1,9 @@
 package processor
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -469,10 +468,14 @@ func numberText(r *record, path []string, f float64) any {
 		return f
 	}
 	text, ok := format.NumberText(raw, path)
-	if !ok || strings.ContainsAny(text, "eE") {
+	if !ok || bytes.ContainsAny(text, "eE") {
 		return f
 	}
-	if g, err := strconv.ParseFloat(text, 64); err != nil || g != f {
+	// The same number as the decoder made (a repeated key, say, would
+	// not be): compared as exact decimals, without allocating.
+	x, ok := parseFixed(text)
+	y, ok2 := fixedOf(f)
+	if !ok || !ok2 || !x.equal(y) {
 		return f
 	}
 	return format.Number(text)

@@ -185,3 +185,11 @@ func fixedOf(v any) (fixed, bool) {
 	}
 	return fixed{}, false
 }
+
+// equal reports whether a and b are the same number (100.00 equals 100).
+func (a fixed) equal(b fixed) bool {
+	e := min(a.e, b.e)
+	x, ok1 := a.rescale(e)
+	y, ok2 := b.rescale(e)
+	return ok1 && ok2 && x == y
+}
