@@ -137,6 +137,12 @@ type State struct {
 	// CacheBytes (state.cache_bytes) bounds the block cache shared by
 	// every on-disk store of the process. Default 64 MiB.
 	CacheBytes int64 `mapstructure:"cache_bytes"`
+	// RepartitionPurgeInterval (state.repartition_purge_interval) is how
+	// often records the group committed past are deleted from the
+	// repartition topics, which are kept with retention.ms=-1 (Kafka
+	// Streams: repartition.purge.interval.ms). 0 never purges (the topics
+	// then grow until purged by hand). Default 30s.
+	RepartitionPurgeInterval time.Duration `mapstructure:"repartition_purge_interval"`
 }
 
 // EmbeddedBroker configures the in-process broker used when kafka.brokers
@@ -163,23 +169,24 @@ type Log struct {
 func defaults() map[string]any {
 	host, _ := os.Hostname()
 	return map[string]any{
-		"kafka.brokers":             []string{Embedded},
-		"kafka.client_id":           "exactly",
-		"kafka.transaction_timeout": 10 * time.Second,
-		"kafka.session_timeout":     45 * time.Second,
-		"kafka.rebalance_timeout":   60 * time.Second,
-		"kafka.linger":              5 * time.Millisecond,
-		"kafka.static_membership":   false,
-		"instance_id":               host,
-		"commit_interval":           100 * time.Millisecond,
-		"shutdown_timeout":          30 * time.Second,
-		"http.addr":                 ":9090",
-		"state.dir":                 "",
-		"state.cache_bytes":         int64(64 << 20),
-		"embedded.port":             0,
-		"embedded.partitions":       3,
-		"log.level":                 "info",
-		"log.format":                "text",
+		"kafka.brokers":                    []string{Embedded},
+		"kafka.client_id":                  "exactly",
+		"kafka.transaction_timeout":        10 * time.Second,
+		"kafka.session_timeout":            45 * time.Second,
+		"kafka.rebalance_timeout":          60 * time.Second,
+		"kafka.linger":                     5 * time.Millisecond,
+		"kafka.static_membership":          false,
+		"instance_id":                      host,
+		"commit_interval":                  100 * time.Millisecond,
+		"shutdown_timeout":                 30 * time.Second,
+		"http.addr":                        ":9090",
+		"state.dir":                        "",
+		"state.cache_bytes":                int64(64 << 20),
+		"state.repartition_purge_interval": 30 * time.Second,
+		"embedded.port":                    0,
+		"embedded.partitions":              3,
+		"log.level":                        "info",
+		"log.format":                       "text",
 
 		"kafka.tls.enabled":              false,
 		"kafka.tls.ca_file":              "",
@@ -210,23 +217,24 @@ func defaults() map[string]any {
 
 // flagKeys maps flag names to the keys they set.
 var flagKeys = map[string]string{
-	"brokers":             "kafka.brokers",
-	"client-id":           "kafka.client_id",
-	"transaction-timeout": "kafka.transaction_timeout",
-	"session-timeout":     "kafka.session_timeout",
-	"rebalance-timeout":   "kafka.rebalance_timeout",
-	"linger":              "kafka.linger",
-	"static-membership":   "kafka.static_membership",
-	"instance-id":         "instance_id",
-	"commit-interval":     "commit_interval",
-	"shutdown-timeout":    "shutdown_timeout",
-	"http-addr":           "http.addr",
-	"state-dir":           "state.dir",
-	"state-cache-bytes":   "state.cache_bytes",
-	"embedded-port":       "embedded.port",
-	"embedded-partitions": "embedded.partitions",
-	"log-level":           "log.level",
-	"log-format":          "log.format",
+	"brokers":                    "kafka.brokers",
+	"client-id":                  "kafka.client_id",
+	"transaction-timeout":        "kafka.transaction_timeout",
+	"session-timeout":            "kafka.session_timeout",
+	"rebalance-timeout":          "kafka.rebalance_timeout",
+	"linger":                     "kafka.linger",
+	"static-membership":          "kafka.static_membership",
+	"instance-id":                "instance_id",
+	"commit-interval":            "commit_interval",
+	"shutdown-timeout":           "shutdown_timeout",
+	"http-addr":                  "http.addr",
+	"state-dir":                  "state.dir",
+	"state-cache-bytes":          "state.cache_bytes",
+	"repartition-purge-interval": "state.repartition_purge_interval",
+	"embedded-port":              "embedded.port",
+	"embedded-partitions":        "embedded.partitions",
+	"log-level":                  "log.level",
+	"log-format":                 "log.format",
 
 	// No flag takes a secret value: the command line is readable by
 	// every user of the host (ps, /proc/<pid>/cmdline). Secrets come from
@@ -269,6 +277,7 @@ func addFlags(fs *pflag.FlagSet) {
 	fs.String("http-addr", "", `listen address for /metrics, /livez and /readyz; "" with --http-addr= turns it off (default ":9090")`)
 	fs.String("state-dir", "", "keep aggregate state on disk (Pebble) here; empty: in memory")
 	fs.Int64("state-cache-bytes", 0, "block cache shared by on-disk stores (default 64 MiB)")
+	fs.Duration("repartition-purge-interval", 0, "how often committed records are deleted from repartition topics; 0s never (default 30s)")
 	fs.Int("embedded-port", 0, "port of the embedded broker (default: a free port)")
 	fs.Int("embedded-partitions", 0, "partitions of topics the embedded broker creates (default 3)")
 	fs.String("log-level", "", "debug, info, warn or error (default info)")
@@ -495,6 +504,9 @@ func (s *Settings) validate(src *sources, failed map[string]bool) Errors {
 		if i := strings.LastIndexByte(s.HTTP.Addr, ':'); i < 0 {
 			bad("http.addr", "%q is not host:port (\":9090\" listens on every interface)", s.HTTP.Addr)
 		}
+	}
+	if s.State.RepartitionPurgeInterval < 0 {
+		bad("state.repartition_purge_interval", "must be 0 (never) or more, got %s", s.State.RepartitionPurgeInterval)
 	}
 	if s.State.CacheBytes < 1<<20 {
 		bad("state.cache_bytes", "must be at least 1 MiB, got %d", s.State.CacheBytes)

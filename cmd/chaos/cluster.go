@@ -78,6 +78,10 @@ func (c *cluster) startLocked(inst *instance) error {
 		"run", "-c", c.pipeline, "--brokers", c.addr, "--instance-id", inst.id,
 		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", transactionTimeout.String(),
 		"--rebalance-timeout", rebalanceTimeout.String(), "--commit-interval", commitInterval.String(),
+		// The window check replays every watermark the repartition
+		// topics received: keep them (the purge would delete them
+		// once consumed).
+		"--repartition-purge-interval", "0s",
 		"--log-level", "info")
 	if err != nil {
 		return err

@@ -97,6 +97,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		SessionTimeout:     s.Kafka.SessionTimeout,
 		RebalanceTimeout:   s.Kafka.RebalanceTimeout,
 		ShutdownTimeout:    s.ShutdownTimeout,
+		PurgeInterval:      purgeInterval(s.State.RepartitionPurgeInterval),
 		StaticMembership:   s.Kafka.StaticMembership,
 		Logger:             log,
 	})
@@ -213,4 +214,13 @@ func containerMemoryLimit(root string) int64 {
 		return n
 	}
 	return 0
+}
+
+// purgeInterval maps state.repartition_purge_interval (0: never) onto
+// processor.Config.PurgeInterval (negative: never).
+func purgeInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
