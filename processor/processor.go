@@ -180,6 +180,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		startGiveUp: startGiveUp,
 	}
 	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
+	p.tasks.keep = topo.Guarantee == topology.ExactlyOnce || topo.Guarantee == ""
 	return p, nil
 }
 

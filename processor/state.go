@@ -46,6 +46,13 @@ type tasks struct {
 		suspended map[string]map[int32]bool
 	}
 	restoring atomic.Int64 // partitions assigned and not yet restored
+
+	// keep: a partition revoked and given back by the same rebalance
+	// keeps its store. Only under exactly once: without transactions a
+	// revoked member's changelog writes and its store can part ways (the
+	// chaos harness lost counts at least once with it), so the weaker
+	// modes restore again, as before.
+	keep bool
 }
 
 func (t *tasks) all() []*aggregator {
@@ -116,7 +123,7 @@ func (t *tasks) onRevoked(m map[string][]int32, lost bool) {
 		if _, ok := t.aggs[topic]; !ok {
 			continue
 		}
-		if lost {
+		if lost || !t.keep {
 			t.mu.revoked[topic] = append(t.mu.revoked[topic], parts...)
 			continue
 		}
