@@ -304,30 +304,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.tasks.onAssigned(cl, m)
 			p.g.asg.add(m, false)
 		},
-		OnRevoked: func(m map[string][]int32) {
-			p.stats.AssignedParts.Add(-int64(count(m)))
-			p.m.AssignedPartitions.Sub(float64(count(m)))
-			for t, parts := range m {
-				for _, part := range parts {
-					p.m.Lag.DeleteLabelValues(t, strconv.Itoa(int(part)))
-				}
-			}
-			p.log.Info("partitions revoked", "partitions", m)
-			p.tasks.onRevoked(m, false)
-			p.g.asg.add(m, true)
-		},
-		OnLost: func(m map[string][]int32) {
-			p.stats.AssignedParts.Add(-int64(count(m)))
-			p.m.AssignedPartitions.Sub(float64(count(m)))
-			for t, parts := range m {
-				for _, part := range parts {
-					p.m.Lag.DeleteLabelValues(t, strconv.Itoa(int(part)))
-				}
-			}
-			p.log.Info("partitions lost", "partitions", m)
-			p.tasks.onRevoked(m, true)
-			p.g.asg.add(m, true)
-		},
+		OnRevoked: func(m map[string][]int32) { p.partitionsGone(m, false) },
+		OnLost:    func(m map[string][]int32) { p.partitionsGone(m, true) },
 		Opts: append([]kgo.Opt{
 			kgo.RecordPartitioner(newPartitioner(p.g)),
 			kgo.ProducerBatchMaxBytesFn(p.batchMaxBytes),
@@ -408,6 +386,25 @@ func (p *Processor) Run(ctx context.Context) error {
 	p.tasks.dropAll()
 	p.log.Info("stopped", "records_in", p.stats.RecordsIn.Load(), "records_out", p.stats.RecordsOut.Load(), "commits", p.stats.Commits.Load(), "aborts", p.stats.Aborts.Load())
 	return err
+}
+
+// partitionsGone runs in the rebalance callbacks for partitions revoked,
+// or lost (the session expired: another member may own them already).
+func (p *Processor) partitionsGone(m map[string][]int32, lost bool) {
+	p.stats.AssignedParts.Add(-int64(count(m)))
+	p.m.AssignedPartitions.Sub(float64(count(m)))
+	for t, parts := range m {
+		for _, part := range parts {
+			p.m.Lag.DeleteLabelValues(t, strconv.Itoa(int(part)))
+		}
+	}
+	if lost {
+		p.log.Info("partitions lost", "partitions", m)
+	} else {
+		p.log.Info("partitions revoked", "partitions", m)
+	}
+	p.tasks.onRevoked(m, lost)
+	p.g.asg.add(m, true)
 }
 
 // groupInstanceID is the static member's id, or "" for a dynamic member.
