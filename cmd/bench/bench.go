@@ -253,6 +253,10 @@ func (b *bench) load(ctx context.Context) error {
 	if err := createTopic(ctx, b.adm, emptyTopic, b.cfg.Partitions, nil); err != nil {
 		return err
 	}
+	// The restore pipeline's sink: exactly refuses to start without it.
+	if err := createTopic(ctx, b.adm, outTopic(restorePipeline), b.cfg.Partitions, nil); err != nil {
+		return err
+	}
 	if err := createTopic(ctx, b.adm, restoreChangelog, b.cfg.Partitions, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}); err != nil {
 		return err
 	}
