@@ -25,6 +25,15 @@ import (
 // repartition is done only once its upstream partitions have sent their
 // last watermarks (the windows they close need them).
 func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []string, settled func() bool, opts ...kgo.Opt) error {
+	return waitStill(ctx, brokers, group, func(cl *kgo.Client, _ *kadm.Client, _ kadm.OffsetResponses) bool {
+		return (settled == nil || settled()) && broker.CaughtUp(ctx, cl, group, topics)
+	}, opts...)
+}
+
+// waitStill polls group's committed offsets every 200 ms and returns nil
+// once they stood still for a tick and done holds, or ctx's error. done
+// may read the broker: it is asked only while the group is not moving.
+func waitStill(ctx context.Context, brokers []string, group string, done func(*kgo.Client, *kadm.Client, kadm.OffsetResponses) bool, opts ...kgo.Opt) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
@@ -46,10 +55,7 @@ func waitCaughtUp(ctx context.Context, brokers []string, group string, topics []
 		}
 		moved := !sameOffsets(last, committed)
 		last = committed
-		if moved {
-			continue
-		}
-		if (settled == nil || settled()) && broker.CaughtUp(ctx, cl, group, topics) {
+		if !moved && done(cl, adm, committed) {
 			return nil
 		}
 	}

@@ -300,34 +300,9 @@ func holdAtStops(req *kmsg.TxnOffsetCommitRequest, topic string, stops map[int32
 // waitCaughtUp it reads only once the committed offsets stood still for a
 // tick.
 func (rd *redriver) waitDone(ctx context.Context, brokers []string, opts ...kgo.Opt) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	var last kadm.OffsetResponses
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		committed, err := adm.FetchOffsets(ctx, rd.group)
-		if err != nil {
-			continue
-		}
-		moved := !sameOffsets(last, committed)
-		last = committed
-		if moved {
-			continue
-		}
-		if rd.done(ctx, cl, adm, committed) {
-			return nil
-		}
-	}
+	return waitStill(ctx, brokers, rd.group, func(cl *kgo.Client, adm *kadm.Client, committed kadm.OffsetResponses) bool {
+		return rd.done(ctx, cl, adm, committed)
+	}, opts...)
 }
 
 func (rd *redriver) done(ctx context.Context, cl *kgo.Client, adm *kadm.Client, committed kadm.OffsetResponses) bool {
