@@ -192,17 +192,13 @@ func (g *graph) groupKey(n *node, r *record) (any, []byte, error) {
 // toRepartition writes r to the repartition topic, keyed by its group, so
 // that every record of a group reaches the one task that owns the group.
 func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
-	_, kb, err := g.groupKey(a.node, r)
+	key, kb, err := g.groupKey(a.node, r)
 	if err != nil {
 		return err
 	}
 	if a.watermarked() {
 		// The upstream's watermark: the event time the aggregate will
 		// read, from the record as it will arrive (keyed by its group).
-		key, _, err := g.groupKey(a.node, r)
-		if err != nil {
-			return err
-		}
 		keyed := *r
 		keyed.key = key
 		ts, err := g.eventTime(a.node, windowOf(a), &keyed)
