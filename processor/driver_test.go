@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -37,6 +38,55 @@ type driver struct {
 	// changelog holds the committed changelog records per changelog
 	// topic and partition, for crash.
 	changelog map[string]map[int32][]*kgo.Record
+	// unread counts source records written but not read yet (backlog).
+	unread map[string]map[int32]int64
+}
+
+// driverOffsets answers the graph's idleness checks from the driver's
+// source partitions: their end is past the records read by the backlog.
+type driverOffsets struct{ d *driver }
+
+func (o driverOffsets) ends(_ context.Context, ws []writer) (map[writer]int64, error) {
+	m := map[writer]int64{}
+	for _, w := range ws {
+		m[w] = o.d.offset[w.topic][w.part] + o.d.unread[w.topic][w.part]
+	}
+	return m, nil
+}
+
+func (o driverOffsets) resume(_ context.Context, ws []writer) (map[writer]int64, error) {
+	m := map[writer]int64{}
+	for _, w := range ws {
+		m[w] = o.d.offset[w.topic][w.part]
+	}
+	return m, nil
+}
+
+// backlog writes n records to a source partition that its reader has not
+// read yet (input and skim read them).
+func (d *driver) backlog(topic string, part int32, n int64) {
+	if d.unread[topic] == nil {
+		d.unread[topic] = map[int32]int64{}
+	}
+	d.unread[topic][part] += n
+}
+
+// skim reads n records of a source partition that never reach a window
+// (a filter drops them): the reader moves on, nothing else happens.
+func (d *driver) skim(topic string, part int32, n int64) {
+	for range n {
+		off := d.nextOffset(topic, part)
+		d.read(topic, part, off)
+	}
+}
+
+// read notes, as the run loop does, that the reader of a source
+// partition is past off.
+func (d *driver) read(topic string, part int32, off int64) {
+	if d.unread[topic][part] > 0 {
+		d.unread[topic][part]--
+	}
+	d.g.readTo(topic, part, off+1)
 }
 
 func newDriver(t *testing.T, yaml string, parts int32) *driver {
@@ -44,7 +94,7 @@ func newDriver(t *testing.T, yaml string, parts int32) *driver {
 	d := &driver{t: t, parts: parts, yaml: yaml,
 		clock: time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), queues: map[string]map[int32][]*kgo.Record{},
 		out: map[string][]*kgo.Record{}, byKey: map[string]kgo.TopicPartitioner{}, offset: map[string]map[int32]int64{},
-		changelog: map[string]map[int32][]*kgo.Record{}}
+		changelog: map[string]map[int32][]*kgo.Record{}, unread: map[string]map[int32]int64{}}
 	d.start()
 	return d
 }
@@ -60,6 +110,7 @@ func (d *driver) start() {
 	mem := d.mem
 	t.Cleanup(func() { mem.Close() })
 	d.g.now = func() time.Time { return d.clock }
+	d.g.offsets = driverOffsets{d}
 	var sources []string
 	partsOf := map[string]int32{}
 	assigned := map[string][]int32{}
@@ -115,6 +166,7 @@ func (d *driver) nextOffset(topic string, part int32) int64 {
 func (d *driver) input(topic string, part int32, key, value string, ts time.Time) {
 	d.t.Helper()
 	r := &kgo.Record{Topic: topic, Partition: part, Offset: d.nextOffset(topic, part), Key: []byte(key), Value: []byte(value), Timestamp: ts}
+	d.read(topic, part, r.Offset)
 	if err := d.g.run(r, d.emit); err != nil {
 		d.t.Fatalf("input %s/%d %s: %v", topic, part, value, err)
 	}
@@ -226,7 +278,7 @@ func (d *driver) abort() {
 func (d *driver) advance(by time.Duration) {
 	d.t.Helper()
 	d.clock = d.clock.Add(by)
-	if _, err := d.g.tick(d.clock, false, d.emit); err != nil {
+	if _, err := d.g.tick(d.t.Context(), d.clock, false, d.emit); err != nil {
 		d.t.Fatal(err)
 	}
 }

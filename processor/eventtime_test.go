@@ -219,6 +219,75 @@ func TestSilentUpstreamHoldsBackUntilIdle(t *testing.T) {
 	}
 }
 
+// An upstream whose reader stalls while its partition has a backlog (a
+// long restore, a paused zombie) is quiet but not idle: skipping it would
+// let the others' time run ahead and drop its records as late once it
+// reads them (found by the chaos harness on Apache Kafka, where a restore
+// held the run loop longer than upstream_idle).
+func TestStalledUpstreamWithBacklogIsNotIdle(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        grace: 0s\n        upstream_idle: 5s", "emit: on_close"), 2)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(0))
+	d.input("in", 1, "b", `{"user":"u","v":2}`, at(0))
+	d.commit()
+	d.deliverAll()
+	d.backlog("in", 1, 2)
+	d.input("in", 0, "a", `{"user":"u","v":4}`, at(3*time.Minute))
+	d.advance(20 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 0 {
+		t.Fatalf("windows closed while partition 1 had records to read: %q", got)
+	}
+	// The reader gets to its backlog.
+	d.input("in", 1, "b", `{"user":"u","v":8}`, at(30*time.Second))
+	d.input("in", 1, "b", `{"user":"u","v":16}`, at(90*time.Second))
+	d.commit()
+	d.deliverAll()
+	if n := counterValue(t, d.g.m.LateRecords.WithLabelValues("agg")); n != 0 {
+		t.Errorf("%v records of the stalled partition judged late, want 0", n)
+	}
+	d.settle()
+	got := strings.Join(d.table("out"), "\n")
+	for _, want := range []string{`"n":3,"sum":11`, `"n":1,"sum":16`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %s:\n%s", want, got)
+		}
+	}
+}
+
+// An upstream whose records never reach the window (a filter drops them
+// all) is quiet while its reader keeps up with a partition written to all
+// the time: it goes idle once the reader has read what the previous check
+// found, so it does not hold the windows back for ever.
+func TestQuietUpstreamThatKeepsUpGoesIdle(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        grace: 0s\n        upstream_idle: 5s", "emit: on_close"), 2)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(0))
+	d.input("in", 1, "b", `{"user":"u","v":2}`, at(0))
+	d.input("in", 0, "a", `{"user":"u","v":4}`, at(3*time.Minute))
+	d.commit()
+	d.deliverAll()
+	// Each round: records arrive, time passes (a check), the reader
+	// reads some. Behind what the previous check found: not idle.
+	for _, read := range []int64{0, 5} {
+		d.backlog("in", 1, 10)
+		d.advance(5 * time.Second)
+		d.commit()
+		d.deliverAll()
+		if got := d.table("out"); len(got) != 0 {
+			t.Fatalf("windows closed while partition 1's reader was behind: %q", got)
+		}
+		d.skim("in", 1, read)
+	}
+	d.skim("in", 1, 15) // all that the last check found
+	d.backlog("in", 1, 10)
+	d.advance(5 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 1 || !strings.Contains(got[0], `"n":2,"sum":3`) {
+		t.Errorf("table = %q, want the 10:00 window closed once partition 1 kept up", got)
+	}
+}
+
 // dedupe: time: dedupes by event time (the TTL runs on it), and keep:
 // last passes newer versions of an id and drops stale copies.
 func TestDedupeEventTimeAndKeep(t *testing.T) {

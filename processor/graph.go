@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -45,6 +46,10 @@ type graph struct {
 	// asg carries source partition assignments from the client's
 	// callbacks to the upstream watermarks (watermark.go).
 	asg assignments
+	log *slog.Logger
+	// offsets tells whether an upstream partition has records left to
+	// read (watermark.go); nil: it never has.
+	offsets upstreamOffsets
 
 	// Per input record: outputs held back and state changes to undo if
 	// it fails (see run).

@@ -179,6 +179,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		startSlow:   startSlow,
 		startGiveUp: startGiveUp,
 	}
+	p.g.log = p.log
 	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
 	p.tasks.keep = topo.Guarantee == topology.ExactlyOnce || topo.Guarantee == ""
 	return p, nil
@@ -334,6 +335,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	watch.dialsTLSFrom(sess.Client())
+	p.g.offsets = kafkaOffsets{sess.Client}
 	adm := kadm.NewClient(sess.Client())
 	err = checkSinks(startCtx, adm, p.SinkTopics(), p.topo.DeadLetterTopic)
 	if err == nil {
@@ -446,13 +448,13 @@ func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
 		if p.g.hasIdle {
 			// Windows of idle tasks close by wall clock; their final
 			// rows need a transaction.
-			if emits, err := p.g.tick(time.Now(), true, nil); err != nil {
+			if emits, err := p.g.tick(ctx, time.Now(), true, nil); err != nil {
 				return err
 			} else if emits {
 				if err := sess.Begin(ctx, kgo.Fetches{}); err != nil {
 					return err
 				}
-				if _, err := p.g.tick(time.Now(), false, emit); err != nil {
+				if _, err := p.g.tick(ctx, time.Now(), false, emit); err != nil {
 					return err
 				}
 			}
@@ -509,6 +511,7 @@ func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
 				if n := len(fp.Records); n > 0 {
 					last := fp.Records[n-1]
 					p.m.Lag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(fp.HighWatermark - last.Offset - 1))
+					p.g.readTo(fp.Topic, fp.Partition, last.Offset+1)
 					if p.oldest.IsZero() || fp.Records[0].Timestamp.Before(p.oldest) {
 						p.oldest = fp.Records[0].Timestamp
 					}

@@ -1,8 +1,10 @@
 package processor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/statestore"
@@ -44,11 +47,18 @@ import (
 //     source topics' metadata), never going back. An upstream partition not
 //     heard from yet holds it back; one marked idle does not count (and when
 //     every upstream is idle, the highest watermark counts).
-//   - An upstream partition is idle once it has returned no record for the
-//     window's upstream_idle (wall clock, default 1s): an empty or caught-up
-//     partition must not stall the windows forever. The price, as with
-//     Flink's idleness: a partition that stalls longer than that while it
-//     still has a backlog (a slow leader) may see its records judged
+//   - An upstream partition is idle once it has sent no record into the
+//     repartition topic for the window's upstream_idle (wall clock,
+//     default 1s) and its reader is caught up: its position is at the
+//     partition's last stable offset, or at the one found one check
+//     earlier (it reads everything written, its records just do not
+//     reach the window). An empty or quiet partition must not stall the
+//     windows forever; a partition whose reader stalls with a backlog (a
+//     long restore, a paused zombie, a slow leader) must not be skipped,
+//     or the records it has yet to read would be judged against the
+//     others' time and dropped as late. The price that remains, as with
+//     Flink's idleness: records written to an idle partition while it
+//     has no owner (between a crash and the next assignment) are judged
 //     against the others' time.
 //
 // Data records carry nothing extra for this; with a dead-letter topic they
@@ -88,6 +98,30 @@ type upstream struct {
 	// late).
 	baseWM   int64
 	baseIdle bool
+	// pos is the offset after the last record read from the partition
+	// (transaction markers included); unknown (-1) until one is read:
+	// the reader is then at the group's committed offset. basePos is
+	// what the last committed transaction left.
+	pos, basePos int64
+	// The last check of the partition's end (see idleUpstreams).
+	checked    time.Time
+	checkedEnd int64
+}
+
+func newUpstream(now time.Time) *upstream {
+	return &upstream{wm: noTime, baseWM: noTime, last: now, pos: -1, basePos: -1}
+}
+
+// upstreamOffsets answers what idleness needs from the broker about
+// upstream partitions.
+type upstreamOffsets interface {
+	// ends: where a read_committed reader of each partition stops now
+	// (its last stable offset).
+	ends(ctx context.Context, ws []writer) (map[writer]int64, error)
+	// resume: where the reader of each partition starts when it has
+	// read nothing since its assignment: the group's committed offset,
+	// else the log start.
+	resume(ctx context.Context, ws []writer) (map[writer]int64, error)
 }
 
 func (u *upstream) changed() bool { return !u.sent || u.wm != u.sentWM || u.idle != u.sentIdle }
@@ -171,7 +205,7 @@ func (g *graph) syncUpstreams(now time.Time) {
 			}
 			for _, p := range ps {
 				if _, ok := a.ups[writer{t, p}]; !ok {
-					a.ups[writer{t, p}] = &upstream{wm: noTime, baseWM: noTime, last: now}
+					a.ups[writer{t, p}] = newUpstream(now)
 				}
 			}
 		}
@@ -187,7 +221,7 @@ func (a *aggregator) advanceUpstream(r *record, ts int64, now time.Time) {
 	w := writer{r.src.Topic, r.src.Partition}
 	u := a.ups[w]
 	if u == nil {
-		u = &upstream{wm: noTime, baseWM: noTime}
+		u = newUpstream(now)
 		a.ups[w] = u
 	}
 	u.wm = max(u.wm, ts)
@@ -195,23 +229,167 @@ func (a *aggregator) advanceUpstream(r *record, ts int64, now time.Time) {
 	u.idle = false
 }
 
+// readTo notes that the reader of source partition topic/part is at
+// offset next (the records before it are read, or being processed in the
+// open transaction).
+func (g *graph) readTo(topic string, part int32, next int64) {
+	for _, a := range g.aggs {
+		if u := a.ups[writer{topic, part}]; u != nil {
+			u.pos = max(u.pos, next)
+		}
+	}
+}
+
+// upstreamCheckTimeout bounds the broker requests of one idleness check.
+const upstreamCheckTimeout = 5 * time.Second
+
 // idleUpstreams marks upstreams idle that have been quiet for the window's
-// upstream_idle, and reports whether any upstream has a watermark to send
-// (which needs a transaction).
-func (a *aggregator) idleUpstreams(now time.Time, dry bool) bool {
+// upstream_idle and are caught up (see the top of this file), and reports
+// whether any upstream has a watermark to send (which needs a
+// transaction). Marking is in memory: an abort rewinds it.
+func (g *graph) idleUpstreams(ctx context.Context, a *aggregator, now time.Time) bool {
 	idle := windowOf(a).UpstreamIdle
+	var quiet []writer
+	for w, u := range a.ups {
+		if !u.idle && now.Sub(u.last) >= idle && (u.checked.IsZero() || now.Sub(u.checked) >= idle) {
+			quiet = append(quiet, w)
+		}
+	}
+	if len(quiet) > 0 {
+		g.markCaughtUp(ctx, a, quiet, now)
+	}
 	send := false
 	for _, u := range a.ups {
-		if !u.idle && now.Sub(u.last) >= idle {
-			if dry {
-				send = true
-				continue
-			}
-			u.idle = true
-		}
 		send = send || u.changed()
 	}
 	return send
+}
+
+// markCaughtUp marks idle the quiet upstreams ws whose readers are caught
+// up: at the partition's end now, or at the end the previous check found
+// if that check is recent (they keep up with a partition written to all
+// the time, whose records do not reach the window).
+func (g *graph) markCaughtUp(ctx context.Context, a *aggregator, ws []writer, now time.Time) {
+	if g.offsets == nil {
+		for _, w := range ws {
+			a.ups[w].idle = true
+		}
+		return
+	}
+	slices.SortFunc(ws, func(x, y writer) int { return strings.Compare(x.String(), y.String()) })
+	ctx, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+	defer cancel()
+	ends, err := g.offsets.ends(ctx, ws)
+	if err != nil {
+		g.warnOffsets(err)
+		return
+	}
+	var unknown []writer
+	for _, w := range ws {
+		if a.ups[w].pos < 0 {
+			unknown = append(unknown, w)
+		}
+	}
+	var resume map[writer]int64
+	if len(unknown) > 0 {
+		if resume, err = g.offsets.resume(ctx, unknown); err != nil {
+			g.warnOffsets(err)
+			return
+		}
+	}
+	idle := windowOf(a).UpstreamIdle
+	for _, w := range ws {
+		u := a.ups[w]
+		end, ok := ends[w]
+		if !ok {
+			continue
+		}
+		pos := u.pos
+		if pos < 0 {
+			p, ok := resume[w]
+			if !ok {
+				continue
+			}
+			pos = p
+		}
+		recent := !u.checked.IsZero() && now.Sub(u.checked) <= 2*idle
+		if pos >= end || (recent && pos >= u.checkedEnd) {
+			u.idle = true
+		}
+		u.checked, u.checkedEnd = now, end
+	}
+}
+
+// kafkaOffsets asks the broker, through the run loop's current client.
+type kafkaOffsets struct{ client func() *kgo.Client }
+
+func topicsOf(ws []writer) []string {
+	var ts []string
+	for _, w := range ws {
+		if !slices.Contains(ts, w.topic) {
+			ts = append(ts, w.topic)
+		}
+	}
+	return ts
+}
+
+// pick keeps the offsets of ws from l, failing on a partition's error.
+func pick(l kadm.ListedOffsets, ws []writer) (map[writer]int64, error) {
+	m := make(map[writer]int64, len(ws))
+	for _, w := range ws {
+		o, ok := l.Lookup(w.topic, w.part)
+		if !ok {
+			continue
+		}
+		if o.Err != nil {
+			return nil, fmt.Errorf("listing offsets of %s: %w", w, o.Err)
+		}
+		m[w] = o.Offset
+	}
+	return m, nil
+}
+
+func (k kafkaOffsets) ends(ctx context.Context, ws []writer) (map[writer]int64, error) {
+	l, err := kadm.NewClient(k.client()).ListCommittedOffsets(ctx, topicsOf(ws)...)
+	if err != nil {
+		return nil, err
+	}
+	return pick(l, ws)
+}
+
+func (k kafkaOffsets) resume(ctx context.Context, ws []writer) (map[writer]int64, error) {
+	cl := k.client()
+	committed := cl.CommittedOffsets()
+	m := make(map[writer]int64, len(ws))
+	var rest []writer
+	for _, w := range ws {
+		if o, ok := committed[w.topic][w.part]; ok && o.Offset >= 0 {
+			m[w] = o.Offset
+		} else {
+			rest = append(rest, w)
+		}
+	}
+	if len(rest) == 0 {
+		return m, nil
+	}
+	l, err := kadm.NewClient(cl).ListStartOffsets(ctx, topicsOf(rest)...)
+	if err != nil {
+		return nil, err
+	}
+	starts, err := pick(l, rest)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(m, starts)
+	return m, nil
+}
+
+// warnOffsets logs a failed idleness check: the upstreams stay active
+// (holding the windows back) until a check succeeds.
+func (g *graph) warnOffsets(err error) {
+	if g.log != nil {
+		g.log.Warn("could not check whether upstream partitions are caught up; they hold event time back until a check succeeds", "err", err)
+	}
 }
 
 // flushWatermarks writes the control records of every upstream whose
@@ -246,9 +424,9 @@ func (a *aggregator) settleWatermarks(committed bool) {
 			u.sentWM, u.sentIdle, u.sent = u.flushWM, u.flushIdle, true
 		}
 		if committed {
-			u.baseWM, u.baseIdle = u.wm, u.idle
+			u.baseWM, u.baseIdle, u.basePos = u.wm, u.idle, u.pos
 		} else {
-			u.wm, u.idle = u.baseWM, u.baseIdle
+			u.wm, u.idle, u.pos = u.baseWM, u.baseIdle, u.basePos
 		}
 		u.flushing = false
 	}

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -506,12 +507,12 @@ func mergeAccs(n *node, accs, other []acc) error {
 // wall clock and closes their windows. It reports whether it may emit
 // anything (the caller opens a transaction first) when dry is set, and
 // otherwise does the work.
-func (g *graph) tick(now time.Time, dry bool, emit emitFunc) (bool, error) {
+func (g *graph) tick(ctx context.Context, now time.Time, dry bool, emit emitFunc) (bool, error) {
 	any := false
 	g.syncUpstreams(now)
 	for _, a := range g.aggs {
 		w := windowOf(a)
-		if a.ups != nil && a.idleUpstreams(now, dry) {
+		if a.ups != nil && g.idleUpstreams(ctx, a, now) {
 			// Watermarks to send: they go out as the transaction
 			// ends (flush).
 			any = true

@@ -193,8 +193,9 @@
 // or not. A task reading a source partition takes that partition's
 // highest event time as stream time; a task behind the repartition topic
 // takes the minimum over the upstream partitions' watermarks (see the
-// processor package), where an upstream partition that returned nothing
-// for upstream_idle does not count until it sends again.
+// processor package), where an upstream partition that sent nothing for
+// upstream_idle while its reader is caught up does not count until it
+// sends again.
 //
 // # Connections
 //

@@ -71,9 +71,9 @@ type Window struct {
 	IdleTimeout time.Duration
 	// UpstreamIdle matters only after a repartition: the event time of a
 	// task reading a repartition topic is the minimum over the upstream
-	// partitions writing into it, and an upstream partition that has
-	// returned no record for this long (wall clock) stops holding it back
-	// until it sends again. Default 1s.
+	// partitions writing into it, and an upstream partition that has sent
+	// no record for this long (wall clock) while its reader is caught up
+	// stops holding it back until it sends again. Default 1s.
 	UpstreamIdle time.Duration
 	// Late is the policy for records of closed windows; they are always
 	// counted. Default drop.
