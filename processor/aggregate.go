@@ -73,49 +73,28 @@ type dirtyRow struct {
 	r     record // the last record that changed the row (timestamp, headers)
 }
 
-func newAggregator(pipeline string, n *node) *aggregator {
+func newAggregator(s *topology.StatefulStep, n *node) *aggregator {
 	a := &aggregator{
 		node:      n,
-		changelog: topology.ChangelogTopic(pipeline, n.t.Name),
+		changelog: s.Changelog.Name,
+		input:     s.Input,
 		stores:    map[int32]statestore.Store{},
 		dirty:     map[int32]map[string]dirtyRow{},
 		lastWall:  map[int32]time.Time{},
 		rows:      map[int32]map[string]*cachedRow{},
 		pending:   map[int32]map[string]*pendingRow{},
 	}
-	if n.t.Aggregate != nil && !n.t.Aggregate.GroupByKey {
-		a.repartition = topology.RepartitionTopic(pipeline, n.t.Name)
-		a.input = a.repartition
+	if s.Repartition != nil {
+		a.repartition = s.Repartition.Name
 	}
 	if a.watermarked() {
 		a.ups = map[writer]*upstream{}
 		a.feeds = map[string]bool{}
-		for _, s := range sourcesOf(n.t) {
-			a.feeds[s.Topic] = true
+		for _, t := range s.Feeds {
+			a.feeds[t] = true
 		}
 	}
 	return a
-}
-
-// sourcesOf returns the sources upstream of n.
-func sourcesOf(n *topology.Node) []*topology.Node {
-	seen := map[*topology.Node]bool{}
-	var out []*topology.Node
-	var walk func(*topology.Node)
-	walk = func(n *topology.Node) {
-		if seen[n] {
-			return
-		}
-		seen[n] = true
-		if n.Kind == topology.KindSource {
-			out = append(out, n)
-		}
-		for _, in := range n.Inputs {
-			walk(in)
-		}
-	}
-	walk(n)
-	return out
 }
 
 // setPending records the on_commit row of a window or session for the

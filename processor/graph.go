@@ -93,8 +93,8 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
 		g.nodes[n.Name] = gn
 		g.list = append(g.list, gn)
-		if n.Kind == topology.KindAggregate || n.Kind == topology.KindDedupe {
-			gn.agg = newAggregator(topo.Name, gn)
+		if s := topo.Plan.Step(n.Name); s != nil {
+			gn.agg = newAggregator(s, gn)
 			gn.agg.g = g
 			if w := windowOf(gn.agg); w != nil && (w.IdleTimeout > 0 || gn.agg.watermarked()) {
 				g.hasIdle = true
@@ -102,11 +102,6 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 			g.aggs = append(g.aggs, gn.agg)
 			if gn.agg.repartition != "" {
 				g.repartition[gn.agg.repartition] = gn.agg
-			} else {
-				// Grouping by the record key, or deduplicating:
-				// the tasks are the partitions of the (single)
-				// source upstream.
-				gn.agg.input = upstreamSource(n).Topic
 			}
 		}
 	}
@@ -155,14 +150,6 @@ func (g *graph) settle(committed bool) {
 		}
 		n.in, n.out = 0, 0
 	}
-}
-
-// upstreamSource returns the first source that feeds n.
-func upstreamSource(n *topology.Node) *topology.Node {
-	for n.Kind != topology.KindSource && len(n.Inputs) > 0 {
-		n = n.Inputs[0]
-	}
-	return n
 }
 
 // emitFunc receives each output record.

@@ -202,33 +202,19 @@ func (p *Processor) Stats() *Stats { return &p.stats }
 
 // SourceTopics returns the pipeline's source topics.
 func (p *Processor) SourceTopics() []string {
-	var ts []string
-	seen := map[string]bool{}
-	for _, s := range p.topo.Sources {
-		if !seen[s.Topic] {
-			seen[s.Topic] = true
-			ts = append(ts, s.Topic)
-		}
-	}
-	return ts
+	return slices.Clone(p.topo.Plan.Sources)
 }
 
 // Consumed returns every topic the processor consumes: the sources and
 // the internal repartition topics.
 func (p *Processor) Consumed() []string {
-	ts := p.SourceTopics()
-	for _, a := range p.g.aggs {
-		if a.repartition != "" {
-			ts = append(ts, a.repartition)
-		}
-	}
-	return ts
+	return slices.Concat(p.SourceTopics(), p.topo.Plan.RepartitionTopics())
 }
 
 // ensureTopics creates the changelog, repartition and dead-letter topics
 // with a client of its own, closed before Run makes the member's.
 func (p *Processor) ensureTopics(ctx context.Context, watch *connWatch) error {
-	if len(p.g.aggs) == 0 && p.topo.DeadLetterTopic == "" {
+	if len(p.topo.Plan.Stateful) == 0 && p.topo.Plan.DeadLetter == nil {
 		return nil
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(p.cfg.ClientID), kgo.WithHooks(watch)}, p.cfg.KafkaOpts...)...)
@@ -237,7 +223,7 @@ func (p *Processor) ensureTopics(ctx context.Context, watch *connWatch) error {
 	}
 	defer cl.Close()
 	watch.dialsTLSFrom(cl)
-	return ensureTopics(ctx, kadm.NewClient(cl), p.g, p.SourceTopics(), p.topo.DeadLetterTopic)
+	return ensureTopics(ctx, kadm.NewClient(cl), p.g, p.topo.Plan)
 }
 
 // SinkTopics returns the topics the processor writes.

@@ -21,20 +21,11 @@ import (
 // repartition.purge.interval.ms).
 const defaultPurgeInterval = 30 * time.Second
 
-// repartitionConfigs are the configs of the repartition topics exactly
-// creates.
-var repartitionConfigs = map[string]*string{"retention.ms": kadm.StringPtr("-1")}
-
 // purge runs until ctx ends, deleting committed repartition records every
 // interval. Failures are logged and tried again next time: a purge only
 // saves disk.
 func (p *Processor) purge(ctx context.Context, interval time.Duration) {
-	var topics []string
-	for _, a := range p.g.aggs {
-		if a.repartition != "" {
-			topics = append(topics, a.repartition)
-		}
-	}
+	topics := p.topo.Plan.RepartitionTopics()
 	if len(topics) == 0 || interval <= 0 {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // tasks tracks which aggregate partitions this member owns and whether
@@ -289,20 +290,22 @@ func (t *tasks) dropAll() {
 	t.mu.Unlock()
 }
 
-// ensureTopics creates the changelog and repartition topics, each with
-// the partition count of the source it pairs with, and checks existing
-// ones.
-func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []string, deadLetter string) error {
-	if len(g.aggs) == 0 && deadLetter == "" {
+// ensureTopics creates the internal topics of the plan (changelog,
+// repartition and dead-letter topics) with the partition counts it asks
+// for, checks existing ones, and checks that the topics each task reads
+// together have one partition count. It tells each watermarked aggregate
+// its upstream partitions.
+func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.Plan) error {
+	if len(pl.Stateful) == 0 && pl.DeadLetter == nil {
 		return nil
 	}
-	details, err := adm.ListTopics(ctx, sources...)
+	details, err := adm.ListTopics(ctx, pl.Sources...)
 	if err != nil {
 		return fmt.Errorf("describing source topics: %w", err)
 	}
 	var maxParts int32
 	parts := map[string]int32{}
-	for _, s := range sources {
+	for _, s := range pl.Sources {
 		d, ok := details[s]
 		if !ok || d.Err != nil {
 			return fmt.Errorf("source topic %s does not exist: create it first", s)
@@ -310,31 +313,57 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, sources []str
 		parts[s] = int32(len(d.Partitions))
 		maxParts = max(maxParts, parts[s])
 	}
-	if deadLetter != "" {
-		// Created like a repartition topic when missing: the records of
-		// a bad-record storm must have somewhere to go.
-		// Kept forever (retention counts from record timestamps, and a
-		// dead letter keeps its original's): what is in it is waiting
-		// for a person.
-		if err := ensureTopic(ctx, adm, deadLetter, maxParts, false, repartitionConfigs); err != nil {
+	countOf := func(it topology.InternalTopic) int32 {
+		if it.PartitionsOf != "" {
+			return parts[it.PartitionsOf]
+		}
+		return maxParts
+	}
+	for _, it := range pl.Topics() {
+		n := countOf(it)
+		parts[it.Name] = n
+		var err error
+		if it.Purpose == "changelog" {
+			err = statestore.EnsureChangelog(ctx, adm, it.Name, n)
+		} else {
+			err = ensureTopic(ctx, adm, it.Name, n, it.Exact, configPtrs(it.Configs))
+		}
+		if err != nil {
 			return err
 		}
+	}
+	if err := checkCoPartitioned(pl, parts); err != nil {
+		return err
 	}
 	for _, a := range g.aggs {
-		n := maxParts
-		a.setWriters(sources, parts, n)
-		if a.repartition != "" {
-			if err := ensureTopic(ctx, adm, a.repartition, n, true, repartitionConfigs); err != nil {
-				return err
-			}
-		} else {
-			n = parts[a.input]
-		}
-		if err := statestore.EnsureChangelog(ctx, adm, a.changelog, n); err != nil {
-			return err
-		}
+		a.setWriters(pl.Sources, parts, maxParts)
 	}
 	return nil
+}
+
+// checkCoPartitioned fails when topics a task reads together (partition p
+// of each) have different partition counts: a partition of one would have
+// no partner, and keys would not line up.
+func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
+	var errs []error
+	for _, s := range pl.Stateful {
+		for _, t := range s.CoPartition[1:] {
+			if a, b := parts[s.CoPartition[0]], parts[t]; a != b {
+				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s %d: give them the same partition count",
+					s.Node.Name, s.CoPartition[0], t, s.CoPartition[0], a, t, b))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configPtrs is configs as kadm takes them.
+func configPtrs(configs map[string]string) map[string]*string {
+	m := make(map[string]*string, len(configs))
+	for k, v := range configs {
+		m[k] = kadm.StringPtr(v)
+	}
+	return m
 }
 
 // checkSinks fails when a sink topic does not exist: every transaction

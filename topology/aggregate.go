@@ -254,7 +254,7 @@ func (p *parser) checkInternalTopics(pipeline string) {
 	owner := map[string]*entry{}
 	purpose := map[string]string{}
 	for _, e := range p.steps {
-		if (e.node.Kind != KindAggregate && e.node.Kind != KindDedupe) || !e.named || !nodeName.MatchString(e.node.Name) {
+		if !e.node.Kind.Stateful() || !e.named || !nodeName.MatchString(e.node.Name) {
 			continue
 		}
 		// The repartition topic has the longer name.
@@ -305,7 +305,7 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 				continue
 			case in.Kind == KindKey, rekeyed[in]:
 				rekeyed[n] = true
-			case in.Kind == KindAggregate && in.Aggregate != nil && !in.Aggregate.GroupByKey:
+			case in.Repartitioned():
 				rekeyed[n] = true
 			}
 			if u, ok := topics[in]; ok {

@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -18,7 +19,7 @@ import (
 // repartition topics of its aggregate steps, its sinks and its edges.
 func Describe(w io.Writer, t *Topology) error {
 	p := &printer{w: w}
-	up := upstreamOf(t)
+	pl := planOf(t)
 	p.line(0, "pipeline: %s", t.Name)
 	p.line(0, "consumer group: %s", t.Group)
 	p.line(0, "guarantee: %s", guarantee(t))
@@ -35,36 +36,37 @@ func Describe(w io.Writer, t *Topology) error {
 	for _, n := range t.Steps {
 		p.line(1, "%s (%s)", n.Name, n.Kind)
 		p.from(n)
-		p.step(t, n, up)
+		p.step(t, n, pl.Step(n.Name))
 	}
 
 	// The runtime creates these topics when it starts: a changelog with
 	// one partition per task of its step (the partitions of the source
 	// topic it reads, or of its repartition topic), a repartition topic
 	// with the most partitions of any source topic of the pipeline.
-	aggs := aggregates(t)
-	stateful := statefulSteps(t)
-	p.section("stores", len(stateful))
-	for _, n := range stateful {
-		p.line(1, "%s", n.Name)
-		p.line(2, "step: %s", n.Name)
-		p.line(2, "changelog topic: %s", ChangelogTopic(t.Name, n.Name))
-		if n.Aggregate == nil || n.Aggregate.GroupByKey {
-			p.line(2, "partitions: as the source topic %s", up.first[n])
+	p.section("stores", len(pl.Stateful))
+	for _, s := range pl.Stateful {
+		p.line(1, "%s", s.Node.Name)
+		p.line(2, "step: %s", s.Node.Name)
+		p.line(2, "changelog topic: %s", s.Changelog.Name)
+		if s.Changelog.PartitionsOf != "" {
+			p.line(2, "partitions: as the source topic %s", s.Changelog.PartitionsOf)
 		} else {
 			p.line(2, "partitions: as its repartition topic, max of source partitions")
 		}
-		p.line(2, "configs: cleanup.policy=compact")
+		p.line(2, "configs: %s", configs(s.Changelog.Configs))
 	}
 
-	reparts := repartitioned(aggs)
+	reparts := pl.RepartitionTopics()
 	p.section("repartition topics", len(reparts))
-	all := strings.Join(up.names, ", ")
-	for _, n := range reparts {
-		p.line(1, "%s", RepartitionTopic(t.Name, n.Name))
-		p.line(2, "step: %s", n.Name)
+	all := strings.Join(pl.Sources, ", ")
+	for _, s := range pl.Stateful {
+		if s.Repartition == nil {
+			continue
+		}
+		p.line(1, "%s", s.Repartition.Name)
+		p.line(2, "step: %s", s.Node.Name)
 		p.line(2, "partitions: max of source partitions (%s)", all)
-		p.line(2, "configs: cleanup.policy=delete")
+		p.line(2, "configs: %s", configs(s.Repartition.Configs))
 	}
 
 	p.section("sinks", len(t.Sinks))
@@ -130,6 +132,7 @@ func commitInterval(t *Topology) string {
 // in a %% comment.
 func DescribeMermaid(w io.Writer, t *Topology) error {
 	p := &printer{w: w}
+	pl := planOf(t)
 	p.line(0, "flowchart LR")
 	p.line(1, "%%%% pipeline %s, consumer group %s, guarantee %s, commit interval %s, transactional id %s",
 		t.Name, t.Group, guarantee(t), commitInterval(t), transactionalID(t))
@@ -151,22 +154,17 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		} else {
 			p.line(1, "%s[%s]", ids[n], label)
 		}
-		if n.Kind == KindDedupe && n.Dedupe != nil {
-			id := fmt.Sprintf("store%d", i)
-			p.line(1, "%s[(%s)]", id, mermaidLabel("store: "+n.Name, "changelog: "+ChangelogTopic(t.Name, n.Name)))
-			internal = append(internal, id)
+		s := pl.Step(n.Name)
+		if s == nil {
 			continue
 		}
-		if n.Kind != KindAggregate || n.Aggregate == nil {
-			continue
-		}
-		if !n.Aggregate.GroupByKey {
+		if s.Repartition != nil {
 			id := fmt.Sprintf("repartition%d", i)
-			p.line(1, "%s[/%s/]", id, mermaidLabel("repartition topic", RepartitionTopic(t.Name, n.Name)))
+			p.line(1, "%s[/%s/]", id, mermaidLabel("repartition topic", s.Repartition.Name))
 			internal = append(internal, id)
 		}
 		id := fmt.Sprintf("store%d", i)
-		p.line(1, "%s[(%s)]", id, mermaidLabel("store: "+n.Name, "changelog: "+ChangelogTopic(t.Name, n.Name)))
+		p.line(1, "%s[(%s)]", id, mermaidLabel("store: "+n.Name, "changelog: "+s.Changelog.Name))
 		internal = append(internal, id)
 	}
 	for i, n := range t.Sinks {
@@ -177,7 +175,7 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 	// Records flow node by node in processing order; a repartition topic
 	// feeds its aggregate step after every input has fed it.
 	for _, n := range slices.Concat(t.Sources, t.Steps) {
-		if n.Kind == KindAggregate && n.Aggregate != nil && !n.Aggregate.GroupByKey {
+		if n.Repartitioned() {
 			p.line(1, "%s --> %s", strings.Replace(ids[n], "step", "repartition", 1), ids[n])
 		}
 		for _, l := range linksFrom(n) {
@@ -196,8 +194,8 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		}
 	}
 
-	for _, n := range statefulSteps(t) {
-		p.line(1, "%s -.- %s", ids[n], strings.Replace(ids[n], "step", "store", 1))
+	for _, s := range pl.Stateful {
+		p.line(1, "%s -.- %s", ids[s.Node], strings.Replace(ids[s.Node], "step", "store", 1))
 	}
 	if len(internal) > 0 {
 		p.line(1, "classDef internal stroke-dasharray: 5 5")
@@ -232,7 +230,7 @@ var mermaidEscaper = strings.NewReplacer(
 )
 
 // step writes what step n computes.
-func (p *printer) step(t *Topology, n *Node, up *upstream) {
+func (p *printer) step(t *Topology, n *Node, s *StatefulStep) {
 	switch n.Kind {
 	case KindFilter, KindMap, KindFlatMap, KindKey:
 		p.expr(2, string(n.Kind)+": ", n.Expr)
@@ -316,27 +314,22 @@ func (p *printer) step(t *Topology, n *Node, up *upstream) {
 		p.line(2, "emit: %s", a.Emit)
 		p.line(2, "store: %s", n.Name)
 		if a.GroupByKey {
-			p.line(2, "input: partitioned by record key as read from %s, no repartition", up.first[n])
+			p.line(2, "input: partitioned by record key as read from %s, no repartition", s.Input)
 		} else {
-			p.line(2, "input: repartitioned by group through %s (%s)", RepartitionTopic(t.Name, n.Name), repartitionReason(n, up))
+			p.line(2, "input: repartitioned by group through %s (%s)", s.Input, repartitionReason(s))
 		}
 	}
 }
 
 // repartitionReason says why aggregate step n repartitions, mirroring
 // the rules of resolveGroupByKey.
-func repartitionReason(n *Node, up *upstream) string {
-	a := n.Aggregate
+func repartitionReason(s *StatefulStep) string {
+	a := s.Node.Aggregate
 	if len(a.GroupBy) != 1 || a.GroupBy[0].Name != SingleGroupColumn || strings.TrimSpace(a.GroupBy[0].Expr.Text) != VarKey {
 		return "group_by is not the record key"
 	}
-	if ts := up.topics[n]; len(ts) > 1 {
-		// In file order, as elsewhere, rather than in walk order.
-		names := make([]string, len(ts))
-		for i, t := range ts {
-			names[i] = up.names[t]
-		}
-		return "records come from topics " + strings.Join(names, ", ")
+	if len(s.Feeds) > 1 {
+		return "records come from topics " + strings.Join(s.Feeds, ", ")
 	}
 	return "the record key changes upstream"
 }
@@ -426,39 +419,21 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// statefulSteps returns the steps of t that keep a store (aggregate and
-// dedupe), in processing order.
-func statefulSteps(t *Topology) []*Node {
-	var out []*Node
-	for _, n := range t.Steps {
-		if n.Kind == KindAggregate && n.Aggregate != nil || n.Kind == KindDedupe && n.Dedupe != nil {
-			out = append(out, n)
-		}
+// planOf returns t's plan, worked out if t was built by hand.
+func planOf(t *Topology) *Plan {
+	if t.Plan != nil {
+		return t.Plan
 	}
-	return out
+	return plan(t)
 }
 
-// aggregates returns the aggregate steps of t in processing order.
-func aggregates(t *Topology) []*Node {
-	var out []*Node
-	for _, n := range t.Steps {
-		if n.Kind == KindAggregate && n.Aggregate != nil {
-			out = append(out, n)
-		}
+// configs formats topic configs as name=value, sorted by name.
+func configs(m map[string]string) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
 	}
-	return out
-}
-
-// repartitioned returns the aggregate steps that read through a
-// repartition topic.
-func repartitioned(aggs []*Node) []*Node {
-	var out []*Node
-	for _, n := range aggs {
-		if !n.Aggregate.GroupByKey {
-			out = append(out, n)
-		}
-	}
-	return out
+	return strings.Join(out, ", ")
 }
 
 // sourceTopics returns the distinct topics of t's sources, in file order.
@@ -470,69 +445,6 @@ func sourceTopics(t *Topology) []string {
 			seen[n.Topic] = true
 			out = append(out, n.Topic)
 		}
-	}
-	return out
-}
-
-// upstream tells, for each source and step, the source topics whose
-// records reach it. It is worked out once, in processing order, so
-// describing a pipeline of many stateful steps does not walk the graph
-// above each of them.
-type upstream struct {
-	names []string // sourceTopics
-	// first is the first source topic reached depth first along Inputs;
-	// a step grouping by the record key has only that one.
-	first map[*Node]string
-	// topics are the indices into names of every upstream topic,
-	// ascending (file order). A node with one input shares its input's
-	// slice.
-	topics map[*Node][]int
-}
-
-func upstreamOf(t *Topology) *upstream {
-	u := &upstream{names: sourceTopics(t), first: map[*Node]string{}, topics: map[*Node][]int{}}
-	index := map[string]int{}
-	for i, name := range u.names {
-		index[name] = i
-	}
-	for _, n := range t.Sources {
-		u.first[n], u.topics[n] = n.Topic, []int{index[n.Topic]}
-	}
-	for _, n := range t.Steps {
-		if len(n.Inputs) == 0 {
-			continue
-		}
-		u.first[n] = u.first[n.Inputs[0]]
-		ts := u.topics[n.Inputs[0]]
-		for _, in := range n.Inputs[1:] {
-			ts = unionSorted(ts, u.topics[in])
-		}
-		u.topics[n] = ts
-	}
-	return u
-}
-
-// unionSorted merges two ascending lists without duplicates; it returns a
-// itself when b adds nothing.
-func unionSorted(a, b []int) []int {
-	out := make([]int, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || i < len(a) && a[i] < b[j]:
-			out = append(out, a[i])
-			i++
-		case i == len(a) || b[j] < a[i]:
-			out = append(out, b[j])
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	if len(out) == len(a) {
-		return a
 	}
 	return out
 }
@@ -552,8 +464,7 @@ type link struct {
 func linksFrom(n *Node) []link {
 	var out []link
 	add := func(to *Node, r *Route) {
-		rp := to.Kind == KindAggregate && to.Aggregate != nil && !to.Aggregate.GroupByKey
-		out = append(out, link{from: n, to: to, branch: r, repartition: rp})
+		out = append(out, link{from: n, to: to, branch: r, repartition: to.Repartitioned()})
 	}
 	if n.Kind == KindRoute {
 		for i := range n.Routes {

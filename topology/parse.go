@@ -96,6 +96,7 @@ func parse(ctx context.Context, file string, data []byte, size int64) (*Topology
 	if len(p.errs) > 0 {
 		return nil, p.errs.sort()
 	}
+	t.Plan = plan(t)
 	return t, nil
 }
 

@@ -231,4 +231,6 @@ type Topology struct {
 	Sources         []*Node       // file order
 	Steps           []*Node       // topological order (every node after its inputs)
 	Sinks           []*Node       // file order
+	// Plan is how the pipeline runs: stores, internal topics, tasks.
+	Plan *Plan
 }

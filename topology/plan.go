@@ -1,0 +1,237 @@
+package topology
+
+import "slices"
+
+// Plan is how a validated pipeline runs: its stateful steps with the store
+// and internal topics each owns, the topics whose partitions its tasks
+// read, and the co-partition groups the group's balancer keeps together.
+// Topic provisioning, the runtime graph and describe all read it; nothing
+// else works these out.
+type Plan struct {
+	// Sources are the source topics, in file order, without repeats.
+	Sources []string
+	// Stateful are the steps that keep a store, in processing order.
+	Stateful []*StatefulStep
+	// DeadLetter is the dead-letter topic the runtime creates when
+	// missing; nil without one.
+	DeadLetter *InternalTopic
+}
+
+// StatefulStep is a step that keeps a store: its state is split into
+// tasks, one per partition of its input topic, each backed by the same
+// partition of its changelog topic.
+type StatefulStep struct {
+	Node *Node
+	// Changelog backs the step's store; compacted.
+	Changelog InternalTopic
+	// Repartition is the topic records reach the step through when they
+	// must be regrouped by a key other than their record key; nil when
+	// the step reads its source's partitions directly.
+	Repartition *InternalTopic
+	// Input is the topic whose partitions are the step's tasks: the
+	// repartition topic, or the one source topic the step reads.
+	Input string
+	// Feeds are the source topics whose records reach the step, in file
+	// order: behind a repartition, each of their partitions writes its
+	// watermark into every repartition partition.
+	Feeds []string
+	// CoPartition are the topics whose partition p one task of the step
+	// reads together, Input first. Partition p of each goes to the same
+	// member, and they must have one partition count.
+	CoPartition []string
+}
+
+// InternalTopic is a topic the runtime creates for the pipeline.
+type InternalTopic struct {
+	Name string
+	// Purpose says what the topic is for: "changelog", "repartition" or
+	// "dead letters".
+	Purpose string
+	// PartitionsOf names the source topic whose partition count the
+	// topic takes; "" for the most of any source topic.
+	PartitionsOf string
+	// Configs are the topic configs it is created with.
+	Configs map[string]string
+	// Exact: an existing topic with another partition count is an error
+	// (a changelog's partitions are its tasks' stores; a repartition
+	// topic's are its tasks).
+	Exact bool
+}
+
+// Internal topic configs. A changelog is compacted: the latest value per
+// key is the store. Repartition and dead-letter topics keep their records
+// until exactly deletes them (retention counts from record timestamps, and
+// a replayed backlog carries old ones): repartition records once their
+// offsets are committed, dead letters never (they wait for a person).
+var (
+	changelogConfigs   = map[string]string{"cleanup.policy": "compact"}
+	repartitionConfigs = map[string]string{"cleanup.policy": "delete", "retention.ms": "-1"}
+)
+
+// Stateful reports whether a step of kind k keeps a store.
+func (k Kind) Stateful() bool { return k == KindAggregate || k == KindDedupe }
+
+// Repartitioned reports whether records reach n, an aggregate step,
+// through its repartition topic.
+func (n *Node) Repartitioned() bool {
+	return n.Kind == KindAggregate && n.Aggregate != nil && !n.Aggregate.GroupByKey
+}
+
+// Step returns the plan of stateful step name, or nil.
+func (p *Plan) Step(name string) *StatefulStep {
+	for _, s := range p.Stateful {
+		if s.Node.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Topics returns every internal topic of the plan: per stateful step its
+// repartition topic (if any) and changelog, then the dead-letter topic.
+func (p *Plan) Topics() []InternalTopic {
+	var out []InternalTopic
+	for _, s := range p.Stateful {
+		if s.Repartition != nil {
+			out = append(out, *s.Repartition)
+		}
+		out = append(out, s.Changelog)
+	}
+	if p.DeadLetter != nil {
+		out = append(out, *p.DeadLetter)
+	}
+	return out
+}
+
+// RepartitionTopics returns the repartition topics of the plan.
+func (p *Plan) RepartitionTopics() []string {
+	var out []string
+	for _, s := range p.Stateful {
+		if s.Repartition != nil {
+			out = append(out, s.Repartition.Name)
+		}
+	}
+	return out
+}
+
+// CoPartitionGroups returns the sets of two or more topics whose partition
+// p must be assigned to one member, merged where they share a topic.
+func (p *Plan) CoPartitionGroups() [][]string {
+	var groups [][]string
+	for _, s := range p.Stateful {
+		if len(s.CoPartition) < 2 {
+			continue
+		}
+		g := slices.Clone(s.CoPartition)
+		// Merge every group sharing a topic with g into g.
+		for i := 0; i < len(groups); {
+			if slices.ContainsFunc(groups[i], func(t string) bool { return slices.Contains(g, t) }) {
+				for _, t := range groups[i] {
+					if !slices.Contains(g, t) {
+						g = append(g, t)
+					}
+				}
+				groups = slices.Delete(groups, i, i+1)
+				continue
+			}
+			i++
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// plan works out t's plan; t is valid.
+func plan(t *Topology) *Plan {
+	up := upstreamOf(t)
+	p := &Plan{Sources: up.names}
+	for _, n := range t.Steps {
+		if !n.Kind.Stateful() {
+			continue
+		}
+		s := &StatefulStep{Node: n,
+			Changelog: InternalTopic{Name: ChangelogTopic(t.Name, n.Name), Purpose: "changelog", Configs: changelogConfigs, Exact: true}}
+		for _, i := range up.topics[n] {
+			s.Feeds = append(s.Feeds, up.names[i])
+		}
+		if n.Repartitioned() {
+			s.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition", Configs: repartitionConfigs, Exact: true}
+			s.Input = s.Repartition.Name
+		} else {
+			// Grouping by the record key, or deduplicating: the
+			// tasks are the partitions of the (single) source
+			// upstream.
+			s.Input = up.first[n]
+			s.Changelog.PartitionsOf = s.Input
+		}
+		s.CoPartition = []string{s.Input}
+		p.Stateful = append(p.Stateful, s)
+	}
+	if t.DeadLetterTopic != "" {
+		p.DeadLetter = &InternalTopic{Name: t.DeadLetterTopic, Purpose: "dead letters", Configs: repartitionConfigs}
+	}
+	return p
+}
+
+// upstream tells, for each source and step, the source topics whose
+// records reach it. It is worked out once, in processing order, so
+// planning a pipeline of many stateful steps does not walk the graph
+// above each of them.
+type upstream struct {
+	names []string // sourceTopics
+	// first is the first source topic reached depth first along Inputs;
+	// a step grouping by the record key has only that one.
+	first map[*Node]string
+	// topics are the indices into names of every upstream topic,
+	// ascending (file order). A node with one input shares its input's
+	// slice.
+	topics map[*Node][]int
+}
+
+func upstreamOf(t *Topology) *upstream {
+	u := &upstream{names: sourceTopics(t), first: map[*Node]string{}, topics: map[*Node][]int{}}
+	index := map[string]int{}
+	for i, name := range u.names {
+		index[name] = i
+	}
+	for _, n := range t.Sources {
+		u.first[n], u.topics[n] = n.Topic, []int{index[n.Topic]}
+	}
+	for _, n := range t.Steps {
+		if len(n.Inputs) == 0 {
+			continue
+		}
+		u.first[n] = u.first[n.Inputs[0]]
+		ts := u.topics[n.Inputs[0]]
+		for _, in := range n.Inputs[1:] {
+			ts = unionSorted(ts, u.topics[in])
+		}
+		u.topics[n] = ts
+	}
+	return u
+}
+
+// unionSorted merges two ascending lists without duplicates; it returns a
+// itself when b adds nothing.
+func unionSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	if len(out) == len(a) {
+		return a
+	}
+	return out
+}
