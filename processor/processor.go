@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/balance"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -280,6 +281,8 @@ func (p *Processor) Run(ctx context.Context) error {
 		RebalanceTimeout:   p.cfg.RebalanceTimeout,
 		Logger:             p.log,
 		GroupInstanceID:    p.groupInstanceID(),
+		// Topics one task reads together stay on one member.
+		Balancer: balance.New(p.topo.Plan.CoPartitionGroups()),
 		OnAssigned: func(cl *kgo.Client, m map[string][]int32) {
 			p.stats.AssignedParts.Add(int64(count(m)))
 			p.m.AssignedPartitions.Add(float64(count(m)))

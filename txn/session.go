@@ -71,6 +71,9 @@ type Config struct {
 	// gets its partitions back without a rebalance, and closing does not
 	// leave the group.
 	GroupInstanceID string
+	// Balancer assigns the group's partitions; nil: kgo's sticky
+	// balancer. It must be eager (see groupOpts).
+	Balancer kgo.GroupBalancer
 
 	// OnAssigned and OnRevoked, when set, are called from the group's
 	// rebalance callbacks, with the partitions gained or lost (lost
@@ -125,6 +128,13 @@ func (s *Session) connect() error {
 	return nil
 }
 
+func balancer(cfg Config) kgo.GroupBalancer {
+	if cfg.Balancer != nil {
+		return cfg.Balancer
+	}
+	return kgo.StickyBalancer()
+}
+
 // groupOpts are the client options of a group member, whatever its
 // guarantee.
 func groupOpts(cfg Config) []kgo.Opt {
@@ -146,7 +156,7 @@ func groupOpts(cfg Config) []kgo.Opt {
 		// then aborts the transaction and we must rebuild, which
 		// triggers yet another rebalance. Sticky keeps each partition
 		// on its member across rebalances, so state stays local.
-		kgo.Balancers(kgo.StickyBalancer()),
+		kgo.Balancers(balancer(cfg)),
 		// Upstream transactions that aborted are never input.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		// Java's default (fetch.max.wait.ms). kgo's 5s default would hold
