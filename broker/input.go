@@ -26,9 +26,27 @@ type inputLine struct {
 // are empty or start with '#' are skipped. The whole file is checked
 // before anything is written, so a bad line writes nothing.
 func ProduceFile(ctx context.Context, addrs []string, topic, path string) (int, error) {
+	recs, err := ReadFile(path, topic)
+	if err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, fmt.Errorf("writing %s to %s: %w", path, topic, err)
+	}
+	return len(recs), nil
+}
+
+// ReadFile reads the JSON-lines file at path (see ProduceFile) as records
+// for topic, without partitions or timestamps.
+func ReadFile(path, topic string) ([]*kgo.Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("reading input: %w", err)
+		return nil, fmt.Errorf("reading input: %w", err)
 	}
 	var recs []*kgo.Record
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -42,7 +60,7 @@ func ProduceFile(ctx context.Context, addrs []string, topic, path string) (int, 
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
-			return 0, fmt.Errorf("%s:%d: want {\"key\": ..., \"value\": ..., \"headers\": {...}}: %w", path, n, err)
+			return nil, fmt.Errorf("%s:%d: want {\"key\": ..., \"value\": ..., \"headers\": {...}}: %w", path, n, err)
 		}
 		r := &kgo.Record{Topic: topic}
 		if in.Key != nil {
@@ -62,15 +80,7 @@ func ProduceFile(ctx context.Context, addrs []string, topic, path string) (int, 
 		recs = append(recs, r)
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("reading %s: %w", path, err)
+		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return 0, fmt.Errorf("writing %s to %s: %w", path, topic, err)
-	}
-	return len(recs), nil
+	return recs, nil
 }

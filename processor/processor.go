@@ -77,6 +77,9 @@ type Config struct {
 	// deleted from the repartition topics (see purge.go). Default 30s
 	// (Kafka Streams' repartition.purge.interval.ms); negative: never.
 	PurgeInterval time.Duration
+	// Clock is the wall clock of windows' idle_timeout and of upstream
+	// idleness; nil: time.Now. (Event time comes from the records.)
+	Clock func() time.Time
 }
 
 // Stats are counters of a running processor, safe to read at any time.
@@ -181,6 +184,9 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		startGiveUp: startGiveUp,
 	}
 	p.g.log = p.log
+	if cfg.Clock != nil {
+		p.g.now = cfg.Clock
+	}
 	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
 	p.tasks.keep = topo.Guarantee == topology.ExactlyOnce || topo.Guarantee == ""
 	return p, nil
@@ -437,13 +443,13 @@ func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
 		if p.g.hasIdle {
 			// Windows of idle tasks close by wall clock; their final
 			// rows need a transaction.
-			if emits, err := p.g.tick(ctx, time.Now(), true, nil); err != nil {
+			if emits, err := p.g.tick(ctx, p.g.now(), true, nil); err != nil {
 				return err
 			} else if emits {
 				if err := sess.Begin(ctx, kgo.Fetches{}); err != nil {
 					return err
 				}
-				if _, err := p.g.tick(ctx, time.Now(), false, emit); err != nil {
+				if _, err := p.g.tick(ctx, p.g.now(), false, emit); err != nil {
 					return err
 				}
 			}
