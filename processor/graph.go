@@ -78,6 +78,8 @@ type node struct {
 	// The counts before the record being processed, to undo its counts
 	// if it fails.
 	inRec, outRec counter
+	// step is what the node does with each record.
+	step step
 	// route steps: the target of each branch, aligned with t.Routes.
 	routes []*node
 	// aggregate steps.
@@ -107,6 +109,11 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	}
 	for _, n := range all {
 		gn := g.nodes[n.Name]
+		make, ok := steps[n.Kind]
+		if !ok {
+			panic(fmt.Sprintf("processor: no runtime step for kind %q (register one)", n.Kind))
+		}
+		gn.step = make(gn)
 		for _, o := range n.Outputs {
 			gn.outs = append(gn.outs, g.nodes[o.Name])
 		}
@@ -273,149 +280,10 @@ func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
 	return bool(b), nil
 }
 
+// push runs n's step on r.
 func (g *graph) push(n *node, r *record, emit emitFunc) error {
 	n.in.Inc()
-	switch n.t.Kind {
-	case topology.KindFilter:
-		ok, err := g.test(n, n.t.Expr, r)
-		if err != nil || !ok {
-			return err
-		}
-		return g.forward(n, r, emit)
-
-	case topology.KindMap:
-		res, err := g.evalRef(n, n.t.Expr, r)
-		if err != nil {
-			return err
-		}
-		out := *r
-		out.from &^= fromValueMask
-		if n.toJSONSink() {
-			// Only a JSON sink reads the result: it gets the bytes
-			// the general path would give, without the Go values.
-			if raw, ok := asJSON(res); ok {
-				out.value = raw
-				return g.forward(n, &out, emit)
-			}
-		}
-		if out.value, err = g.native(n, res, r); err != nil {
-			return err
-		}
-		return g.forward(n, &out, emit)
-
-	case topology.KindKey:
-		k, err := g.eval(n, n.t.Expr, r)
-		if err != nil {
-			return err
-		}
-		out := *r
-		out.key = k
-		out.from &^= fromKeyMask
-		return g.forward(n, &out, emit)
-
-	case topology.KindFlatMap:
-		v, err := g.eval(n, n.t.Expr, r)
-		if err != nil {
-			return err
-		}
-		list, ok := v.([]any)
-		if !ok && v != nil {
-			return g.fail(n, r, PhaseEval, fmt.Errorf("flat_map returned %T, want a list", v))
-		}
-		for _, e := range list {
-			out := *r
-			out.value = e
-			out.from &^= fromValueMask
-			if err := g.forward(n, &out, emit); err != nil {
-				return err
-			}
-		}
-		return nil
-
-	case topology.KindSetHeaders:
-		out := *r
-		out.headers = slices.Clone(r.headers)
-		for _, h := range n.t.Headers {
-			v, err := g.eval(n, h.Expr, r)
-			if err != nil {
-				return err
-			}
-			b, err := headerBytes(v)
-			if err != nil {
-				return g.fail(n, r, PhaseEval, fmt.Errorf("header %q: %w", h.Name, err))
-			}
-			out.headers = setHeader(out.headers, h.Name, b)
-		}
-		return g.forward(n, &out, emit)
-
-	case topology.KindRoute:
-		for i, rt := range n.t.Routes {
-			if rt.When != nil {
-				ok, err := g.test(n, rt.When, r)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-			}
-			n.out.Inc()
-			return g.push(n.routes[i], r, emit)
-		}
-		return nil // no branch matched: dropped, like a filter
-
-	case topology.KindDedupe:
-		return g.dedupe(n.agg, r, emit)
-
-	case topology.KindAggregate:
-		if n.agg.repartition != "" {
-			return g.toRepartition(n.agg, r, emit)
-		}
-		return g.aggregate(n.agg, r, emit)
-
-	case topology.KindSink:
-		kf := n.t.KeyFormat
-		switch r.key.(type) {
-		case map[string]any, []any:
-			if kf == topology.FormatString {
-				// A composite key (several group columns, a window)
-				// is written as JSON text.
-				kf = topology.FormatJSON
-			}
-		}
-		key, ok := r.rawKey(kf)
-		if !ok {
-			var err error
-			if key, err = format.Encode(kf, r.key); err != nil {
-				return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
-			}
-		}
-		if key == nil && g.compacted[n.t.Topic] {
-			// Kafka rejects it (INVALID_RECORD), and the failed
-			// produce would fail the whole transaction, again on
-			// every retry.
-			return g.fail(n, r, PhaseProduce, fmt.Errorf("%w: topic %s compacts (cleanup.policy compact) and Kafka refuses a record without a key there; key the record (a key: step, or a group_by that is never null)", errNullKey, n.t.Topic))
-		}
-		val, ok := r.rawValue(n.t.Format)
-		if raw, isRaw := r.value.(rawJSON); !ok && isRaw {
-			val = raw
-		} else if !ok {
-			var err error
-			if val, err = format.Encode(n.t.Format, r.value); err != nil {
-				return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
-			}
-		}
-		if limit := g.maxOut[n.t.Topic]; limit > 0 {
-			size := sizeOf(key, val, r.headers)
-			if size > limit {
-				return g.fail(n, r, PhaseProduce, fmt.Errorf("%w: output of %d bytes, more than topic %s accepts (%d, from limits.max_output_bytes or its max.message.bytes less batch overhead)", errTooLarge, size, n.t.Topic, limit))
-			}
-		}
-		n.out.Inc()
-		emit(&kgo.Record{Topic: n.t.Topic, Key: key, Value: val, Headers: r.headers, Timestamp: r.ts})
-		return nil
-	}
-	return fmt.Errorf("node %q: unknown kind %q", n.t.Name, n.t.Kind)
+	return n.step.process(g, n, r, emit)
 }
 
 func headerBytes(v any) ([]byte, error) {

@@ -229,3 +229,17 @@ func TestConcatenatedLists(t *testing.T) {
 		t.Errorf("outputs = %q, want %q", got, want)
 	}
 }
+
+// Every operation topology knows has a runtime step, as do sources and
+// sinks: a new operation is a spec entry there and a step here.
+func TestEveryOperationHasAStep(t *testing.T) {
+	kinds := []topology.Kind{topology.KindSource, topology.KindSink}
+	for _, op := range topology.Operations() {
+		kinds = append(kinds, op.Kind)
+	}
+	for _, k := range kinds {
+		if _, ok := steps[k]; !ok {
+			t.Errorf("no runtime step registered for %q", k)
+		}
+	}
+}

@@ -29,7 +29,7 @@ var (
 	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "on_error", "dead_letter_topic", "limits", "sources", "steps", "sinks"}
 	sourceKeys = []string{"name", "topic", "format", "key_format"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
-	opKeys     = []string{"filter", "map", "flat_map", "key", "route", "set_headers", "aggregate", "dedupe"}
+	opKeys     = operationKeys()
 	stepKeys   = append([]string{"name", "from"}, opKeys...)
 	branchKeys = []string{"when", "to"}
 )
@@ -389,49 +389,14 @@ func (p *parser) step(n *yaml.Node, path string, i int) *entry {
 	return e
 }
 
-// operation decodes a step's operation. When primary is false the results
-// are only checked, not kept.
+// operation decodes a step's operation, as its spec says. When primary is
+// false the results are only checked, not kept.
 func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primary bool) {
-	n := e.node
 	if primary {
-		n.Kind = Kind(op)
+		e.node.Kind = Kind(op)
 	}
-	switch Kind(op) {
-	case KindFilter:
-		x := p.expr(v, key, wantBool, op)
-		if primary {
-			n.Expr = x
-		}
-	case KindMap, KindKey:
-		x := p.expr(v, key, wantAny, op)
-		if primary {
-			n.Expr = x
-		}
-	case KindFlatMap:
-		x := p.expr(v, key, wantList, op)
-		if primary {
-			n.Expr = x
-		}
-	case KindSetHeaders:
-		hs := p.headers(v, key)
-		if primary {
-			n.Headers = hs
-		}
-	case KindRoute:
-		routes, tos := p.routes(v, key)
-		if primary {
-			n.Routes, e.tos = routes, tos
-		}
-	case KindAggregate:
-		a := p.aggregate(v, key)
-		if primary {
-			n.Aggregate = a
-		}
-	case KindDedupe:
-		d := p.dedupe(v, key)
-		if primary {
-			n.Dedupe = d
-		}
+	if spec := specOf(Kind(op)); spec != nil {
+		spec.decode(p, e, v, key, primary)
 	}
 }
 

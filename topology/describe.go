@@ -36,7 +36,7 @@ func Describe(w io.Writer, t *Topology) error {
 	for _, n := range t.Steps {
 		p.line(1, "%s (%s)", n.Name, n.Kind)
 		p.from(n)
-		p.step(t, n, pl.Step(n.Name))
+		p.step(n, pl.Step(n.Name))
 	}
 
 	// The runtime creates these topics when it starts: a changelog with
@@ -229,95 +229,106 @@ var mermaidEscaper = strings.NewReplacer(
 	"`", `#96;`,
 )
 
-// step writes what step n computes.
-func (p *printer) step(t *Topology, n *Node, s *StatefulStep) {
-	switch n.Kind {
-	case KindFilter, KindMap, KindFlatMap, KindKey:
-		p.expr(2, string(n.Kind)+": ", n.Expr)
-	case KindSetHeaders:
-		p.line(2, "set_headers:")
-		for _, h := range n.Headers {
-			p.expr(3, h.Name+": ", h.Expr)
+// step writes what step n computes, as its operation's spec says.
+func (p *printer) step(n *Node, s *StatefulStep) {
+	if spec := specOf(n.Kind); spec != nil {
+		spec.describe(p, n, s)
+	}
+}
+
+func describeExpr(p *printer, n *Node, _ *StatefulStep) {
+	p.expr(2, string(n.Kind)+": ", n.Expr)
+}
+
+func describeSetHeaders(p *printer, n *Node, _ *StatefulStep) {
+	p.line(2, "set_headers:")
+	for _, h := range n.Headers {
+		p.expr(3, h.Name+": ", h.Expr)
+	}
+}
+
+func describeRoute(p *printer, n *Node, _ *StatefulStep) {
+	p.line(2, "route:")
+	for _, r := range n.Routes {
+		if r.When == nil {
+			p.line(3, "- to: %s (default branch)", r.To.Name)
+			continue
 		}
-	case KindRoute:
-		p.line(2, "route:")
-		for _, r := range n.Routes {
-			if r.When == nil {
-				p.line(3, "- to: %s (default branch)", r.To.Name)
-				continue
-			}
-			p.expr(3, "- when: ", r.When)
-			p.line(4, "to: %s", r.To.Name)
+		p.expr(3, "- when: ", r.When)
+		p.line(4, "to: %s", r.To.Name)
+	}
+}
+
+func describeDedupe(p *printer, n *Node, _ *StatefulStep) {
+	p.expr(2, "id: ", n.Dedupe.ID)
+	p.line(2, "ttl: %s", n.Dedupe.TTL)
+	if n.Dedupe.Time != nil {
+		p.expr(2, "time: ", n.Dedupe.Time)
+	}
+	if n.Dedupe.Keep != KeepFirst {
+		p.line(2, "keep: %s", n.Dedupe.Keep)
+	}
+	p.line(2, "store: %s (ids seen within the ttl)", n.Name)
+}
+
+func describeAggregate(p *printer, n *Node, s *StatefulStep) {
+	a := n.Aggregate
+	if len(a.GroupBy) == 1 && a.GroupBy[0].Name == SingleGroupColumn {
+		p.expr(2, "group_by: ", a.GroupBy[0].Expr)
+	} else {
+		p.line(2, "group_by:")
+		for _, g := range a.GroupBy {
+			p.expr(3, g.Name+": ", g.Expr)
 		}
-	case KindDedupe:
-		p.expr(2, "id: ", n.Dedupe.ID)
-		p.line(2, "ttl: %s", n.Dedupe.TTL)
-		if n.Dedupe.Time != nil {
-			p.expr(2, "time: ", n.Dedupe.Time)
+	}
+	p.line(2, "columns:")
+	for _, c := range a.Columns {
+		p.line(3, "%s: %s", c.Name, c.Func)
+		if c.Of != nil {
+			p.expr(4, "of: ", c.Of)
 		}
-		if n.Dedupe.Keep != KeepFirst {
-			p.line(2, "keep: %s", n.Dedupe.Keep)
+		if c.Where != nil {
+			p.expr(4, "where: ", c.Where)
 		}
-		p.line(2, "store: %s (ids seen within the ttl)", n.Name)
-	case KindAggregate:
-		a := n.Aggregate
-		if len(a.GroupBy) == 1 && a.GroupBy[0].Name == SingleGroupColumn {
-			p.expr(2, "group_by: ", a.GroupBy[0].Expr)
+		if c.Scale >= 0 {
+			p.line(4, "scale: %d", c.Scale)
+		}
+	}
+	if w := a.Window; w != nil {
+		switch w.Kind {
+		case Tumbling:
+			p.line(2, "window: tumbling %s", w.Size)
+		case Hopping:
+			p.line(2, "window: hopping, size %s, advance %s", w.Size, w.Advance)
+		case Session:
+			p.line(2, "window: session, gap %s", w.Gap)
+		}
+		p.line(3, "grace: %s", w.Grace)
+		if w.Time != nil {
+			p.expr(3, "event time: ", w.Time)
 		} else {
-			p.line(2, "group_by:")
-			for _, g := range a.GroupBy {
-				p.expr(3, g.Name+": ", g.Expr)
-			}
+			p.line(3, "event time: the record timestamp")
 		}
-		p.line(2, "columns:")
-		for _, c := range a.Columns {
-			p.line(3, "%s: %s", c.Name, c.Func)
-			if c.Of != nil {
-				p.expr(4, "of: ", c.Of)
-			}
-			if c.Where != nil {
-				p.expr(4, "where: ", c.Where)
-			}
-			if c.Scale >= 0 {
-				p.line(4, "scale: %d", c.Scale)
-			}
-		}
-		if w := a.Window; w != nil {
-			switch w.Kind {
-			case Tumbling:
-				p.line(2, "window: tumbling %s", w.Size)
-			case Hopping:
-				p.line(2, "window: hopping, size %s, advance %s", w.Size, w.Advance)
-			case Session:
-				p.line(2, "window: session, gap %s", w.Gap)
-			}
-			p.line(3, "grace: %s", w.Grace)
-			if w.Time != nil {
-				p.expr(3, "event time: ", w.Time)
-			} else {
-				p.line(3, "event time: the record timestamp")
-			}
-			if w.IdleTimeout > 0 {
-				p.line(3, "idle timeout: %s (stream time advances by wall clock when a partition is quiet)", w.IdleTimeout)
-			} else {
-				p.line(3, "idle timeout: off")
-			}
-			if w.Late == LateSink && w.LateTo != nil {
-				p.line(3, "late records: to sink %s (counted)", w.LateTo.Name)
-			} else {
-				p.line(3, "late records: %s (counted)", w.Late)
-			}
-			if !a.GroupByKey {
-				p.line(3, "event time behind the repartition: minimum over upstream partitions; quiet for %s: idle", w.UpstreamIdle)
-			}
-		}
-		p.line(2, "emit: %s", a.Emit)
-		p.line(2, "store: %s", n.Name)
-		if a.GroupByKey {
-			p.line(2, "input: partitioned by record key as read from %s, no repartition", s.Input)
+		if w.IdleTimeout > 0 {
+			p.line(3, "idle timeout: %s (stream time advances by wall clock when a partition is quiet)", w.IdleTimeout)
 		} else {
-			p.line(2, "input: repartitioned by group through %s (%s)", s.Input, repartitionReason(s))
+			p.line(3, "idle timeout: off")
 		}
+		if w.Late == LateSink && w.LateTo != nil {
+			p.line(3, "late records: to sink %s (counted)", w.LateTo.Name)
+		} else {
+			p.line(3, "late records: %s (counted)", w.Late)
+		}
+		if !a.GroupByKey {
+			p.line(3, "event time behind the repartition: minimum over upstream partitions; quiet for %s: idle", w.UpstreamIdle)
+		}
+	}
+	p.line(2, "emit: %s", a.Emit)
+	p.line(2, "store: %s", n.Name)
+	if a.GroupByKey {
+		p.line(2, "input: partitioned by record key as read from %s, no repartition", s.Input)
+	} else {
+		p.line(2, "input: repartitioned by group through %s (%s)", s.Input, repartitionReason(s))
 	}
 }
 

@@ -51,6 +51,20 @@
 //     the records in flight, never doubles them).
 //   - commit_interval: a Go duration (100ms, 2s) greater than 0 and at most
 //     1m; absent or 0 leaves the daemon's setting in force.
+//   - dead_letter_topic: where bad records go (created when missing);
+//     on_error then defaults to dead_letter.
+//   - on_error: what a bad record (one that cannot be decoded, evaluated
+//     or encoded, or is too large) does: dead_letter (written unchanged,
+//     with headers naming the error and its source, in the same
+//     transaction; needs dead_letter_topic), skip (dropped and counted) or
+//     stop (the default without a dead-letter topic: the pipeline stops
+//     with an error naming the record, which is processed again on
+//     restart).
+//   - limits: max_input_bytes (key plus value of an input record; larger
+//     is a bad record), max_output_bytes (of an output record; default and
+//     most: what its topic's max.message.bytes takes), max_eval_cost (CEL
+//     cost of one evaluation; expressions the checker proves cheaper run
+//     without counting).
 //   - sources (required): a non-empty list of sources.
 //   - steps: a list of steps.
 //   - sinks (required): a non-empty list of sinks.
@@ -90,8 +104,17 @@
 //     tried in order and the record goes to the first that matches. A
 //     branch without when matches everything, so it may only be the last
 //     one (the default). A record that matches no branch is dropped.
+//   - drop_headers: a non-empty list of header names; every header with
+//     one of them is removed from the record.
 //   - aggregate: keeps one row per group and outputs it as records change
 //     it; see Aggregates below.
+//   - dedupe: a mapping with id (an expression), ttl (a Go duration, at
+//     most 720h), and optional time (event time, as a window's) and keep
+//     (first, the default: the first record of an id passes and later ones
+//     within ttl are dropped; last: every record later in event time than
+//     all before it of its id passes, stale copies are dropped). Seen ids
+//     live in a changelog-backed store and expire once stream time passes
+//     ttl; records with one id must share a partition (one Kafka key).
 //
 // Expressions whose type is only known per record (value.x is dyn) are
 // accepted wherever a type is required and checked as records flow.

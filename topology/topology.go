@@ -27,16 +27,17 @@ const (
 type Kind string
 
 const (
-	KindSource     Kind = "source"
-	KindFilter     Kind = "filter"
-	KindMap        Kind = "map"
-	KindFlatMap    Kind = "flat_map"
-	KindKey        Kind = "key"
-	KindRoute      Kind = "route"
-	KindSetHeaders Kind = "set_headers"
-	KindAggregate  Kind = "aggregate"
-	KindDedupe     Kind = "dedupe"
-	KindSink       Kind = "sink"
+	KindSource      Kind = "source"
+	KindFilter      Kind = "filter"
+	KindMap         Kind = "map"
+	KindFlatMap     Kind = "flat_map"
+	KindKey         Kind = "key"
+	KindRoute       Kind = "route"
+	KindSetHeaders  Kind = "set_headers"
+	KindDropHeaders Kind = "drop_headers"
+	KindAggregate   Kind = "aggregate"
+	KindDedupe      Kind = "dedupe"
+	KindSink        Kind = "sink"
 )
 
 // Names of the variables every expression may use. The runtime binds them
@@ -161,6 +162,8 @@ type Node struct {
 	Expr *Expr
 	// set_headers steps, sorted by header name.
 	Headers []HeaderExpr
+	// drop_headers steps: the header names to remove.
+	DropHeaders []string
 	// route steps.
 	Routes []Route
 	// aggregate steps.

@@ -1,0 +1,138 @@
+package topology
+
+import (
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// opSpec is one operation a step can do: its key in a step, what it is
+// for, how its value is decoded and checked, and what describe shows.
+// Adding an operation is one entry here (with its Kind and Node fields)
+// plus its runtime step in package processor.
+type opSpec struct {
+	kind Kind
+	// summary is the operation's line in the reference.
+	summary string
+	// keys are the keys of the operation's mapping, when its value is
+	// one (for the reference's coverage test).
+	keys []string
+	// decode decodes the operation's value into e's node; when primary
+	// is false it only checks it (a step with several operations).
+	decode func(p *parser, e *entry, v *yaml.Node, key string, primary bool)
+	// describe writes what describe shows under the step; s is its plan
+	// when it is stateful.
+	describe func(p *printer, n *Node, s *StatefulStep)
+}
+
+// opSpecs are the operations, in the reference's order.
+var opSpecs = []opSpec{
+	{kind: KindFilter, summary: "keeps the records for which a bool expression is true", decode: decodeExpr(KindFilter, wantBool), describe: describeExpr},
+	{kind: KindMap, summary: "replaces the value by an expression's result", decode: decodeExpr(KindMap, wantAny), describe: describeExpr},
+	{kind: KindFlatMap, summary: "replaces the record by one record per element of a list expression", decode: decodeExpr(KindFlatMap, wantList), describe: describeExpr},
+	{kind: KindKey, summary: "replaces the key by an expression's result", decode: decodeExpr(KindKey, wantAny), describe: describeExpr},
+	{kind: KindRoute, summary: "sends each record to the first branch whose when is true", keys: branchKeys,
+		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+			routes, tos := p.routes(v, key)
+			if primary {
+				e.node.Routes, e.tos = routes, tos
+			}
+		}, describe: describeRoute},
+	{kind: KindSetHeaders, summary: "sets headers to expressions' results",
+		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+			hs := p.headers(v, key)
+			if primary {
+				e.node.Headers = hs
+			}
+		}, describe: describeSetHeaders},
+	{kind: KindDropHeaders, summary: "removes headers by name", decode: decodeDropHeaders, describe: func(p *printer, n *Node, _ *StatefulStep) {
+		p.line(2, "drop_headers: %s", strings.Join(n.DropHeaders, ", "))
+	}},
+	{kind: KindAggregate, summary: "keeps one row per group (and window), in a store backed by a changelog", keys: aggregateKeys,
+		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+			a := p.aggregate(v, key)
+			if primary {
+				e.node.Aggregate = a
+			}
+		}, describe: describeAggregate},
+	{kind: KindDedupe, summary: "drops records whose id was seen within a ttl, in a store backed by a changelog", keys: dedupeKeys,
+		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+			d := p.dedupe(v, key)
+			if primary {
+				e.node.Dedupe = d
+			}
+		}, describe: describeDedupe},
+}
+
+// decodeDropHeaders decodes a non-empty list of header names.
+func decodeDropHeaders(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+	items, ok := p.list(v, key)
+	if !ok {
+		return
+	}
+	if len(items) == 0 {
+		p.errorf(p.pos(v), key, "drop_headers needs at least one header name")
+	}
+	var names []string
+	for i, it := range items {
+		ikey := index(key, i)
+		name, ok := p.str(it, ikey)
+		switch {
+		case !ok:
+		case name == "":
+			p.errorf(p.pos(it), ikey, "header name must not be empty")
+		case slices.Contains(names, name):
+			p.errorf(p.pos(it), ikey, "header %q is listed twice", name)
+		default:
+			names = append(names, name)
+		}
+	}
+	if primary {
+		e.node.DropHeaders = names
+	}
+}
+
+// decodeExpr decodes an operation whose value is one expression.
+func decodeExpr(k Kind, w want) func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+	return func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+		x := p.expr(v, key, w, string(k))
+		if primary {
+			e.node.Expr = x
+		}
+	}
+}
+
+func specOf(k Kind) *opSpec {
+	for i := range opSpecs {
+		if opSpecs[i].kind == k {
+			return &opSpecs[i]
+		}
+	}
+	return nil
+}
+
+// operationKeys are the operations' keys in a step.
+func operationKeys() []string {
+	out := make([]string, len(opSpecs))
+	for i, s := range opSpecs {
+		out[i] = string(s.kind)
+	}
+	return out
+}
+
+// Operation is an operation a step can do, for references and tools.
+type Operation struct {
+	Kind    Kind
+	Summary string
+}
+
+// Operations returns every operation a step can do, in the reference's
+// order.
+func Operations() []Operation {
+	out := make([]Operation, len(opSpecs))
+	for i, s := range opSpecs {
+		out[i] = Operation{s.kind, s.summary}
+	}
+	return out
+}
