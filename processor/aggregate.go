@@ -50,6 +50,33 @@ type aggregator struct {
 	parts   int32
 }
 
+// reset forgets what the transaction that ended changed (its outcome is
+// in the stores now, or dropped).
+func (a *aggregator) reset() {
+	clear(a.dirty)
+	clear(a.rows)
+	clear(a.pending)
+}
+
+// changedTask reports whether the open transaction changed task p.
+func (a *aggregator) changedTask(p int32) bool { return len(a.dirty[p]) > 0 || len(a.rows[p]) > 0 }
+
+// dropTask closes task p's store, dropping its uncommitted writes, and
+// forgets the task.
+func (a *aggregator) dropTask(p int32) error {
+	var err error
+	if st, ok := a.stores[p]; ok {
+		st.Abort()
+		err = st.Close()
+		delete(a.stores, p)
+	}
+	delete(a.dirty, p)
+	delete(a.rows, p)
+	delete(a.pending, p)
+	delete(a.lastWall, p)
+	return err
+}
+
 // pendingRow is a windowed row waiting for the end of the transaction.
 type pendingRow struct {
 	key  any

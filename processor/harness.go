@@ -2,8 +2,8 @@ package processor
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -37,6 +37,7 @@ import (
 type Harness struct {
 	topo  *topology.Topology
 	g     *graph
+	tasks *tasks // flush and end transactions as a member does
 	mem   statestore.Backend
 	parts int32
 	clock time.Time
@@ -76,6 +77,7 @@ func (h *Harness) start() error {
 	}
 	h.g = newGraph(h.topo, metrics.NewPipeline(nil, h.topo.Name))
 	h.mem = statestore.NewMemory()
+	h.tasks = newTasks(h.g, h.mem, nil, nil, slog.New(slog.DiscardHandler), &Stats{}, h.g.m)
 	h.g.now = func() time.Time { return h.clock }
 	h.g.offsets = harnessOffsets{h}
 	partsOf := map[string]int32{}
@@ -250,15 +252,14 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 // become visible, the stores apply their overlays.
 func (h *Harness) Commit() error {
 	var changelog []*kgo.Record
-	for _, a := range h.g.aggs {
-		if err := h.g.flush(a, h.emit, func(r *kgo.Record) { changelog = append(changelog, r) }); err != nil {
-			return err
-		}
+	if err := h.tasks.flush(h.emit, func(r *kgo.Record) { changelog = append(changelog, r) }); err != nil {
+		return err
 	}
 	for _, r := range changelog {
 		if h.changelog[r.Topic] == nil {
 			h.changelog[r.Topic] = map[int32][]*kgo.Record{}
 		}
+		r.Offset = int64(len(h.changelog[r.Topic][r.Partition])) // as the broker assigns it
 		h.changelog[r.Topic][r.Partition] = append(h.changelog[r.Topic][r.Partition], r)
 	}
 	for _, r := range h.txn {
@@ -284,18 +285,7 @@ func (h *Harness) Commit() error {
 	}
 	h.txn = nil
 	h.g.settle(true)
-	var errs []error
-	for _, a := range h.g.aggs {
-		for p, st := range a.stores {
-			if err := st.Commit(int64(len(h.changelog[a.changelog][p]))); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		clear(a.dirty)
-		clear(a.rows)
-		clear(a.pending)
-	}
-	return errors.Join(errs...)
+	return h.tasks.ended(true)
 }
 
 // Abort ends the open transaction without committing it: its outputs and
@@ -303,14 +293,7 @@ func (h *Harness) Commit() error {
 func (h *Harness) Abort() {
 	h.txn = nil
 	h.g.settle(false)
-	for _, a := range h.g.aggs {
-		for _, st := range a.stores {
-			st.Abort()
-		}
-		clear(a.dirty)
-		clear(a.rows)
-		clear(a.pending)
-	}
+	h.tasks.ended(false)
 }
 
 // Advance moves the wall clock and runs, in the open transaction, what the

@@ -578,22 +578,15 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 	// anyway: waiting longer only delays the rebuild.
 	ctx, cancel := context.WithDeadline(ctx, began.Add(p.cfg.TransactionTimeout))
 	defer cancel()
-	var changelog []*kgo.Record
 	if !abort {
 		produceCtx := context.WithoutCancel(ctx)
 		emit := func(r *kgo.Record) {
 			out++
 			sess.Produce(produceCtx, r)
 		}
-		for _, a := range p.g.aggs {
-			err := p.g.flush(a, emit, func(r *kgo.Record) {
-				changelog = append(changelog, r)
-				sess.Produce(produceCtx, r)
-			})
-			if err != nil {
-				p.end(ctx, sess, true, 0, 0)
-				return false, err
-			}
+		if err := p.tasks.flush(emit, func(r *kgo.Record) { sess.Produce(produceCtx, r) }); err != nil {
+			p.end(ctx, sess, true, 0, 0)
+			return false, err
 		}
 	}
 	start := time.Now()
@@ -625,21 +618,14 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		}
 		return false, nil
 	case err != nil:
-		p.tasks.ended(false, nil)
+		p.tasks.ended(false)
 		p.m.TxnAborts.WithLabelValues("error").Inc()
 		if errors.Is(err, txn.ErrFenced) {
 			p.m.Fenced.Inc()
 		}
 		return false, err
 	case committed:
-		offsets := map[string]map[int32]int64{}
-		for _, r := range changelog {
-			if offsets[r.Topic] == nil {
-				offsets[r.Topic] = map[int32]int64{}
-			}
-			offsets[r.Topic][r.Partition] = max(offsets[r.Topic][r.Partition], r.Offset+1)
-		}
-		if err := p.tasks.ended(true, offsets); err != nil {
+		if err := p.tasks.ended(true); err != nil {
 			return true, err
 		}
 		p.stats.Commits.Add(1)
@@ -653,7 +639,7 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		}
 		p.log.Debug("committed", "records_in", in, "records_out", out, "duration", time.Since(start))
 	default:
-		p.tasks.ended(false, nil)
+		p.tasks.ended(false)
 		p.stats.Aborts.Add(1)
 		reason := "rebalance"
 		if abort {

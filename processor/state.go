@@ -30,7 +30,9 @@ import (
 // and resumed only once its store is restored, so no record of it is
 // processed against missing state.
 type tasks struct {
+	g       *graph
 	backend statestore.Backend
+	list    []*aggregator // every stateful step, in processing order
 	brokers []string
 	log     *slog.Logger
 	aggs    map[string][]*aggregator // stateful steps by input topic
@@ -48,6 +50,11 @@ type tasks struct {
 	}
 	restoring atomic.Int64 // partitions assigned and not yet restored
 
+	// changelog holds the changelog records the open transaction's
+	// flush produced; their offsets, known once it commits, are where
+	// the stores checkpoint.
+	changelog []*kgo.Record
+
 	// keep: a partition revoked and given back by the same rebalance
 	// keeps its store. Only under exactly once: without transactions a
 	// revoked member's changelog writes and its store can part ways (the
@@ -56,13 +63,7 @@ type tasks struct {
 	keep bool
 }
 
-func (t *tasks) all() []*aggregator {
-	var all []*aggregator
-	for _, as := range t.aggs {
-		all = append(all, as...)
-	}
-	return all
-}
+func (t *tasks) all() []*aggregator { return t.list }
 
 // pending returns how many assigned partitions wait for their restore.
 func (t *tasks) pending() int64 { return t.restoring.Load() }
@@ -72,6 +73,8 @@ func newTasks(g *graph, backend statestore.Backend, brokers []string, opts []kgo
 	for _, a := range g.aggs {
 		t.aggs[a.input] = append(t.aggs[a.input], a)
 	}
+	t.list = g.aggs
+	t.g = g
 	t.mu.assigned = map[string][]int32{}
 	t.mu.revoked = map[string][]int32{}
 	t.mu.suspended = map[string]map[int32]bool{}
@@ -148,16 +151,9 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 	for topic, parts := range revoked {
 		for _, a := range t.aggs[topic] {
 			for _, p := range parts {
-				if st, ok := a.stores[p]; ok {
-					st.Abort()
-					if err := st.Close(); err != nil {
-						t.log.Warn("closing store", "node", a.node.t.Name, "partition", p, "err", err)
-					}
-					delete(a.stores, p)
+				if err := a.dropTask(p); err != nil {
+					t.log.Warn("closing store", "node", a.node.t.Name, "partition", p, "err", err)
 				}
-				delete(a.dirty, p)
-				delete(a.rows, p)
-				delete(a.pending, p)
 				part := strconv.Itoa(int(p))
 				t.m.StoreEntries.DeleteLabelValues(a.node.t.Name, part)
 				t.m.StoreBytes.DeleteLabelValues(a.node.t.Name, part)
@@ -234,12 +230,57 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	return nil
 }
 
+// The state of a transaction lives in three layers, each with one job:
+//
+//   - Per record, graph.undo reverts what a record that fails changed
+//     (rows, on_commit rows, store writes), so a bad record is dead-
+//     lettered or skipped as a unit.
+//   - Per transaction, each aggregator holds what the transaction changed
+//     and has not written yet: decoded rows (rows), encoded entries of
+//     windows and dedupe (dirty), rows emit: on_commit owes (pending).
+//     flush writes them (changelog records, on_commit rows) as the
+//     transaction ends.
+//   - Per store, an overlay holds every write since the last commit:
+//     ended applies it at the offset after the transaction's changelog
+//     records when the transaction committed, and drops it otherwise.
+//
+// flush and ended are the whole of it for the run loop: flush before the
+// transaction ends, ended once its outcome is known.
+
+// flush writes what the open transaction changed in every stateful step:
+// changelog records (produce) and the rows emit: on_commit owes (emit). It
+// keeps the changelog records to learn their offsets once the transaction
+// commits (ended).
+func (t *tasks) flush(emit emitFunc, produce func(*kgo.Record)) error {
+	t.changelog = t.changelog[:0]
+	for _, a := range t.list {
+		err := t.g.flush(a, emit, func(r *kgo.Record) {
+			t.changelog = append(t.changelog, r)
+			produce(r)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ended applies (committed) or discards the overlays of the transaction
-// that just ended. offsets holds, per changelog partition, the offset after
-// the last changelog record the transaction wrote.
-func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error {
+// that just ended: a committed store checkpoints at the offset after the
+// last changelog record the transaction wrote to its partition.
+func (t *tasks) ended(committed bool) error {
+	offsets := map[string]map[int32]int64{}
+	if committed {
+		for _, r := range t.changelog {
+			if offsets[r.Topic] == nil {
+				offsets[r.Topic] = map[int32]int64{}
+			}
+			offsets[r.Topic][r.Partition] = max(offsets[r.Topic][r.Partition], r.Offset+1)
+		}
+	}
+	t.changelog = t.changelog[:0]
 	var errs []error
-	for _, a := range t.all() {
+	for _, a := range t.list {
 		for p, st := range a.stores {
 			if !committed {
 				st.Abort()
@@ -252,13 +293,11 @@ func (t *tasks) ended(committed bool, offsets map[string]map[int32]int64) error 
 			if err := st.Commit(next); err != nil {
 				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
 			}
-			if len(a.dirty[p]) > 0 || len(a.rows[p]) > 0 {
+			if a.changedTask(p) {
 				t.updateSize(a, p, st)
 			}
 		}
-		clear(a.dirty)
-		clear(a.rows)
-		clear(a.pending)
+		a.reset()
 	}
 	return errors.Join(errs...)
 }
@@ -272,16 +311,13 @@ func (t *tasks) updateSize(a *aggregator, p int32, st statestore.Store) {
 // dropAll closes every store: after a rebuild the new member is assigned
 // its partitions afresh, and restores them.
 func (t *tasks) dropAll() {
-	for _, a := range t.all() {
-		for p, st := range a.stores {
-			st.Abort()
-			st.Close()
-			delete(a.stores, p)
+	for _, a := range t.list {
+		for p := range a.stores {
+			a.dropTask(p)
 		}
-		clear(a.dirty)
-		clear(a.rows)
-		clear(a.pending)
+		a.reset()
 	}
+	t.changelog = t.changelog[:0]
 	t.mu.Lock()
 	clear(t.mu.assigned)
 	clear(t.mu.revoked)
