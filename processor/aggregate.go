@@ -48,6 +48,14 @@ type aggregator struct {
 	writers []writer
 	feeds   map[string]bool
 	parts   int32
+
+	// A table source's store (table.go): the topic backs it, so
+	// changelog names the topic. restoredTo is, per task, where the
+	// restore left the store (records below it are in it already);
+	// next is where the open transaction's table records end.
+	table      bool
+	restoredTo map[int32]int64
+	next       map[int32]int64
 }
 
 // reset forgets what the transaction that ended changed (its outcome is
@@ -56,6 +64,7 @@ func (a *aggregator) reset() {
 	clear(a.dirty)
 	clear(a.rows)
 	clear(a.pending)
+	clear(a.next)
 }
 
 // changedTask reports whether the open transaction changed task p.
@@ -74,6 +83,10 @@ func (a *aggregator) dropTask(p int32) error {
 	delete(a.rows, p)
 	delete(a.pending, p)
 	delete(a.lastWall, p)
+	if a.table {
+		delete(a.restoredTo, p)
+		delete(a.next, p)
+	}
 	return err
 }
 
@@ -113,6 +126,10 @@ func newAggregator(s *topology.StatefulStep, n *node) *aggregator {
 	}
 	if s.Repartition != nil {
 		a.repartition = s.Repartition.Name
+	}
+	if s.Table {
+		a.table = true
+		a.restoredTo, a.next = map[int32]int64{}, map[int32]int64{}
 	}
 	if a.watermarked() {
 		a.ups = map[writer]*upstream{}

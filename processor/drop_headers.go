@@ -22,5 +22,5 @@ func (s dropHeadersStep) process(g *graph, n *node, r *record, emit emitFunc) er
 }
 
 func init() {
-	register(topology.KindDropHeaders, func(n *node) step { return dropHeadersStep{n.t.DropHeaders} })
+	register(topology.KindDropHeaders, func(g *graph, n *node) step { return dropHeadersStep{n.t.DropHeaders} })
 }

@@ -36,6 +36,10 @@ type graph struct {
 	// processor); Kafka rejects a record without a key there.
 	compacted map[string]bool
 
+	// joins: the topics joined records are read from (tasks pause them
+	// until their tables are restored).
+	joins []string
+
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
 	// hasIdle: some windowed aggregate advances idle tasks by wall clock,
@@ -113,7 +117,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		if !ok {
 			panic(fmt.Sprintf("processor: no runtime step for kind %q (register one)", n.Kind))
 		}
-		gn.step = make(gn)
+		gn.step = make(g, gn)
 		for _, o := range n.Outputs {
 			gn.outs = append(gn.outs, g.nodes[o.Name])
 		}
@@ -123,6 +127,11 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	}
 	for _, s := range topo.Sources {
 		g.bySource[s.Topic] = append(g.bySource[s.Topic], g.nodes[s.Name])
+	}
+	for _, j := range topo.Plan.Joins {
+		if !slices.Contains(g.joins, j.Input) {
+			g.joins = append(g.joins, j.Input)
+		}
 	}
 	return g
 }
@@ -198,6 +207,10 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		}
 		r.decodedFrom(src.t.KeyFormat, src.t.Format)
 		src.in.Inc()
+		if src.agg != nil && src.agg.table {
+			g.tableRecord(src.agg, &r)
+			continue
+		}
 		if err := g.forward(src, &r, emit); err != nil {
 			return err
 		}

@@ -52,6 +52,9 @@ type Harness struct {
 	changelog map[string]map[int32][]*kgo.Record
 	// unread counts source records written but not read yet (backlog).
 	unread map[string]map[int32]int64
+	// tableTxn holds the records of table topics the open transaction
+	// read: committed, they are what a crash restores the tables from.
+	tableTxn []*kgo.Record
 }
 
 // NewHarness starts topo's graph with partitions partitions per topic and
@@ -124,7 +127,7 @@ func (h *Harness) Partitions() int32 { return h.parts }
 // Crash loses the open transaction and every in-memory state, and starts
 // again from the committed changelogs, as a restarted member does.
 func (h *Harness) Crash() error {
-	h.txn = nil
+	h.txn, h.tableTxn = nil, nil
 	return h.start()
 }
 
@@ -149,7 +152,16 @@ func (h *Harness) Input(topic string, part int32, key, value []byte, ts time.Tim
 	}
 	r := &kgo.Record{Topic: topic, Partition: part, Offset: h.nextOffset(topic, part), Key: key, Value: value, Timestamp: ts}
 	h.read(topic, part, r.Offset)
-	return h.g.run(r, h.emit)
+	if err := h.g.run(r, h.emit); err != nil {
+		return err
+	}
+	for _, a := range h.g.aggs {
+		if a.table && a.changelog == topic {
+			h.tableTxn = append(h.tableTxn, r)
+			break
+		}
+	}
+	return nil
 }
 
 // Backlog writes n records to a source partition that its reader has not
@@ -255,6 +267,8 @@ func (h *Harness) Commit() error {
 	if err := h.tasks.flush(h.emit, func(r *kgo.Record) { changelog = append(changelog, r) }); err != nil {
 		return err
 	}
+	changelog = append(changelog, h.tableTxn...) // the topic is a table's changelog
+	h.tableTxn = nil
 	for _, r := range changelog {
 		if h.changelog[r.Topic] == nil {
 			h.changelog[r.Topic] = map[int32][]*kgo.Record{}
@@ -291,7 +305,7 @@ func (h *Harness) Commit() error {
 // Abort ends the open transaction without committing it: its outputs and
 // state changes are dropped, as the records it read will be read again.
 func (h *Harness) Abort() {
-	h.txn = nil
+	h.txn, h.tableTxn = nil, nil
 	h.g.settle(false)
 	h.tasks.ended(false)
 }

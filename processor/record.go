@@ -79,6 +79,7 @@ func (r *record) rawValue(f topology.Format) ([]byte, bool) {
 // building a map per record.
 type activation struct {
 	r       *record
+	table   any               // a join's row (join outputs only)
 	headers map[string]string // built on first use
 }
 
@@ -106,6 +107,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return int64(a.r.src.Partition), true
 	case topology.VarOffset:
 		return a.r.src.Offset, true
+	case topology.VarTable:
+		return a.table, true
 	}
 	return nil, false
 }

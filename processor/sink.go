@@ -57,5 +57,5 @@ func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 }
 
 func init() {
-	register(topology.KindSink, func(*node) step { return sinkStep{} })
+	register(topology.KindSink, func(*graph, *node) step { return sinkStep{} })
 }

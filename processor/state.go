@@ -75,6 +75,12 @@ func newTasks(g *graph, backend statestore.Backend, brokers []string, opts []kgo
 	}
 	t.list = g.aggs
 	t.g = g
+	// A join's input partition waits, paused, until its table's
+	// partition is restored: both are assigned together (co-partitioned)
+	// and resumed together at the end of sync.
+	for _, j := range g.joins {
+		t.aggs[j] = t.aggs[j]
+	}
 	t.mu.assigned = map[string][]int32{}
 	t.mu.revoked = map[string][]int32{}
 	t.mu.suspended = map[string]map[int32]bool{}
@@ -222,6 +228,9 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	if err != nil {
 		return fmt.Errorf("restoring %s partition %d: %w", a.changelog, p, err)
 	}
+	if a.table {
+		a.restoredTo[p] = st.Checkpoint()
+	}
 	t.stats.Restores.Add(1)
 	if stats.Rebuilt {
 		t.stats.RestoresRebuilt.Add(1)
@@ -289,6 +298,9 @@ func (t *tasks) ended(committed bool) error {
 			next := st.Checkpoint()
 			if o, ok := offsets[a.changelog][p]; ok {
 				next = o
+			}
+			if o, ok := a.next[p]; ok {
+				next = max(next, o) // a table: the topic is its changelog
 			}
 			if err := st.Commit(next); err != nil {
 				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
@@ -382,13 +394,19 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.
 // no partner, and keys would not line up.
 func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
 	var errs []error
-	for _, s := range pl.Stateful {
-		for _, t := range s.CoPartition[1:] {
-			if a, b := parts[s.CoPartition[0]], parts[t]; a != b {
+	check := func(step string, topics []string) {
+		for _, t := range topics[1:] {
+			if a, b := parts[topics[0]], parts[t]; a != b {
 				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s %d: give them the same partition count",
-					s.Node.Name, s.CoPartition[0], t, s.CoPartition[0], a, t, b))
+					step, topics[0], t, topics[0], a, t, b))
 			}
 		}
+	}
+	for _, s := range pl.Stateful {
+		check(s.Node.Name, s.CoPartition)
+	}
+	for _, j := range pl.Joins {
+		check(j.Node.Name, []string{j.Input, j.Table.Input})
 	}
 	return errors.Join(errs...)
 }

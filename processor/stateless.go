@@ -117,10 +117,10 @@ func (routeStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 }
 
 func init() {
-	register(topology.KindFilter, func(*node) step { return filterStep{} })
-	register(topology.KindMap, func(*node) step { return mapStep{} })
-	register(topology.KindKey, func(*node) step { return keyStep{} })
-	register(topology.KindFlatMap, func(*node) step { return flatMapStep{} })
-	register(topology.KindSetHeaders, func(*node) step { return setHeadersStep{} })
-	register(topology.KindRoute, func(*node) step { return routeStep{} })
+	register(topology.KindFilter, func(*graph, *node) step { return filterStep{} })
+	register(topology.KindMap, func(*graph, *node) step { return mapStep{} })
+	register(topology.KindKey, func(*graph, *node) step { return keyStep{} })
+	register(topology.KindFlatMap, func(*graph, *node) step { return flatMapStep{} })
+	register(topology.KindSetHeaders, func(*graph, *node) step { return setHeadersStep{} })
+	register(topology.KindRoute, func(*graph, *node) step { return routeStep{} })
 }

@@ -21,9 +21,9 @@ type step interface {
 
 // steps makes the runtime step of each kind; every operation registers
 // its own, in the file that implements it.
-var steps = map[topology.Kind]func(*node) step{}
+var steps = map[topology.Kind]func(*graph, *node) step{}
 
-func register(k topology.Kind, make func(*node) step) {
+func register(k topology.Kind, make func(*graph, *node) step) {
 	if _, dup := steps[k]; dup {
 		panic(fmt.Sprintf("processor: step kind %q registered twice", k))
 	}
@@ -57,7 +57,7 @@ func (s dedupeStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 }
 
 func init() {
-	register(topology.KindSource, func(*node) step { return sourceStep{} })
-	register(topology.KindAggregate, func(n *node) step { return aggregateStep{n.agg} })
-	register(topology.KindDedupe, func(n *node) step { return dedupeStep{n.agg} })
+	register(topology.KindSource, func(*graph, *node) step { return sourceStep{} })
+	register(topology.KindAggregate, func(g *graph, n *node) step { return aggregateStep{n.agg} })
+	register(topology.KindDedupe, func(g *graph, n *node) step { return dedupeStep{n.agg} })
 }

@@ -315,6 +315,19 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 		if a := n.Aggregate; a != nil && a.GroupByKey && (rekeyed[n] || topics[n].many) {
 			a.GroupByKey = false
 		}
+		if j := n.Join; j != nil && j.Table != nil && (rekeyed[n] || topics[n].many) {
+			why := "its key changes upstream (a key step or a repartitioning aggregate)"
+			if topics[n].many {
+				why = "its records come from several topics"
+			}
+			key := n.Name
+			for _, e := range p.steps {
+				if e.node == n {
+					key = sub(e.path, "join")
+				}
+			}
+			p.errorf(n.Pos, key, "join %q reads partition p of its input and of table %s together, so its input must be keyed as read from one topic, but %s; join before rekeying (a repartition before a join is not supported yet)", n.Name, j.Table.Name, why)
+		}
 	}
 }
 

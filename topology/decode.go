@@ -27,7 +27,7 @@ const maxCommitInterval = time.Minute
 
 var (
 	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "on_error", "dead_letter_topic", "limits", "sources", "steps", "sinks"}
-	sourceKeys = []string{"name", "topic", "format", "key_format"}
+	sourceKeys = []string{"name", "topic", "format", "key_format", "table"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
 	opKeys     = operationKeys()
 	stepKeys   = append([]string{"name", "from"}, opKeys...)
@@ -49,6 +49,7 @@ type entry struct {
 	hasFrom bool
 	from    []ref // explicit inputs
 	tos     []ref // route branch targets, parallel to node.Routes; name "" if unusable
+	table   ref   // a join's table source; name "" if unusable
 
 	in  []edge   // every incoming edge, explicit or default
 	out []*entry // targets, deduplicated
@@ -280,6 +281,9 @@ func (p *parser) endpoint(n *yaml.Node, path string, i int, kind Kind) *entry {
 	}
 	e.node.Format = p.format(f, "format", FormatJSON)
 	e.node.KeyFormat = p.format(f, "key_format", FormatString)
+	if v := f.get("table"); v != nil {
+		e.node.Table = p.boolean(v, path+".table")
+	}
 	if v := f.get("from"); v != nil {
 		p.decodeFrom(e, v)
 	}

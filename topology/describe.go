@@ -46,6 +46,11 @@ func Describe(w io.Writer, t *Topology) error {
 	p.section("stores", len(pl.Stateful))
 	for _, s := range pl.Stateful {
 		p.line(1, "%s", s.Node.Name)
+		if s.Table {
+			p.line(2, "table source: %s, latest value per key", s.Node.Name)
+			p.line(2, "backed by its topic: %s (restored from it, no changelog)", s.Changelog.Name)
+			continue
+		}
 		p.line(2, "step: %s", s.Node.Name)
 		p.line(2, "changelog topic: %s", s.Changelog.Name)
 		if s.Changelog.PartitionsOf != "" {

@@ -83,6 +83,11 @@
 //     json (the default), string or bytes. See [Format].
 //   - key_format: the same for record keys; string by default.
 //
+// A source with table: true is read as a table: the latest value per key
+// (a null value deletes the key), kept in a store per partition that the
+// topic itself backs (no changelog of its own); join steps look rows up in
+// it, and nothing reads it with from.
+//
 // A sink also takes from (see below). A sink may not write a topic a
 // source reads, since the pipeline would consume its own output forever.
 // Several sources may read the same topic (to decode it two ways, say):
@@ -104,6 +109,17 @@
 //     tried in order and the record goes to the first that matches. A
 //     branch without when matches everything, so it may only be the last
 //     one (the default). A record that matches no branch is dropped.
+//   - join: a stream-table join, a mapping with table (the name of a table
+//     source), type (inner, the default: a record whose key has no row is
+//     dropped; left: it is output with table null) and output (an
+//     expression over the record's variables and table, the row's value,
+//     whose result becomes the value). The lookup is the record key as
+//     read (bytes) in the table as the task has it when the record is
+//     processed: after a start or a rebalance the table partition is
+//     caught up to its high watermark before any record of that
+//     partition is joined; a row that changes later does not make earlier
+//     records join again. The input must be keyed as read from one topic
+//     with the table's partition count (partition p of both is one task).
 //   - drop_headers: a non-empty list of header names; every header with
 //     one of them is removed from the record.
 //   - aggregate: keeps one row per group and outputs it as records change

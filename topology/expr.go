@@ -40,6 +40,15 @@ func NewEnv() (*cel.Env, error) {
 	)...)
 }
 
+// joinEnv is NewEnv plus the table variable of a join's output.
+var joinEnv = sync.OnceValues(func() (*cel.Env, error) {
+	env, err := sharedEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(cel.Variable(VarTable, cel.DynType))
+})
+
 // sharedEnv builds the environment once per process: building it is far
 // more expensive than a small topology's whole parse.
 var sharedEnv = sync.OnceValues(NewEnv)

@@ -91,6 +91,23 @@ func (p *parser) link() {
 		}
 	}
 
+	// Join tables: read by the join, not fed into it as records.
+	p.tablesUsed = map[*entry]bool{}
+	for _, e := range p.steps {
+		if e.node.Join == nil || e.table.name == "" {
+			continue
+		}
+		t := resolve(e.table)
+		switch {
+		case t == nil:
+		case t.node.Kind != KindSource || !t.node.Table:
+			p.errorf(e.table.pos, e.table.key, "join table %q is not a table source; declare a source with table: true and name it here", e.table.name)
+		default:
+			e.node.Join.Table = t.node
+			p.tablesUsed[t] = true
+		}
+	}
+
 	// Sinks of late records: like route targets, fed by the aggregate.
 	lateSinks := map[*Node]*Node{} // late sink -> its aggregate
 	stepAt := map[string]*entry{}  // YAML path -> step
@@ -124,6 +141,9 @@ func (p *parser) link() {
 					e.bad = true
 				case src.node.Kind == KindSink:
 					p.errorf(r.pos, r.key, "cannot read from sink %q: sinks have no output", r.name)
+					e.bad = true
+				case src.node.Kind == KindSource && src.node.Table:
+					p.errorf(r.pos, r.key, "source %q is a table: a join reads it (table: %s), not from", r.name, r.name)
 					e.bad = true
 				case src.node.Kind == KindRoute:
 					p.errorf(r.pos, r.key, "cannot read from route step %q: route steps send records only to their branch targets; name this node in a \"to\" of that route instead", r.name)
@@ -227,10 +247,17 @@ func (p *parser) defaultInput(e *entry) {
 		}
 	}
 	if prev == nil {
-		switch {
-		case p.nSources == 1 && len(p.sources) == 1:
-			p.connect(p.sources[0], e, r)
-		case p.nSources > 1:
+		// Table sources are read by joins, never as a default input.
+		var streams []*entry
+		for _, s := range p.sources {
+			if !s.node.Table {
+				streams = append(streams, s)
+			}
+		}
+		switch tables := len(p.sources) - len(streams); {
+		case p.nSources-tables == 1 && len(streams) == 1:
+			p.connect(streams[0], e, r)
+		case p.nSources-tables > 1:
 			p.errorf(e.node.Pos, r.key, "missing required key \"from\": there are several sources, so name the one(s) to read")
 			e.bad, p.uncertain = true, true
 		default:
@@ -406,7 +433,11 @@ func (p *parser) checkFlow(all []*entry) {
 		return
 	}
 	for _, e := range p.sources {
-		if len(e.out) == 0 && e.named {
+		switch {
+		case !e.named:
+		case e.node.Table && !p.tablesUsed[e]:
+			p.errorf(e.node.Pos, e.path, "table source %q is read by no join; add a join step with table: %s", e.node.Name, e.node.Name)
+		case len(e.out) == 0 && !e.node.Table:
 			p.errorf(e.node.Pos, e.path, "source %q feeds nothing; add a step or sink with from: %s", e.node.Name, e.node.Name)
 		}
 	}

@@ -49,6 +49,8 @@ var opSpecs = []opSpec{
 	{kind: KindDropHeaders, summary: "removes headers by name", decode: decodeDropHeaders, describe: func(p *printer, n *Node, _ *StatefulStep) {
 		p.line(2, "drop_headers: %s", strings.Join(n.DropHeaders, ", "))
 	}},
+	{kind: KindJoin, summary: "looks up each record's key in a table source and makes the value from both", keys: joinKeys,
+		decode: decodeJoin, describe: describeJoin},
 	{kind: KindAggregate, summary: "keeps one row per group (and window), in a store backed by a changelog", keys: aggregateKeys,
 		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			a := p.aggregate(v, key)
@@ -63,6 +65,59 @@ var opSpecs = []opSpec{
 				e.node.Dedupe = d
 			}
 		}, describe: describeDedupe},
+}
+
+var (
+	joinKeys  = []string{"table", "type", "output"}
+	joinTypes = []string{string(JoinInner), string(JoinLeft)}
+)
+
+// decodeJoin decodes a join: the table source's name (resolved when the
+// graph is linked), the type and the output expression, which also sees
+// table.
+func decodeJoin(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
+	f := p.mapping(v, key, "join", joinKeys)
+	if f == nil {
+		return
+	}
+	j := &Join{Type: JoinInner}
+	var table ref
+	if x := f.require("table"); x != nil {
+		if s, ok := p.str(x, sub(key, "table")); ok {
+			table = ref{name: s, pos: p.pos(x), key: sub(key, "table")}
+		}
+	}
+	if x := f.get("type"); x != nil {
+		tkey := sub(key, "type")
+		if s, ok := p.str(x, tkey); ok {
+			if slices.Contains(joinTypes, s) {
+				j.Type = JoinType(s)
+			} else {
+				p.errorf(p.pos(x), tkey, "unknown join type %q (want %s)", s, strings.Join(joinTypes, " or "))
+			}
+		}
+	}
+	if x := f.require("output"); x != nil {
+		env, err := joinEnv()
+		if err != nil {
+			p.errorf(p.pos(x), sub(key, "output"), "cannot create the join's expression environment: %v", err)
+		} else {
+			saved := p.env
+			p.env = env
+			j.Output = p.expr(x, sub(key, "output"), wantAny, "output")
+			p.env = saved
+		}
+	}
+	if primary {
+		e.node.Join, e.table = j, table
+	}
+}
+
+func describeJoin(p *printer, n *Node, _ *StatefulStep) {
+	j := n.Join
+	p.line(2, "join: %s with table %s (topic %s)", j.Type, j.Table.Name, j.Table.Topic)
+	p.expr(2, "output: ", j.Output)
+	p.line(2, "lookup: the record key, as read, in the table's store (the table as the task has it when the record is processed)")
 }
 
 // decodeDropHeaders decodes a non-empty list of header names.

@@ -27,3 +27,39 @@ func TestDropHeadersDecode(t *testing.T) {
 		}
 	}
 }
+
+// A join names a table source; its input is keyed as read from one topic;
+// a table is read by joins only.
+func TestJoinValidation(t *testing.T) {
+	base := `name: p
+sources:
+  - {name: orders, topic: orders}
+  - {name: customers, topic: customers, table: TABLE}
+steps:
+STEPS
+sinks: [{name: out, topic: out}]
+`
+	join := "  - name: j\n    FROM\n    join: {table: customers, output: 'table'}\n"
+	for _, tc := range []struct{ table, steps, want string }{
+		{"true", strings.Replace(join, "FROM", "from: orders", 1), ""},
+		{"false", strings.Replace(join, "FROM", "from: orders", 1), `join table "customers" is not a table source`},
+		{"true", "  - {name: k, from: orders, key: value.id}\n" + strings.Replace(join, "FROM", "from: k", 1), "its key changes upstream"},
+		{"true", "  - {name: f, from: customers, filter: 'true'}\n" + strings.Replace(join, "FROM", "from: orders", 1), `source "customers" is a table: a join reads it`},
+		{"true", "  - {name: f, from: orders, filter: 'true'}", `table source "customers" is read by no join`},
+		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "'table'", "'tabel'", 1), "undeclared reference to 'tabel'"},
+		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "output: 'table'", "output: 'table', type: outer", 1), `unknown join type "outer"`},
+	} {
+		yaml := strings.NewReplacer("TABLE", tc.table, "STEPS", tc.steps).Replace(base)
+		topo, err := Parse("p.yaml", []byte(yaml))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.steps, err)
+		case tc.want == "" && (len(topo.Plan.Joins) != 1 || topo.Plan.Joins[0].Input != "orders" || topo.Plan.Joins[0].Table.Input != "customers"):
+			t.Errorf("plan joins = %+v", topo.Plan.Joins)
+		case tc.want == "" && len(topo.Plan.CoPartitionGroups()) != 1:
+			t.Errorf("co-partition groups = %v, want orders with customers", topo.Plan.CoPartitionGroups())
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s:\nerror %v\nwant it to contain %q", tc.steps, err, tc.want)
+		}
+	}
+}

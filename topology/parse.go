@@ -129,6 +129,9 @@ type parser struct {
 	// complaining would only bury the real problem.
 	uncertain bool
 
+	// tablesUsed are the table sources some join reads.
+	tablesUsed map[*entry]bool
+
 	// linked holds every edge from -> to once, for constant-time checks.
 	linked map[[2]*entry]bool
 	// graphOps counts the node and edge visits of the graph pass, for a
@@ -362,6 +365,19 @@ func (p *parser) str(n *yaml.Node, key string) (string, bool) {
 		return "", false
 	}
 	return d.Value, true
+}
+
+// boolean returns a YAML bool (true or false).
+func (p *parser) boolean(n *yaml.Node, key string) bool {
+	d := deref(n)
+	if d.Kind == yaml.ScalarNode && d.ShortTag() == "!!bool" {
+		var b bool
+		if d.Decode(&b) == nil {
+			return b
+		}
+	}
+	p.errorf(p.pos(n), key, "expected true or false, got %s", describe(n))
+	return false
 }
 
 // list returns a sequence's items; null counts as an empty list.

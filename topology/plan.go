@@ -15,6 +15,19 @@ type Plan struct {
 	// DeadLetter is the dead-letter topic the runtime creates when
 	// missing; nil without one.
 	DeadLetter *InternalTopic
+	// Joins are the join steps, in processing order.
+	Joins []*JoinStep
+}
+
+// JoinStep is a join: partition p of its input and of its table's topic
+// are one task.
+type JoinStep struct {
+	Node *Node
+	// Input is the topic the joined records are read from (keyed as
+	// read: the plan's parse checked it).
+	Input string
+	// Table is the table source's store.
+	Table *StatefulStep
 }
 
 // StatefulStep is a step that keeps a store: its state is split into
@@ -22,6 +35,10 @@ type Plan struct {
 // partition of its changelog topic.
 type StatefulStep struct {
 	Node *Node
+	// Table: the store of a table source, backed by the source's own
+	// topic (Changelog names it; the runtime neither creates it nor
+	// writes to it).
+	Table bool
 	// Changelog backs the step's store; compacted.
 	Changelog InternalTopic
 	// Repartition is the topic records reach the step through when they
@@ -95,7 +112,9 @@ func (p *Plan) Topics() []InternalTopic {
 		if s.Repartition != nil {
 			out = append(out, *s.Repartition)
 		}
-		out = append(out, s.Changelog)
+		if !s.Table {
+			out = append(out, s.Changelog)
+		}
 	}
 	if p.DeadLetter != nil {
 		out = append(out, *p.DeadLetter)
@@ -118,11 +137,18 @@ func (p *Plan) RepartitionTopics() []string {
 // p must be assigned to one member, merged where they share a topic.
 func (p *Plan) CoPartitionGroups() [][]string {
 	var groups [][]string
+	var sets [][]string
 	for _, s := range p.Stateful {
-		if len(s.CoPartition) < 2 {
+		sets = append(sets, s.CoPartition)
+	}
+	for _, j := range p.Joins {
+		sets = append(sets, []string{j.Input, j.Table.Input})
+	}
+	for _, set := range sets {
+		if len(set) < 2 {
 			continue
 		}
-		g := slices.Clone(s.CoPartition)
+		g := slices.Clone(set)
 		// Merge every group sharing a topic with g into g.
 		for i := 0; i < len(groups); {
 			if slices.ContainsFunc(groups[i], func(t string) bool { return slices.Contains(g, t) }) {
@@ -145,7 +171,20 @@ func (p *Plan) CoPartitionGroups() [][]string {
 func plan(t *Topology) *Plan {
 	up := upstreamOf(t)
 	p := &Plan{Sources: up.names}
+	tables := map[*Node]*StatefulStep{}
+	for _, n := range t.Sources {
+		if !n.Table {
+			continue
+		}
+		s := &StatefulStep{Node: n, Table: true, Input: n.Topic, Feeds: []string{n.Topic}, CoPartition: []string{n.Topic},
+			Changelog: InternalTopic{Name: n.Topic, Purpose: "table", PartitionsOf: n.Topic}}
+		tables[n] = s
+		p.Stateful = append(p.Stateful, s)
+	}
 	for _, n := range t.Steps {
+		if n.Join != nil {
+			p.Joins = append(p.Joins, &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]})
+		}
 		if !n.Kind.Stateful() {
 			continue
 		}

@@ -35,6 +35,7 @@ const (
 	KindRoute       Kind = "route"
 	KindSetHeaders  Kind = "set_headers"
 	KindDropHeaders Kind = "drop_headers"
+	KindJoin        Kind = "join"
 	KindAggregate   Kind = "aggregate"
 	KindDedupe      Kind = "dedupe"
 	KindSink        Kind = "sink"
@@ -50,6 +51,10 @@ const (
 	VarTopic     = "topic"     // string: source topic
 	VarPartition = "partition" // int: source partition
 	VarOffset    = "offset"    // int: source offset
+	// VarTable is the matched table row's value in a join's output
+	// (dyn; null when a left join finds no row). Only join outputs see
+	// it.
+	VarTable = "table"
 )
 
 // Pos is a place in a topology file.
@@ -154,7 +159,10 @@ type Node struct {
 	Pos  Pos // position of the node's mapping in the file
 
 	// Sources and sinks.
-	Topic     string
+	Topic string
+	// Table: a source read as a table (the latest value per key; a null
+	// value deletes the key), which joins look rows up in.
+	Table     bool
 	Format    Format // value format, default json
 	KeyFormat Format // key format, default string
 
@@ -164,6 +172,8 @@ type Node struct {
 	Headers []HeaderExpr
 	// drop_headers steps: the header names to remove.
 	DropHeaders []string
+	// join steps.
+	Join *Join
 	// route steps.
 	Routes []Route
 	// aggregate steps.
@@ -177,6 +187,26 @@ type Node struct {
 	Inputs  []*Node
 	Outputs []*Node
 }
+
+// Join is a stream-table join: each record of the step's input looks up
+// the row of its key in a table source, as the task has the table when
+// the record is processed, and the output expression makes the record's
+// new value from both.
+type Join struct {
+	Table  *Node    // a source with Table set
+	Type   JoinType // default JoinInner
+	Output *Expr    // over value, key, headers... and table
+}
+
+// JoinType says what a join does with a record whose key has no row.
+type JoinType string
+
+const (
+	// JoinInner drops a record without a row.
+	JoinInner JoinType = "inner"
+	// JoinLeft outputs it with table null.
+	JoinLeft JoinType = "left"
+)
 
 // Dedupe drops records whose id was already seen within TTL of record
 // time: the first record with an id passes, later ones within TTL of it

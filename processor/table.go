@@ -1,0 +1,86 @@
+package processor
+
+import (
+	"fmt"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// Table sources and stream-table joins.
+//
+// A table source's store holds the latest value of each key of its topic,
+// per partition, as the bytes the topic holds (a null value deletes). The
+// topic is its own changelog: a task restores the store from it, with
+// read_committed, up to its high watermark before any record of the task
+// is processed (the join's input partition stays paused until then, like
+// a restoring aggregate's). The consumer then reads the table topic from
+// the group's committed offset, which is at or below where the restore
+// ended: those records are in the store already, and applying them again
+// would move keys back to older values for a while, so they are skipped.
+// Later records update the store in the open transaction (an abort drops
+// the update with the rest), and the store's checkpoint follows them.
+//
+// A join looks the record key up, as read (its bytes), in the store of the
+// task's partition: partition p of the input and of the table topic are
+// one task (the balancer keeps them on one member).
+
+// tableRecord applies a record of a table source's topic to its store.
+func (g *graph) tableRecord(a *aggregator, r *record) {
+	p, off := r.src.Partition, r.src.Offset
+	if off < a.restoredTo[p] {
+		return // in the store already (see above)
+	}
+	st, ok := a.stores[p]
+	if !ok {
+		return // not this member's task any more (revoked mid-batch)
+	}
+	st.Put(r.src.Key, r.src.Value)
+	a.next[p] = off + 1
+}
+
+// joinStep joins each record with its key's row in the table.
+type joinStep struct {
+	j     *topology.Join
+	table *aggregator
+}
+
+func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	var row any
+	found := false
+	if key := r.src.Key; key != nil {
+		st, err := s.table.store(r.src.Partition)
+		if err != nil {
+			return g.fail(n, r, PhaseEval, err)
+		}
+		b, ok, err := st.Get(key)
+		if err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("reading table %s: %w", s.j.Table.Name, err))
+		}
+		if ok {
+			if row, err = format.Decode(s.j.Table.Format, b); err != nil {
+				return g.fail(n, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", s.j.Table.Name, s.j.Table.Format, err))
+			}
+			found = true
+		}
+	}
+	if !found && s.j.Type == topology.JoinInner {
+		return nil
+	}
+	act := g.activation(r)
+	act.table = row
+	res, _, err := s.j.Output.Program.Eval(act)
+	if err != nil {
+		return g.fail(n, r, PhaseEval, err)
+	}
+	out := *r
+	out.from &^= fromValueMask
+	if out.value, err = g.native(n, res, r); err != nil {
+		return err
+	}
+	return g.forward(n, &out, emit)
+}
+
+func init() {
+	register(topology.KindJoin, func(g *graph, n *node) step { return joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg} })
+}

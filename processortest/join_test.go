@@ -1,0 +1,85 @@
+package processortest
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const joinPipeline = `name: enrich
+sources:
+  - {name: orders, topic: orders}
+  - {name: customers, topic: customers, table: true}
+steps:
+  - name: with-customer
+    join:
+      table: customers
+      type: TYPE
+      output: '{"order": value.id, "customer": table == null ? null : table.name}'
+sinks:
+  - {name: out, topic: out}
+`
+
+func joinYAML(typ string) string { return strings.Replace(joinPipeline, "TYPE", typ, 1) }
+
+func values(d *Driver, topic string) string {
+	var out []string
+	for _, r := range d.Records(topic) {
+		out = append(out, string(r.Key)+" "+string(r.Value))
+	}
+	return strings.Join(out, "\n")
+}
+
+// A stream-table join looks each order's key up in the customers table as
+// the task has it when the order is processed: later changes of a row do
+// not make earlier orders join again; a deleted row no longer matches;
+// inner drops orders without a row, left outputs them with table null.
+func TestStreamTableJoin(t *testing.T) {
+	for _, tc := range []struct{ typ, want string }{
+		{"inner", `c1 {"customer":"Ada","order":1}
+c1 {"customer":"Ada L.","order":3}`},
+		{"left", `c1 {"customer":"Ada","order":1}
+c2 {"customer":null,"order":2}
+c1 {"customer":"Ada L.","order":3}
+c1 {"customer":null,"order":4}`},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			d := New(t, joinYAML(tc.typ))
+			at := time.Unix(0, 0)
+			d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
+			d.Pipe("orders", "c1", `{"id":1}`, at)
+			d.Pipe("orders", "c2", `{"id":2}`, at) // no such customer
+			d.Commit()
+			d.Pipe("customers", "c1", `{"name":"Ada L."}`, at) // a change: order 1 stays as it was
+			d.Pipe("orders", "c1", `{"id":3}`, at)
+			d.PipeTo("customers", 0, []byte("c1"), nil, at) // a delete
+			d.Pipe("orders", "c1", `{"id":4}`, at)
+			d.Commit()
+			if got := values(d, "out"); got != tc.want {
+				t.Errorf("output =\n%s\nwant\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The table is state like any other: an abort drops the table updates it
+// read, a crash restores the table from its committed records.
+func TestJoinTableAbortAndCrash(t *testing.T) {
+	d := New(t, joinYAML("left"))
+	at := time.Unix(0, 0)
+	d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
+	d.Commit()
+	d.Pipe("customers", "c1", `{"name":"aborted"}`, at)
+	d.Abort()
+	d.Pipe("orders", "c1", `{"id":1}`, at)
+	d.Commit()
+	d.Pipe("customers", "c1", `{"name":"lost in the crash"}`, at)
+	d.Crash()
+	d.Pipe("orders", "c1", `{"id":2}`, at)
+	d.Commit()
+	want := `c1 {"customer":"Ada","order":1}
+c1 {"customer":"Ada","order":2}`
+	if got := values(d, "out"); got != want {
+		t.Errorf("output =\n%s\nwant\n%s", got, want)
+	}
+}
