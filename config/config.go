@@ -33,7 +33,8 @@ const Embedded = "embedded"
 
 // Settings are the daemon's settings. Every field names its key; the
 // environment variable is EXACTLY_ plus the key upper-cased with dots as
-// underscores (kafka.brokers: EXACTLY_KAFKA_BROKERS).
+// underscores (kafka.brokers: EXACTLY_KAFKA_BROKERS). Each key's default,
+// flag and help are in the one list of keys.go.
 type Settings struct {
 	Kafka Kafka `mapstructure:"kafka"`
 
