@@ -2,11 +2,11 @@
 // topology. It polls records, decodes them, runs them through the graph of
 // steps and produces the outputs, with the input offsets, in one
 // transaction per commit interval under exactly once, or in batches under
-// at least or at most once (see package txn). Each assigned input
-// partition is a task: its stateful steps (aggregates, windows, dedupe)
-// keep their state in package statestore, restored from the changelogs
-// before the task processes a record, and write changelog and repartition
-// records in the same transaction as the outputs. Records that cannot be
+// at least or at most once (see package txn). Stateful steps (aggregates,
+// windows, dedupe) keep their state in package statestore, per partition
+// of the input they read, restored from the changelogs before a record of
+// that partition is processed, and write changelog and repartition records
+// in the same transaction as the outputs. Records that cannot be
 // decoded, evaluated or encoded follow the pipeline's error policy
 // (badrecord.go).
 package processor
