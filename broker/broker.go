@@ -1,26 +1,33 @@
 // Package broker runs the embedded Kafka broker: kfake, a Kafka-protocol
 // broker written in Go, on loopback. It backs `kafka.brokers: embedded`,
-// the `exactly broker` command and every test.
+// the `exactly broker` command and the tests by default (package kafkatest
+// runs the same tests on Apache Kafka).
 //
 // kfake implements transactions, groups, admin requests, aborted
-// transaction indexes and read_committed. One difference matters to us: it
-// compacts without regard for open transactions, so we keep its log cleaner
-// off (log.cleaner.backoff.ms very high) and never compact a changelog
-// while a transaction may be open on it.
+// transaction indexes and read_committed. It compacts without regard for
+// open transactions, so we keep its log cleaner off (log.cleaner.backoff.ms
+// very high) and never compact a changelog while a transaction may be open
+// on it. Its other known differences from Kafka: a fetch response that
+// reaches its size limit inside a partition leaves out that partition's
+// aborted transactions; after a SIGKILL and a restart with a data dir, a
+// transaction open at the crash counts as aborted without a marker; it
+// does not validate topic configs; members killed while joining stay in
+// their group as ghosts. So only Kafka proves a claim of correctness,
+// recovery time or speed.
 package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // Options configure an embedded broker.
@@ -95,7 +102,7 @@ func CreateTopics(ctx context.Context, addrs []string, partitions int32, topics 
 		return fmt.Errorf("creating topics %v: %w", topics, err)
 	}
 	for _, r := range resps.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+		if r.Err != nil && !kafkaerr.TopicExists(r.Err) {
 			return fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
+	"github.com/exactly-dev/exactly/internal/suggest"
 	"github.com/exactly-dev/exactly/internal/yamlerr"
 )
 
@@ -32,7 +33,8 @@ const Embedded = "embedded"
 
 // Settings are the daemon's settings. Every field names its key; the
 // environment variable is EXACTLY_ plus the key upper-cased with dots as
-// underscores (kafka.brokers: EXACTLY_KAFKA_BROKERS).
+// underscores (kafka.brokers: EXACTLY_KAFKA_BROKERS). Each key's default,
+// flag and help are in the one list of keys.go.
 type Settings struct {
 	Kafka Kafka `mapstructure:"kafka"`
 
@@ -162,142 +164,6 @@ type Log struct {
 	Level string `mapstructure:"level"`
 	// Format (log.format): text or json. Default text.
 	Format string `mapstructure:"format"`
-}
-
-// defaults lists every key with its default; it is also the set of known
-// keys, so a settings file with an unknown key is an error.
-func defaults() map[string]any {
-	host, _ := os.Hostname()
-	return map[string]any{
-		"kafka.brokers":                    []string{Embedded},
-		"kafka.client_id":                  "exactly",
-		"kafka.transaction_timeout":        10 * time.Second,
-		"kafka.session_timeout":            45 * time.Second,
-		"kafka.rebalance_timeout":          60 * time.Second,
-		"kafka.linger":                     5 * time.Millisecond,
-		"kafka.static_membership":          false,
-		"instance_id":                      host,
-		"commit_interval":                  100 * time.Millisecond,
-		"shutdown_timeout":                 30 * time.Second,
-		"http.addr":                        ":9090",
-		"state.dir":                        "",
-		"state.cache_bytes":                int64(64 << 20),
-		"state.repartition_purge_interval": 30 * time.Second,
-		"embedded.port":                    0,
-		"embedded.partitions":              3,
-		"log.level":                        "info",
-		"log.format":                       "text",
-
-		"kafka.tls.enabled":              false,
-		"kafka.tls.ca_file":              "",
-		"kafka.tls.cert_file":            "",
-		"kafka.tls.key_file":             "",
-		"kafka.tls.server_name":          "",
-		"kafka.tls.insecure_skip_verify": false,
-
-		"kafka.sasl.mechanism":               "",
-		"kafka.sasl.username":                "",
-		"kafka.sasl.password":                "",
-		"kafka.sasl.password_file":           "",
-		"kafka.sasl.oauth.token_file":        "",
-		"kafka.sasl.aws.access_key":          "",
-		"kafka.sasl.aws.secret_key":          "",
-		"kafka.sasl.aws.secret_key_file":     "",
-		"kafka.sasl.aws.session_token":       "",
-		"kafka.sasl.aws.session_token_file":  "",
-		"kafka.sasl.allow_plain_without_tls": false,
-
-		"http.tls.cert_file":            "",
-		"http.tls.key_file":             "",
-		"http.basic_auth.username":      "",
-		"http.basic_auth.password":      "",
-		"http.basic_auth.password_file": "",
-	}
-}
-
-// flagKeys maps flag names to the keys they set.
-var flagKeys = map[string]string{
-	"brokers":                    "kafka.brokers",
-	"client-id":                  "kafka.client_id",
-	"transaction-timeout":        "kafka.transaction_timeout",
-	"session-timeout":            "kafka.session_timeout",
-	"rebalance-timeout":          "kafka.rebalance_timeout",
-	"linger":                     "kafka.linger",
-	"static-membership":          "kafka.static_membership",
-	"instance-id":                "instance_id",
-	"commit-interval":            "commit_interval",
-	"shutdown-timeout":           "shutdown_timeout",
-	"http-addr":                  "http.addr",
-	"state-dir":                  "state.dir",
-	"state-cache-bytes":          "state.cache_bytes",
-	"repartition-purge-interval": "state.repartition_purge_interval",
-	"embedded-port":              "embedded.port",
-	"embedded-partitions":        "embedded.partitions",
-	"log-level":                  "log.level",
-	"log-format":                 "log.format",
-
-	// No flag takes a secret value: the command line is readable by
-	// every user of the host (ps, /proc/<pid>/cmdline). Secrets come from
-	// the settings file, EXACTLY_* variables or the *_file settings.
-	"kafka-tls":                      "kafka.tls.enabled",
-	"kafka-tls-ca-file":              "kafka.tls.ca_file",
-	"kafka-tls-cert-file":            "kafka.tls.cert_file",
-	"kafka-tls-key-file":             "kafka.tls.key_file",
-	"kafka-tls-server-name":          "kafka.tls.server_name",
-	"kafka-tls-insecure-skip-verify": "kafka.tls.insecure_skip_verify",
-	"sasl-mechanism":                 "kafka.sasl.mechanism",
-	"sasl-username":                  "kafka.sasl.username",
-	"sasl-password-file":             "kafka.sasl.password_file",
-	"sasl-oauth-token-file":          "kafka.sasl.oauth.token_file",
-	"sasl-allow-plain-without-tls":   "kafka.sasl.allow_plain_without_tls",
-	"http-tls-cert-file":             "http.tls.cert_file",
-	"http-tls-key-file":              "http.tls.key_file",
-	"http-basic-auth-username":       "http.basic_auth.username",
-	"http-basic-auth-password-file":  "http.basic_auth.password_file",
-}
-
-// AddFlags adds a flag for every setting, plus --settings for the file, to
-// fs. Flag defaults are left empty: the defaults above apply unless a flag
-// is set.
-func AddFlags(fs *pflag.FlagSet) { addFlags(fs) }
-
-func addFlags(fs *pflag.FlagSet) {
-	fs.String("settings", "", "daemon settings file (YAML); env EXACTLY_SETTINGS")
-	fs.StringSlice("brokers", nil, `seed brokers host:port, or "embedded" for an in-process broker (default embedded)`)
-	fs.Bool("embedded", false, "shorthand for --brokers=embedded")
-	fs.String("client-id", "", `client id sent to brokers (default "exactly")`)
-	fs.Duration("transaction-timeout", 0, "broker-side transaction timeout, below the session timeout (default 10s)")
-	fs.Duration("session-timeout", 0, "consumer group session timeout (default 45s)")
-	fs.Duration("rebalance-timeout", 0, "how long a rebalance waits for members to rejoin (default 60s)")
-	fs.Duration("linger", 0, "how long the producer waits to fill a batch (default 5ms)")
-	fs.Bool("static-membership", false, "join as a static group member: a restart within the session timeout keeps its partitions, a stop does not leave the group")
-	fs.String("instance-id", "", "stable id of this replica; transactional id is <pipeline>-<instance-id> (default: host name)")
-	fs.Duration("commit-interval", 0, "how long a transaction collects records before committing (default 100ms)")
-	fs.Duration("shutdown-timeout", 0, "bound on a graceful stop (default 30s)")
-	fs.String("http-addr", "", `listen address for /metrics, /livez and /readyz; "" with --http-addr= turns it off (default ":9090")`)
-	fs.String("state-dir", "", "keep aggregate state on disk (Pebble) here; empty: in memory")
-	fs.Int64("state-cache-bytes", 0, "block cache shared by on-disk stores (default 64 MiB)")
-	fs.Duration("repartition-purge-interval", 0, "how often committed records are deleted from repartition topics; 0s never (default 30s)")
-	fs.Int("embedded-port", 0, "port of the embedded broker (default: a free port)")
-	fs.Int("embedded-partitions", 0, "partitions of topics the embedded broker creates (default 3)")
-	fs.String("log-level", "", "debug, info, warn or error (default info)")
-	fs.String("log-format", "", "text or json (default text)")
-
-	fs.Bool("kafka-tls", false, "connect to brokers over TLS 1.2+ (default false)")
-	fs.String("kafka-tls-ca-file", "", "PEM file of the CAs that sign the brokers' certificates (default: system roots)")
-	fs.String("kafka-tls-cert-file", "", "PEM client certificate for mutual TLS; needs --kafka-tls-key-file")
-	fs.String("kafka-tls-key-file", "", "PEM private key of --kafka-tls-cert-file")
-	fs.String("kafka-tls-server-name", "", "name to verify the brokers' certificates against and send as SNI (default: each broker's host)")
-	fs.Bool("kafka-tls-insecure-skip-verify", false, "accept any broker certificate; for tests only (default false)")
-	fs.String("sasl-mechanism", "", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM (default: no SASL)")
-	fs.String("sasl-username", "", "SASL user for PLAIN and SCRAM")
-	fs.String("sasl-password-file", "", "file holding the SASL password (there is no password flag: use this, the settings file or EXACTLY_KAFKA_SASL_PASSWORD)")
-	fs.String("sasl-oauth-token-file", "", "file holding the OAUTHBEARER token, re-read when it changes")
-	fs.Bool("sasl-allow-plain-without-tls", false, "allow SASL PLAIN over plaintext, sending the password readable on the wire (default false)")
-	fs.String("http-tls-cert-file", "", "PEM certificate to serve /metrics, /livez and /readyz over TLS; needs --http-tls-key-file")
-	fs.String("http-tls-key-file", "", "PEM private key of --http-tls-cert-file")
-	fs.String("http-basic-auth-username", "", "require HTTP basic auth on /metrics and /readyz with this user")
-	fs.String("http-basic-auth-password-file", "", "file holding the basic auth password (or EXACTLY_HTTP_BASIC_AUTH_PASSWORD)")
 }
 
 // Load builds Settings from defaults, the settings file (--settings or
@@ -595,7 +461,7 @@ func (s *sources) where(key string) string {
 			return "flag --embedded"
 		}
 	}
-	env := "EXACTLY_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	env := envName(key)
 	if _, ok := os.LookupEnv(env); ok {
 		return "env " + env
 	}
@@ -637,7 +503,7 @@ func fileKeys(file string, data []byte) (map[string][2]int, Errors) {
 				walk(key+".", val)
 				continue
 			}
-			errs = append(errs, &Error{Where: fmt.Sprintf("%s:%d:%d", file, k.Line, k.Column), Key: key, Msg: "unknown setting" + suggest(known, key)})
+			errs = append(errs, &Error{Where: fmt.Sprintf("%s:%d:%d", file, k.Line, k.Column), Key: key, Msg: "unknown setting" + suggestKey(known, key)})
 		}
 	}
 	walk("", doc.Content[0])
@@ -692,36 +558,11 @@ func isPrefix(known map[string]any, p string) bool {
 	return false
 }
 
-func suggest(known map[string]any, key string) string {
+func suggestKey(known map[string]any, key string) string {
 	keys := make([]string, 0, len(known))
 	for k := range known {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if levenshtein(k, key) <= 2 {
-			return fmt.Sprintf("; did you mean %q?", k)
-		}
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	sort.Strings(keys) // ties go to the first: keep it stable
+	return suggest.DidYouMean(key, keys)
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/exactly-dev/exactly/internal/suggest"
 )
 
 // KafkaTLS configures TLS on every broker connection (Java:
@@ -522,13 +524,10 @@ func (a *AWS) auth() (aws.Auth, []problem) {
 }
 
 func suggestMechanism(m string) string {
-	up := strings.ToUpper(m)
-	for _, want := range mechanisms {
-		if up == want || levenshtein(up, want) <= 2 {
-			return fmt.Sprintf("; did you mean %q?", want)
-		}
+	if hint := suggest.DidYouMean(m, mechanisms); hint != "" {
+		return hint
 	}
-	if up == "GSSAPI" {
+	if strings.ToUpper(m) == "GSSAPI" {
 		return ": GSSAPI (Kerberos) is not supported; want " + strings.Join(mechanisms, ", ") + ", or empty for none"
 	}
 	return "; want " + strings.Join(mechanisms, ", ") + ", or empty for none"

@@ -14,8 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // connWarnEvery spaces the warnings about failing broker connections: kgo
@@ -106,7 +107,6 @@ func (e *ConnectError) Unwrap() error { return e.Err }
 func classify(addr string, err error, sasl, tlsOn bool) (ce *ConnectError, lasting bool) {
 	ce = &ConnectError{Addr: addr, Err: err}
 	var (
-		ke   *kerr.Error
 		rhe  tls.RecordHeaderError
 		ae   tls.AlertError
 		cve  *tls.CertificateVerificationError
@@ -117,7 +117,7 @@ func classify(addr string, err error, sasl, tlsOn bool) (ce *ConnectError, lasti
 	)
 	msg := err.Error()
 	switch {
-	case errors.As(err, &ke) && (errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.IllegalSaslState) || errors.Is(err, kerr.UnsupportedSaslMechanism)),
+	case kafkaerr.SASLFailed(err),
 		strings.Contains(msg, "SASL"), strings.Contains(msg, "sasl"):
 		ce.Cause, ce.Hint = "authentication failed", "check kafka.sasl.mechanism and the credentials, and that this listener uses SASL"
 		return ce, true
@@ -150,7 +150,7 @@ func classify(addr string, err error, sasl, tlsOn bool) (ce *ConnectError, lasti
 
 // OnBrokerConnect implements kgo.HookBrokerConnect.
 func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, kgo.ErrClientClosed) {
+	if errors.Is(err, context.Canceled) || kafkaerr.ClientClosed(err) {
 		return // our own stop
 	}
 	now := time.Now()

@@ -1,7 +1,14 @@
 // Package processor is the runtime: one consumer-group member that runs a
-// topology. It polls records, runs them through the graph of steps and
-// produces the outputs, with the input offsets, in one transaction per
-// commit interval (see package txn).
+// topology. It polls records, decodes them, runs them through the graph of
+// steps and produces the outputs, with the input offsets, in one
+// transaction per commit interval under exactly once, or in batches under
+// at least or at most once (see package txn). Stateful steps (aggregates,
+// windows, dedupe) keep their state in package statestore, per partition
+// of the input they read, restored from the changelogs before a record of
+// that partition is processed, and write changelog and repartition records
+// in the same transaction as the outputs. Records that cannot be
+// decoded, evaluated or encoded follow the pipeline's error policy
+// (badrecord.go).
 package processor
 
 import (
@@ -19,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/balance"
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -484,7 +492,7 @@ func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
 				return
 			}
 			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
-			if ferr == nil && fatalFetch(err) {
+			if ferr == nil && kafkaerr.Fatal(err) {
 				ferr = fmt.Errorf("fetching %s/%d: %w", t, part, err)
 			}
 		})

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -480,7 +480,7 @@ func ensureTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, kerr.TopicAlreadyExists) && attempt < 50:
+		case kafkaerr.TopicExists(err) && attempt < 50:
 			continue // created by another replica meanwhile: check it
 		}
 		return fmt.Errorf("creating topic %s: %w", topic, err)

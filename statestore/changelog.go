@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // EnsureChangelog creates topic with the given partitions and
@@ -42,7 +43,7 @@ func EnsureChangelog(ctx context.Context, adm *kadm.Client, topic string, partit
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, kerr.TopicAlreadyExists) {
+		if !kafkaerr.TopicExists(err) {
 			if resp.ErrMessage != "" {
 				err = fmt.Errorf("%s: %w", resp.ErrMessage, err)
 			}
@@ -68,7 +69,7 @@ func EnsureChangelog(ctx context.Context, adm *kadm.Client, topic string, partit
 
 	var have int32
 	for attempt := 0; ; attempt++ {
-		if have, err = partitionCount(ctx, adm, topic); err == nil || !errors.Is(err, kerr.UnknownTopicOrPartition) {
+		if have, err = partitionCount(ctx, adm, topic); err == nil || !kafkaerr.UnknownTopic(err) {
 			break
 		}
 		if attempt == topicVisibleAttempts || !sleepCtx(ctx, topicVisibleStep) {
@@ -117,7 +118,7 @@ func cleanupPolicy(ctx context.Context, adm *kadm.Client, topic string) (policy 
 	if err == nil {
 		err = rc.Err
 	}
-	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+	if kafkaerr.UnknownTopic(err) {
 		return "", false, nil
 	}
 	if err != nil {
@@ -135,7 +136,7 @@ func cleanupPolicy(ctx context.Context, adm *kadm.Client, topic string) (policy 
 // partitionCount returns the partition count of topic, which exists.
 func partitionCount(ctx context.Context, adm *kadm.Client, topic string) (int32, error) {
 	details, err := adm.ListTopics(ctx, topic)
-	if err == nil && errors.Is(details[topic].Err, kerr.UnknownTopicOrPartition) {
+	if err == nil && kafkaerr.UnknownTopic(details[topic].Err) {
 		// kadm answered from its metadata cache, filled before the topic
 		// existed. Asking for authorized operations makes kadm skip the
 		// cache and send a Metadata request.

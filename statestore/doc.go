@@ -1,7 +1,10 @@
-// Package statestore keeps the state of keyed aggregates: one Store per task
-// (input partition) per named store, backed by memory or by Pebble, each
-// mirrored by one partition of a compacted changelog topic, and restored from
-// it when a task is assigned.
+// Package statestore keeps the state of stateful steps (keyed aggregates,
+// windows, dedupe): one Store per task (input partition) per named store,
+// backed by memory or by Pebble, each mirrored by one partition of a
+// compacted changelog topic, and restored from it when a task is assigned.
+// It knows nothing of steps: the processor decides what the keys and values
+// of a store mean. A restore request that fails is sent again when
+// internal/kafkaerr calls the error Retriable.
 //
 // Three rules make the state exactly-once along with the outputs. Each rule
 // exists because of a way state goes wrong without it.

@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // RestoreStats counts a restore, for metrics and logs.
@@ -141,11 +143,6 @@ func (f *fetcher) errorf(format string, args ...any) error {
 	return fmt.Errorf("statestore: restoring changelog %s partition %d: "+format, append([]any{f.topic, f.partition}, args...)...)
 }
 
-// errPermanent marks metadata answers that retrying cannot change.
-type errPermanent struct{ error }
-
-func (e errPermanent) Unwrap() error { return e.error }
-
 // refresh loads the partition's leader, leader epoch and topic ID.
 func (f *fetcher) refresh(ctx context.Context) error {
 	req := kmsg.NewPtrMetadataRequest()
@@ -161,13 +158,13 @@ func (f *fetcher) refresh(ctx context.Context) error {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			if kafkaerr.UnknownTopic(err) {
 				// Kafka's brokers learn of a topic a moment after the
 				// controller created it (seconds on a busy machine), so a
 				// changelog another instance has just created may be
 				// unknown to the broker asked: retry a few times first.
 				if f.unknown++; f.unknown > unknownTopicRetries {
-					return errPermanent{fmt.Errorf("the topic does not exist; EnsureChangelog creates it: %w", err)}
+					return kafkaerr.Permanent(fmt.Errorf("the topic does not exist; EnsureChangelog creates it: %w", err))
 				}
 				return fmt.Errorf("the topic is not known to the broker yet: %w", err)
 			}
@@ -186,7 +183,7 @@ func (f *fetcher) refresh(ctx context.Context) error {
 			f.leader, f.epoch, f.topicID, f.stale, f.unknown = p.Leader, p.LeaderEpoch, t.TopicID, false, 0
 			return nil
 		}
-		return errPermanent{fmt.Errorf("the topic has %d partitions, no partition %d; it needs one partition per partition of its source", len(t.Partitions), f.partition)}
+		return kafkaerr.Permanent(fmt.Errorf("the topic has %d partitions, no partition %d; it needs one partition per partition of its source", len(t.Partitions), f.partition))
 	}
 	return errors.New("metadata response does not hold the topic")
 }
@@ -218,7 +215,7 @@ func (f *fetcher) withLeader(ctx context.Context, fn func() error) error {
 			}
 			return fn()
 		}()
-		if err == nil || !retriable(err) {
+		if err == nil || !kafkaerr.Retriable(err) {
 			return err
 		}
 		lastErr, f.stale = err, true
@@ -367,7 +364,7 @@ func (f *fetcher) scan(ctx context.Context, from, hwm int64, fn func(*kgo.Record
 			return kerr.ErrorForCode(rp.ErrorCode)
 		})
 		switch {
-		case errors.Is(err, kerr.OffsetOutOfRange):
+		case kafkaerr.OffsetOutOfRange(err):
 			return f.errorf("offset %d is out of range (records were deleted during the restore); restore again to rebuild: %w", pos, err)
 		case err != nil:
 			return f.errorf("fetching offset %d of %d: %w", pos, hwm, err)
@@ -400,22 +397,4 @@ func (f *fetcher) scan(ctx context.Context, from, hwm int64, fn func(*kgo.Record
 		pos = max(pos, next)
 	}
 	return nil
-}
-
-// retriable reports whether a failed request is worth another try after
-// reloading the leader: retriable broker errors (leader moved, epoch
-// changed) and every transport error (connection dropped, broker
-// restarting), which kgo's Broker.Request does not retry by itself.
-// Retries are bounded by maxRetries, so a broker that stays unreachable
-// still ends the restore with its last error.
-func retriable(err error) bool {
-	var perm errPermanent
-	if errors.As(err, &perm) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
-		return false
-	}
-	var ke *kerr.Error
-	if errors.As(err, &ke) {
-		return ke.Retriable
-	}
-	return true
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/exactly-dev/exactly/internal/suggest"
 )
 
 // ChangelogTopic is the internal topic backing the state store of aggregate
@@ -95,7 +97,7 @@ func (p *parser) aggregate(v *yaml.Node, key string) *Aggregate {
 			if slices.Contains(emits, s) {
 				a.Emit = Emit(s)
 			} else {
-				p.errorf(p.pos(e), ekey, "unknown emit %q (want on_update, on_commit or on_close)%s", s, didYouMean(s, emits))
+				p.errorf(p.pos(e), ekey, "unknown emit %q (want on_update, on_commit or on_close)%s", s, suggest.DidYouMean(s, emits))
 			}
 		}
 	}
@@ -195,7 +197,7 @@ func (p *parser) column(v *yaml.Node, key, name string) (Column, bool) {
 			if slices.Contains(aggFuncs, s) {
 				c.Func, ok = AggFunc(s), true
 			} else {
-				p.errorf(p.pos(fnv), sub(key, "fn"), "unknown fn %q (want count, sum, min, max, avg, first or last)%s", s, didYouMean(s, aggFuncs))
+				p.errorf(p.pos(fnv), sub(key, "fn"), "unknown fn %q (want count, sum, min, max, avg, first or last)%s", s, suggest.DidYouMean(s, aggFuncs))
 			}
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/exactly-dev/exactly/internal/suggest"
 )
 
 // ErrorPolicy says what happens to a record that cannot be decoded,
@@ -84,7 +86,7 @@ func (p *parser) errorPolicy(f *fields, t *Topology) {
 		if s, ok := p.str(v, "on_error"); ok {
 			switch {
 			case !slices.Contains(policies, s):
-				p.errorf(p.pos(v), "on_error", "unknown policy %q (want dead_letter, skip or stop)%s", s, didYouMean(s, policies))
+				p.errorf(p.pos(v), "on_error", "unknown policy %q (want dead_letter, skip or stop)%s", s, suggest.DidYouMean(s, policies))
 			case s == string(OnErrorDeadLetter) && t.DeadLetterTopic == "":
 				p.errorf(p.pos(v), "on_error", "dead_letter needs dead_letter_topic: name the topic bad records go to")
 			default:

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/exactly-dev/exactly/internal/suggest"
 )
 
 // Every pass below does work linear in nodes plus edges (sorting aside):
@@ -59,7 +61,7 @@ func (p *parser) link() {
 		if suggested < maxSuggestions {
 			suggested++
 			p.graphOps += len(known)
-			hint = didYouMean(r.name, known)
+			hint = suggest.DidYouMean(r.name, known)
 		}
 		p.errorf(r.pos, r.key, "unknown node %q%s", r.name, hint)
 		// The name was probably meant for a node that now looks unused.

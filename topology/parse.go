@@ -16,6 +16,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
+	"github.com/exactly-dev/exactly/internal/suggest"
 	"github.com/exactly-dev/exactly/internal/yamlerr"
 )
 
@@ -296,7 +297,7 @@ func (p *parser) mappingDepth(n *yaml.Node, path, what string, known []string, d
 		// reported as a duplicate rather than as unknown twice.
 		f.keys[name] = k
 		if known != nil && !slices.Contains(known, name) {
-			hint := suggest(name, known)
+			hint := suggest.Closest(name, known)
 			msg := fmt.Sprintf("unknown key %q", name)
 			if hint != "" {
 				msg += fmt.Sprintf("; did you mean %q?", hint)

@@ -167,25 +167,6 @@ func TestErrorString(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	keys := []string{"name", "from", "filter", "map", "flat_map", "key", "route", "set_headers"}
-	tests := []struct{ word, want string }{
-		{"filtr", "filter"},
-		{"Name", "name"},
-		{"fro", "from"},
-		{"flatmap", "flat_map"},
-		{"set_header", "set_headers"},
-		{"x", ""},
-		{"partitions", ""},
-		{"name", ""}, // itself is no suggestion
-	}
-	for _, tt := range tests {
-		if got := suggest(tt.word, keys); got != tt.want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
-		}
-	}
-}
-
 func TestNewEnv(t *testing.T) {
 	env, err := NewEnv()
 	if err != nil {

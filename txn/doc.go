@@ -1,6 +1,9 @@
-// Package txn owns the transaction cycle of a group member that consumes,
-// transforms and produces exactly once, and is the only place that decides
-// what a Kafka error means.
+// Package txn owns the cycle of a group member that consumes, transforms
+// and produces: Session runs it in Kafka transactions (exactly once), Plain
+// in batches without them (at least once, at most once), with the same
+// shape so the processor drives both alike. It decides what an error means
+// for the cycle (commit, abort and go on, rebuild the client, or stop),
+// from the classes package internal/kafkaerr sorts Kafka errors into.
 //
 // # The cycle
 //
@@ -13,7 +16,7 @@
 //     commits the consumed offsets with the group's generation (KIP-447)
 //     inside the transaction, and ends it.
 //
-// End reports one of three things:
+// End reports one of four things:
 //
 //   - committed: outputs and offsets are visible to read_committed readers,
 //     together;
@@ -21,8 +24,11 @@
 //     during the transaction, or a produce failed with an abortable error.
 //     Nothing is visible, and the consumer has been rewound to the last
 //     committed offsets, so the same records come again;
-//   - an error. Then nobody knows whether the transaction committed: the
-//     EndTxn request may have reached the coordinator before the
+//   - a *ProduceError: a produce failed with an error the same records
+//     would meet again (a record too large, an unknown topic, an
+//     authorization failure). The transaction aborted; the caller stops;
+//   - a *RebuildError: nobody knows whether the transaction committed:
+//     the EndTxn request may have reached the coordinator before the
 //     connection broke. Guessing either way loses or doubles a batch, so
 //     the caller must Rebuild: a new client joins the group, fetches the
 //     committed offsets and (for stateful pipelines) state is restored from
@@ -33,9 +39,13 @@
 // The transactional id is <pipeline>-<instance id>, stable across restarts.
 // A restarted instance initialises its producer id with it, which fences
 // the predecessor and aborts the predecessor's open transaction at once.
-// The predecessor, if it is still alive (a paused process waking up), gets
-// ErrFenced from its next request and must stop, not rebuild: rebuilding
-// would fence the newer instance in turn and the two would take turns
+// The predecessor, if it is still alive (a paused process waking up), is
+// fenced at its next request. One fence is normal (that, or the broker
+// aborting a transaction that outlived the transaction timeout), so End
+// returns a *RebuildError with Fenced set and the caller rebuilds. Three
+// fences within a minute mean two live processes share the transactional
+// id: End returns ErrFenced and the caller must stop, not rebuild, since
+// rebuilding would fence the other in turn and the two would take turns
 // forever. Offsets are committed with the group generation, so a member
 // that was expelled from the group cannot commit offsets either.
 //

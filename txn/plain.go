@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // ErrSkipBatch is returned by Plain.Begin in at-most-once mode when the
@@ -175,7 +177,7 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	ferr := p.cl.Flush(ctx)
 	perr, ptopic := p.produceErr.take()
 	switch {
-	case perr != nil && !abortable(perr):
+	case perr != nil && !kafkaerr.Abortable(perr):
 		return false, &ProduceError{Topic: ptopic, Err: perr}
 	case perr != nil:
 		ferr = perr

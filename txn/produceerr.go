@@ -1,10 +1,11 @@
 package txn
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // firstProduceErr keeps the first produce error of the open transaction
@@ -19,7 +20,7 @@ type firstProduceErr struct {
 // fails what it still buffered: that belongs to a transaction or batch
 // that is over, not to the open one.
 func (f *firstProduceErr) promise(r *kgo.Record, err error) {
-	if err == nil || errors.Is(err, kgo.ErrClientClosed) {
+	if err == nil || kafkaerr.ClientClosed(err) {
 		return
 	}
 	f.mu.Lock()

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 )
 
 // ErrFenced means this instance's producer was fenced too often in a short
@@ -248,9 +249,9 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 		try = kgo.TryAbort
 	}
 	committed, err = s.s.End(ctx, try)
-	if err == nil && perr != nil && !abortable(perr) {
+	if err == nil && perr != nil && !kafkaerr.Abortable(perr) {
 		err = perr
-		if !fenced(perr) {
+		if !kafkaerr.Fenced(perr) {
 			return false, &ProduceError{Topic: ptopic, Err: perr}
 		}
 	}
@@ -258,7 +259,7 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
-		if fenced(err) {
+		if kafkaerr.Fenced(err) {
 			if s.fencedTooOften(time.Now()) {
 				return false, fmt.Errorf("%w: %w", ErrFenced, err)
 			}
@@ -310,24 +311,6 @@ func (s *Session) Close(ctx context.Context) {
 		// The close goes on in the background; the process is
 		// exiting and the session timeout will expel us.
 	}
-}
-
-// fenced reports whether err means our producer epoch is stale: a newer
-// producer took the transactional id, or the broker aborted our
-// transaction on timeout and bumped the epoch.
-func fenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) ||
-		errors.Is(err, kerr.InvalidProducerEpoch) ||
-		errors.Is(err, kerr.FencedInstanceID)
-}
-
-// abortable reports whether a produce error only dooms the current
-// transaction: the same records can be produced again in the next one.
-func abortable(err error) bool {
-	return errors.Is(err, kerr.TransactionAbortable) ||
-		errors.Is(err, kgo.ErrAborting) ||
-		errors.Is(err, context.Canceled) ||
-		kerr.IsRetriable(err)
 }
 
 type kgoLogger struct{ l *slog.Logger }
