@@ -200,7 +200,13 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 	}
 
 	for _, s := range pl.Stateful {
+		if s.Table {
+			continue
+		}
 		p.line(1, "%s -.- %s", ids[s.Node], strings.Replace(ids[s.Node], "step", "store", 1))
+	}
+	for _, j := range pl.Joins {
+		p.line(1, "%s -.->|%s| %s", ids[j.Node.Join.Table], mermaidLabel("table"), ids[j.Node])
 	}
 	if len(internal) > 0 {
 		p.line(1, "classDef internal stroke-dasharray: 5 5")
@@ -419,6 +425,9 @@ func (p *printer) formats(n *Node) {
 	p.line(2, "topic: %s", n.Topic)
 	p.line(2, "format: %s", n.Format)
 	p.line(2, "key format: %s", n.KeyFormat)
+	if n.Table {
+		p.line(2, "read as: a table (latest value per key), by joins")
+	}
 }
 
 func (p *printer) from(n *Node) {
