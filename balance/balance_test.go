@@ -3,7 +3,6 @@ package balance
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -23,7 +22,11 @@ type member struct {
 func (m *member) assigned() map[string][]int32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return maps.Clone(m.has)
+	out := make(map[string][]int32, len(m.has))
+	for t, ps := range m.has {
+		out[t] = slices.Clone(ps)
+	}
+	return out
 }
 
 func join(t *testing.T, brokers []string, groups [][]string, topics ...string) *member {
