@@ -49,6 +49,7 @@ type Pipeline struct {
 	StoreBytes         *prometheus.GaugeVec     // node, partition: exactly_state_size_bytes
 	RestoreRecords     *prometheus.CounterVec   // node: exactly_restore_records_total
 	RestoreRemaining   *prometheus.GaugeVec     // node, partition: exactly_restore_remaining_records
+	GlobalTableLag     *prometheus.GaugeVec     // table: exactly_global_table_lag_records
 	RestoreDuration    *prometheus.HistogramVec // node: exactly_restore_duration_seconds
 	LateRecords        *prometheus.CounterVec   // node: exactly_late_records_total
 }
@@ -132,6 +133,9 @@ func NewPipeline(reg prometheus.Registerer, pipeline string) *Pipeline {
 		RestoreRemaining: f.gaugeVec("restore_remaining_records",
 			"Changelog records left to replay before a partition's store is restored, by step (node) and partition; 0 when done.",
 			"node", "partition"),
+		GlobalTableLag: f.gaugeVec("global_table_lag_records",
+			"Records of a global table's topic this instance has not read yet, by table (source name); the instance is not ready until it first reaches 0.",
+			"table"),
 		RestoreDuration: f.histogramVec("restore_duration_seconds",
 			"Time to restore one partition's state store from its changelog, by step (node).",
 			restoreBuckets, "node"),

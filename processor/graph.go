@@ -39,6 +39,8 @@ type graph struct {
 	// joins: the topics joined records are read from (tasks pause them
 	// until their tables are restored).
 	joins []string
+	// globals: the global tables, by source name (global.go).
+	globals map[string]*globalTable
 
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
@@ -94,6 +96,10 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
 		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}, compacted: map[string]bool{},
 		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
+	g.globals = map[string]*globalTable{}
+	for _, n := range topo.Plan.Globals {
+		g.globals[n.Name] = newGlobalTable(n)
+	}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
 		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
@@ -129,6 +135,9 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 		g.bySource[s.Topic] = append(g.bySource[s.Topic], g.nodes[s.Name])
 	}
 	for _, j := range topo.Plan.Joins {
+		if j.Global != nil {
+			continue
+		}
 		if !slices.Contains(g.joins, j.Input) {
 			g.joins = append(g.joins, j.Input)
 		}

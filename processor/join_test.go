@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -85,5 +86,64 @@ func TestStreamTableJoinOnBroker(t *testing.T) {
 			}
 		}
 		t.Errorf("%d orders joined, want 90; missing %s", len(seen), strings.Join(missing, ","))
+	}
+}
+
+const globalJoinPipeline = `name: by-country
+sources:
+  - {name: orders, topic: orders}
+  - {name: countries, topic: countries, table: true, global: true}
+steps:
+  - name: rekey
+    key: value.country
+  - name: with-country
+    join:
+      table: countries
+      output: '{"order": value.id, "country": table.name}'
+sinks:
+  - {name: out, topic: out}
+`
+
+// A global table on a broker: loaded whole before the member joins its
+// group (every order written before the start finds its country, whatever
+// partition either is in), its lag is a metric, and it is not consumed
+// by the group.
+func TestGlobalTableJoinOnBroker(t *testing.T) {
+	c := newCluster(t, "orders", "countries", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var rs []*kgo.Record
+	for i := range 20 {
+		rs = append(rs, &kgo.Record{Topic: "countries", Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf(`{"name":"c%d"}`, i))})
+	}
+	for i := range 100 {
+		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(`{"id":%d,"country":"k%d"}`, i, i%20))})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, globalJoinPipeline)
+	p := runUntilCaughtUp(t, ctx, c, topo, "a")
+	if slices.Contains(p.Consumed(), "countries") {
+		t.Errorf("the group consumes the global table's topic: %v", p.Consumed())
+	}
+	if lag := gaugeValue(t, p.m.GlobalTableLag.WithLabelValues("countries")); lag != 0 {
+		t.Errorf("global table lag = %v after loading, want 0", lag)
+	}
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[string(r.Key)+" "+string(r.Value)] = true
+	}
+	for i := range 100 {
+		if want := fmt.Sprintf(`k%d {"country":"c%d","order":%d}`, i%20, i%20, i); !seen[want] {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if len(recs) != 100 {
+		t.Errorf("%d outputs, want 100", len(recs))
 	}
 }

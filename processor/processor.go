@@ -203,6 +203,9 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 // Ready returns nil once the member has joined its group and restored the
 // state of every partition it was assigned, or why not.
 func (p *Processor) Ready() error {
+	if s := p.g.globalsLoading(); s != "" {
+		return errors.New("not ready: " + s)
+	}
 	if !p.joined.Load() {
 		return errors.New("not ready: joining the consumer group")
 	}
@@ -229,7 +232,7 @@ func (p *Processor) Consumed() []string {
 // ensureTopics creates the changelog, repartition and dead-letter topics
 // with a client of its own, closed before Run makes the member's.
 func (p *Processor) ensureTopics(ctx context.Context, watch *connWatch) error {
-	if len(p.topo.Plan.Stateful) == 0 && p.topo.Plan.DeadLetter == nil {
+	if len(p.topo.Plan.Stateful) == 0 && p.topo.Plan.DeadLetter == nil && len(p.topo.Plan.Globals) == 0 {
 		return nil
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.cfg.Brokers...), kgo.ClientID(p.cfg.ClientID), kgo.WithHooks(watch)}, p.cfg.KafkaOpts...)...)
@@ -284,6 +287,13 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.ensureTopics(startCtx, watch); err != nil {
 		return startErr(err)
 	}
+	// Global tables load whole before the member joins its group: no
+	// record is joined against a table still loading.
+	stopGlobals, err := p.startGlobals(ctx)
+	if err != nil {
+		return nil // stopped while loading
+	}
+	defer stopGlobals()
 	tcfg := txn.Config{
 		Brokers:            p.cfg.Brokers,
 		ClientID:           p.cfg.ClientID,
@@ -327,7 +337,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		}, p.cfg.KafkaOpts...),
 	}
 	var sess cycle
-	var err error
 	switch p.topo.Guarantee {
 	case topology.AtLeastOnce, topology.AtMostOnce:
 		sess, err = txn.NewPlain(tcfg, p.topo.Guarantee == topology.AtMostOnce)

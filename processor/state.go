@@ -344,10 +344,14 @@ func (t *tasks) dropAll() {
 // together have one partition count. It tells each watermarked aggregate
 // its upstream partitions.
 func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.Plan) error {
-	if len(pl.Stateful) == 0 && pl.DeadLetter == nil {
+	if len(pl.Stateful) == 0 && pl.DeadLetter == nil && len(pl.Globals) == 0 {
 		return nil
 	}
-	details, err := adm.ListTopics(ctx, pl.Sources...)
+	globals := make([]string, len(pl.Globals))
+	for i, n := range pl.Globals {
+		globals[i] = n.Topic
+	}
+	details, err := adm.ListTopics(ctx, slices.Concat(pl.Sources, globals)...)
 	if err != nil {
 		return fmt.Errorf("describing source topics: %w", err)
 	}
@@ -360,6 +364,11 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.
 		}
 		parts[s] = int32(len(d.Partitions))
 		maxParts = max(maxParts, parts[s])
+	}
+	for _, s := range globals {
+		if d, ok := details[s]; !ok || d.Err != nil {
+			return fmt.Errorf("global table topic %s does not exist: create it first", s)
+		}
 	}
 	countOf := func(it topology.InternalTopic) int32 {
 		if it.PartitionsOf != "" {
@@ -406,7 +415,9 @@ func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
 		check(s.Node.Name, s.CoPartition)
 	}
 	for _, j := range pl.Joins {
-		check(j.Node.Name, []string{j.Input, j.Table.Input})
+		if j.Table != nil { // a global table needs no co-partitioning
+			check(j.Node.Name, []string{j.Input, j.Table.Input})
+		}
 	}
 	return errors.Join(errs...)
 }

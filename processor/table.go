@@ -41,14 +41,32 @@ func (g *graph) tableRecord(a *aggregator, r *record) {
 
 // joinStep joins each record with its key's row in the table.
 type joinStep struct {
-	j     *topology.Join
-	table *aggregator
+	j      *topology.Join
+	table  *aggregator  // a partitioned table
+	global *globalTable // or a global one
 }
 
 func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	var row any
 	found := false
-	if key := r.src.Key; key != nil {
+	if s.global != nil {
+		// Any key will do: the record's key as the table's topic
+		// would hold it.
+		key, ok := r.rawKey(s.j.Table.KeyFormat)
+		if !ok {
+			var err error
+			if key, err = format.Encode(s.j.Table.KeyFormat, r.key); err != nil {
+				return g.fail(n, r, PhaseEncode, fmt.Errorf("key for global table %s (format %s): %w", s.j.Table.Name, s.j.Table.KeyFormat, err))
+			}
+		}
+		if b, ok := s.global.get(key); ok && key != nil {
+			var err error
+			if row, err = format.Decode(s.j.Table.Format, b); err != nil {
+				return g.fail(n, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", s.j.Table.Name, s.j.Table.Format, err))
+			}
+			found = true
+		}
+	} else if key := r.src.Key; key != nil {
 		st, err := s.table.store(r.src.Partition)
 		if err != nil {
 			return g.fail(n, r, PhaseEval, err)
@@ -82,5 +100,7 @@ func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 }
 
 func init() {
-	register(topology.KindJoin, func(g *graph, n *node) step { return joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg} })
+	register(topology.KindJoin, func(g *graph, n *node) step {
+		return joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg, global: g.globals[n.t.Join.Table.Name]}
+	})
 }

@@ -1,6 +1,8 @@
 package processortest
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,37 @@ func TestJoinTableAbortAndCrash(t *testing.T) {
 c1 {"customer":"Ada","order":2}`
 	if got := values(d, "out"); got != want {
 		t.Errorf("output =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A global table is read whole by every instance: a join with it needs no
+// co-partitioning, so the records may be rekeyed first.
+func TestGlobalTableJoin(t *testing.T) {
+	d := New(t, `name: enrich
+sources:
+  - {name: orders, topic: orders}
+  - {name: countries, topic: countries, table: true, global: true}
+steps:
+  - name: by-country
+    key: value.country
+  - name: with-country
+    join:
+      table: countries
+      output: '{"order": value.id, "country": table.name}'
+sinks:
+  - {name: out, topic: out}
+`, Partitions(3))
+	at := time.Unix(0, 0)
+	d.Pipe("countries", "fr", `{"name":"France"}`, at)
+	d.Pipe("countries", "jp", `{"name":"Japan"}`, at)
+	for i, c := range []string{"fr", "jp", "fr", "xx"} {
+		d.Pipe("orders", fmt.Sprint(i), fmt.Sprintf(`{"id":%d,"country":"%s"}`, i, c), at)
+	}
+	d.Commit()
+	want := []string{`fr {"country":"France","order":0}`, `fr {"country":"France","order":2}`, `jp {"country":"Japan","order":1}`}
+	got := strings.Split(values(d, "out"), "\n")
+	slices.Sort(got)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("output =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

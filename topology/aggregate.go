@@ -317,7 +317,7 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 		if a := n.Aggregate; a != nil && a.GroupByKey && (rekeyed[n] || topics[n].many) {
 			a.GroupByKey = false
 		}
-		if j := n.Join; j != nil && j.Table != nil && (rekeyed[n] || topics[n].many) {
+		if j := n.Join; j != nil && j.Table != nil && !j.Table.Global && (rekeyed[n] || topics[n].many) {
 			why := "its key changes upstream (a key step or a repartitioning aggregate)"
 			if topics[n].many {
 				why = "its records come from several topics"

@@ -27,7 +27,7 @@ const maxCommitInterval = time.Minute
 
 var (
 	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "on_error", "dead_letter_topic", "limits", "sources", "steps", "sinks"}
-	sourceKeys = []string{"name", "topic", "format", "key_format", "table"}
+	sourceKeys = []string{"name", "topic", "format", "key_format", "table", "global"}
 	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
 	opKeys     = operationKeys()
 	stepKeys   = append([]string{"name", "from"}, opKeys...)
@@ -283,6 +283,11 @@ func (p *parser) endpoint(n *yaml.Node, path string, i int, kind Kind) *entry {
 	e.node.KeyFormat = p.format(f, "key_format", FormatString)
 	if v := f.get("table"); v != nil {
 		e.node.Table = p.boolean(v, path+".table")
+	}
+	if v := f.get("global"); v != nil {
+		if e.node.Global = p.boolean(v, path+".global"); e.node.Global && !e.node.Table {
+			p.errorf(p.pos(v), path+".global", "global applies to table sources; add table: true")
+		}
 	}
 	if v := f.get("from"); v != nil {
 		p.decodeFrom(e, v)

@@ -425,7 +425,10 @@ func (p *printer) formats(n *Node) {
 	p.line(2, "topic: %s", n.Topic)
 	p.line(2, "format: %s", n.Format)
 	p.line(2, "key format: %s", n.KeyFormat)
-	if n.Table {
+	switch {
+	case n.Global:
+		p.line(2, "read as: a global table (every partition, by every instance, before processing), by joins")
+	case n.Table:
 		p.line(2, "read as: a table (latest value per key), by joins")
 	}
 }

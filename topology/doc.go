@@ -86,7 +86,10 @@
 // A source with table: true is read as a table: the latest value per key
 // (a null value deletes the key), kept in a store per partition that the
 // topic itself backs (no changelog of its own); join steps look rows up in
-// it, and nothing reads it with from.
+// it, and nothing reads it with from. With global: true as well, every
+// instance reads the whole topic (every partition) into memory before it
+// processes anything and keeps it current; joins with a global table need
+// no co-partitioning, for small dimension tables.
 //
 // A sink also takes from (see below). A sink may not write a topic a
 // source reads, since the pipeline would consume its own output forever.

@@ -117,7 +117,11 @@ func describeJoin(p *printer, n *Node, _ *StatefulStep) {
 	j := n.Join
 	p.line(2, "join: %s with table %s (topic %s)", j.Type, j.Table.Name, j.Table.Topic)
 	p.expr(2, "output: ", j.Output)
-	p.line(2, "lookup: the record key, as read, in the table's store (the table as the task has it when the record is processed)")
+	if j.Table.Global {
+		p.line(2, "lookup: the record key, encoded as the table's keys are, in the global table (read whole by every instance)")
+	} else {
+		p.line(2, "lookup: the record key, as read, in the table's store (the table as the task has it when the record is processed)")
+	}
 }
 
 // decodeDropHeaders decodes a non-empty list of header names.

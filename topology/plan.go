@@ -17,6 +17,9 @@ type Plan struct {
 	DeadLetter *InternalTopic
 	// Joins are the join steps, in processing order.
 	Joins []*JoinStep
+	// Globals are the global tables: every instance reads all of each
+	// (not through the group), before it processes anything.
+	Globals []*Node
 }
 
 // JoinStep is a join: partition p of its input and of its table's topic
@@ -26,8 +29,10 @@ type JoinStep struct {
 	// Input is the topic the joined records are read from (keyed as
 	// read: the plan's parse checked it).
 	Input string
-	// Table is the table source's store.
+	// Table is the table source's store; nil for a global table.
 	Table *StatefulStep
+	// Global is the global table source, or nil.
+	Global *Node
 }
 
 // StatefulStep is a step that keeps a store: its state is split into
@@ -142,7 +147,9 @@ func (p *Plan) CoPartitionGroups() [][]string {
 		sets = append(sets, s.CoPartition)
 	}
 	for _, j := range p.Joins {
-		sets = append(sets, []string{j.Input, j.Table.Input})
+		if j.Table != nil {
+			sets = append(sets, []string{j.Input, j.Table.Input})
+		}
 	}
 	for _, set := range sets {
 		if len(set) < 2 {
@@ -170,10 +177,21 @@ func (p *Plan) CoPartitionGroups() [][]string {
 // plan works out t's plan; t is valid.
 func plan(t *Topology) *Plan {
 	up := upstreamOf(t)
-	p := &Plan{Sources: up.names}
+	p := &Plan{}
+	for _, n := range t.Sources {
+		if n.Global {
+			p.Globals = append(p.Globals, n)
+		}
+	}
+	// The group consumes every source topic but the global tables'.
+	for _, name := range up.names {
+		if !slices.ContainsFunc(p.Globals, func(g *Node) bool { return g.Topic == name }) {
+			p.Sources = append(p.Sources, name)
+		}
+	}
 	tables := map[*Node]*StatefulStep{}
 	for _, n := range t.Sources {
-		if !n.Table {
+		if !n.Table || n.Global {
 			continue
 		}
 		s := &StatefulStep{Node: n, Table: true, Input: n.Topic, Feeds: []string{n.Topic}, CoPartition: []string{n.Topic},
@@ -183,7 +201,11 @@ func plan(t *Topology) *Plan {
 	}
 	for _, n := range t.Steps {
 		if n.Join != nil {
-			p.Joins = append(p.Joins, &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]})
+			j := &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]}
+			if n.Join.Table.Global {
+				j.Global = n.Join.Table
+			}
+			p.Joins = append(p.Joins, j)
 		}
 		if !n.Kind.Stateful() {
 			continue

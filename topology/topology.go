@@ -162,7 +162,10 @@ type Node struct {
 	Topic string
 	// Table: a source read as a table (the latest value per key; a null
 	// value deletes the key), which joins look rows up in.
-	Table     bool
+	Table bool
+	// Global: a table every instance reads whole (every partition), for
+	// small dimension tables: joins with it need no co-partitioning.
+	Global    bool
 	Format    Format // value format, default json
 	KeyFormat Format // key format, default string
 
