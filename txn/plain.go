@@ -42,8 +42,10 @@ var ErrSkipBatch = errors.New("offsets of the polled records not committed; skip
 // duplicates.
 //
 // Rebalances are blocked from a poll until End (kgo's
-// BlockRebalanceOnPoll), so offsets are never committed for partitions
-// another member already owns.
+// BlockRebalanceOnPoll), so a member that stays in the group never commits
+// offsets for partitions another member already owns. One the group
+// expelled meanwhile (it stood still, or its session lapsed) finds out in
+// End, which then rebuilds: see End.
 type Plain struct {
 	cfg        Config
 	atMostOnce bool
