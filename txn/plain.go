@@ -61,14 +61,21 @@ type Plain struct {
 	epoch uint64
 
 	produceErr firstProduceErr // of the open transaction or batch
+
+	// Held records and bytes past which Produce sends early: half the
+	// client's limits, at most plainFlushBytes.
+	flushRecords, flushBytes int64
 }
 
-// plainFlushAt is how many records a batch holds before Produce sends them
-// early (after the same zombie check End makes): kgo refuses records past
-// MaxBufferedRecords (50,000 by default) when flushing is manual, and one
-// batch may produce more than that (several polls of 10,000 records, each
-// written to a sink and to repartition topics).
-const plainFlushAt = 20_000
+// A batch sends what it holds early (in Produce, after the same zombie
+// check End makes) once it holds half the records the client may buffer
+// (kgo's MaxBufferedRecords, 50,000 by default) or plainFlushBytes
+// (less when MaxBufferedBytes is set lower). With manual flushing kgo
+// refuses records past its limits instead of waiting, and one batch may
+// produce more than that (several polls of 10,000 records, each written
+// to a sink and to repartition topics); the bytes bound what a batch of
+// large records holds in memory.
+const plainFlushBytes = 64 << 20
 
 // NewPlain creates the client and starts joining the group.
 func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
@@ -95,6 +102,13 @@ func (p *Plain) connect() error {
 		return fmt.Errorf("creating Kafka client: %w", err)
 	}
 	p.cl = cl
+	p.flushRecords, p.flushBytes = 1, plainFlushBytes
+	if n, ok := cl.OptValue(kgo.MaxBufferedRecords).(int64); ok {
+		p.flushRecords = max(n/2, 1)
+	}
+	if n, ok := cl.OptValue(kgo.MaxBufferedBytes).(int64); ok && n > 0 {
+		p.flushBytes = min(p.flushBytes, max(n/2, 1))
+	}
 	return nil
 }
 
@@ -134,8 +148,8 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 
 // Produce adds r to the batch without waiting; a failure makes End fail.
 // The batch is held in the client and sent by End (or, for a large batch,
-// here once plainFlushAt records wait), each time right after the zombie
-// check below.
+// here once it holds many: see plainFlushBytes), each time right after
+// the zombie check below.
 //
 // Without transactions nothing fences a zombie: a process paused past the
 // session timeout (its partitions already given to another member, which
@@ -161,7 +175,7 @@ func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
 		p.zombie = true
 		return
 	}
-	if p.cl.BufferedProduceRecords() >= plainFlushAt {
+	if p.cl.BufferedProduceRecords() >= p.flushRecords || p.cl.BufferedProduceBytes() >= p.flushBytes {
 		// A failed flush shows in the records' promises, and End's
 		// flush returns it again.
 		p.cl.Flush(ctx)

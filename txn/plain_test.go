@@ -173,3 +173,34 @@ func TestPlainCommitLostMembershipRebuilds(t *testing.T) {
 		t.Fatalf("End whose offset commit met UNKNOWN_MEMBER_ID = %v, %v (commit refused: %v); want not committed and a *RebuildError", committed, err, refused.Load())
 	}
 }
+
+// A batch larger than the client may hold sends part of itself early
+// (after the zombie check) instead of failing: with manual flushing kgo
+// refuses a record past MaxBufferedRecords rather than wait.
+func TestPlainLargeBatchSendsEarly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := NewPlain(Config{Brokers: c.ListenAddrs(), Group: "g", Topics: []string{"in"}, SessionTimeout: time.Minute, RebalanceTimeout: time.Minute,
+		Opts: []kgo.Opt{kgo.MaxBufferedRecords(10)}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	if err := p.Begin(ctx, kgo.Fetches{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 25 {
+		p.Produce(ctx, &kgo.Record{Topic: "out", Value: []byte("v")})
+	}
+	if committed, err := p.End(ctx, false); !committed || err != nil {
+		t.Fatalf("End of a batch of 25 records with room for 10 = %v, %v; want committed", committed, err)
+	}
+	if n := endOffset(t, ctx, c, "out"); n != 25 {
+		t.Errorf("out holds %d records, want 25", n)
+	}
+}
