@@ -196,7 +196,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		p.g.now = cfg.Clock
 	}
 	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
-	p.tasks.keep = topo.Guarantee == topology.ExactlyOnce || topo.Guarantee == ""
+	p.tasks.plain = topo.Guarantee == topology.AtLeastOnce || topo.Guarantee == topology.AtMostOnce
 	return p, nil
 }
 

@@ -55,12 +55,28 @@ type tasks struct {
 	// the stores checkpoint.
 	changelog []*kgo.Record
 
-	// keep: a partition revoked and given back by the same rebalance
-	// keeps its store. Only under exactly once: without transactions a
-	// revoked member's changelog writes and its store can part ways (the
-	// chaos harness lost counts at least once with it), so the weaker
-	// modes restore again, as before.
-	keep bool
+	// plain: the changelogs are written without transactions
+	// (at_least_once, at_most_once), so nothing but this member's own
+	// care keeps another member's writes out of a changelog partition
+	// it writes; ended checks (see diverged).
+	plain bool
+	// rebuild holds stores ended found diverged from their changelog and
+	// wiped; sync restores them before the next batch. Run loop only.
+	rebuild []taskStore
+}
+
+// taskStore names one store: an aggregator's, of one task partition.
+type taskStore struct {
+	a *aggregator
+	p int32
+}
+
+// written is the span of changelog offsets a transaction or batch wrote to
+// one changelog partition: from first up to (not including) next, n
+// records.
+type written struct {
+	first, next int64
+	n           int64
 }
 
 func (t *tasks) all() []*aggregator { return t.list }
@@ -133,7 +149,7 @@ func (t *tasks) onRevoked(m map[string][]int32, lost bool) {
 		if _, ok := t.aggs[topic]; !ok {
 			continue
 		}
-		if lost || !t.keep {
+		if lost {
 			t.mu.revoked[topic] = append(t.mu.revoked[topic], parts...)
 			continue
 		}
@@ -166,6 +182,15 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 			}
 		}
 	}
+	for _, ts := range t.rebuild {
+		// Wiped by ended; a revoked one was just closed.
+		if _, ok := ts.a.stores[ts.p]; ok {
+			if err := t.restore(ctx, ts.a, ts.p); err != nil {
+				return err
+			}
+		}
+	}
+	t.rebuild = t.rebuild[:0]
 	resume := map[string][]int32{}
 	for topic, parts := range assigned {
 		for _, p := range parts {
@@ -178,6 +203,18 @@ func (t *tasks) sync(ctx context.Context, cl *kgo.Client) error {
 			resume[topic] = append(resume[topic], p)
 		}
 	}
+	// A rebalance during the restores may have revoked a partition and
+	// assigned it again (paused, queued to restore, maybe after another
+	// member wrote to its changelog): that one waits for the next sync.
+	// Resuming it now would process its records against a store that
+	// does not have the other member's writes.
+	t.mu.Lock()
+	for topic, parts := range resume {
+		resume[topic] = slices.DeleteFunc(parts, func(p int32) bool {
+			return slices.Contains(t.mu.assigned[topic], p) || t.mu.suspended[topic][p]
+		})
+	}
+	t.mu.Unlock()
 	if len(resume) > 0 {
 		cl.ResumeFetchPartitions(resume)
 	}
@@ -278,13 +315,18 @@ func (t *tasks) flush(emit emitFunc, produce func(*kgo.Record)) error {
 // that just ended: a committed store checkpoints at the offset after the
 // last changelog record the transaction wrote to its partition.
 func (t *tasks) ended(committed bool) error {
-	offsets := map[string]map[int32]int64{}
+	spans := map[string]map[int32]written{}
 	if committed {
 		for _, r := range t.changelog {
-			if offsets[r.Topic] == nil {
-				offsets[r.Topic] = map[int32]int64{}
+			if spans[r.Topic] == nil {
+				spans[r.Topic] = map[int32]written{}
 			}
-			offsets[r.Topic][r.Partition] = max(offsets[r.Topic][r.Partition], r.Offset+1)
+			w, ok := spans[r.Topic][r.Partition]
+			if !ok {
+				w.first = r.Offset
+			}
+			w.first, w.next, w.n = min(w.first, r.Offset), max(w.next, r.Offset+1), w.n+1
+			spans[r.Topic][r.Partition] = w
 		}
 	}
 	t.changelog = t.changelog[:0]
@@ -295,15 +337,26 @@ func (t *tasks) ended(committed bool) error {
 				st.Abort()
 				continue
 			}
-			next := st.Checkpoint()
-			if o, ok := offsets[a.changelog][p]; ok {
-				next = o
+			checkpoint := st.Checkpoint()
+			next := checkpoint
+			w, wrote := spans[a.changelog][p]
+			if wrote {
+				next = w.next
 			}
 			if o, ok := a.next[p]; ok {
 				next = max(next, o) // a table: the topic is its changelog
 			}
+			diverged := wrote && t.diverged(checkpoint, w)
 			if err := st.Commit(next); err != nil {
 				errs = append(errs, fmt.Errorf("committing store %s partition %d: %w", a.node.t.Name, p, err))
+			}
+			if diverged {
+				t.log.Warn("a changelog partition holds records this member did not write, between its store's checkpoint and its own writes; restoring the store from the changelog",
+					"node", a.node.t.Name, "topic", a.changelog, "partition", p, "checkpoint", checkpoint, "first_written", w.first, "written", w.n)
+				if err := st.Wipe(); err != nil {
+					errs = append(errs, fmt.Errorf("wiping store %s partition %d: %w", a.node.t.Name, p, err))
+				}
+				t.rebuild = append(t.rebuild, taskStore{a, p})
 			}
 			if a.changedTask(p) {
 				t.updateSize(a, p, st)
@@ -312,6 +365,26 @@ func (t *tasks) ended(committed bool) error {
 		a.reset()
 	}
 	return errors.Join(errs...)
+}
+
+// diverged reports whether a batch that wrote w to a changelog partition
+// leaves the store, whose checkpoint was checkpoint, unlike a restore from
+// that changelog. Only without transactions (plain): a transactional
+// changelog has commit markers between transactions, and fencing keeps
+// every other writer out.
+//
+// Without transactions a store equals its changelog up to its checkpoint
+// only while this member is the partition's only writer: its records then
+// start at the checkpoint and follow each other with no gap. A gap holds
+// records of another writer: a member that took the partition over while
+// this one was cut off (so this member's store misses them, and its
+// checkpoint now passes them), or a paused member whose late writes
+// landed after this one's. A restore would apply them, so the store no
+// longer shows what a restore would give, and keeping it across a
+// rebalance (or handing its checkpoint to the next restore) would carry
+// the difference on. Restoring it makes it equal again.
+func (t *tasks) diverged(checkpoint int64, w written) bool {
+	return t.plain && (w.first != checkpoint || w.next-w.first != w.n)
 }
 
 func (t *tasks) updateSize(a *aggregator, p int32, st statestore.Store) {
@@ -330,6 +403,7 @@ func (t *tasks) dropAll() {
 		a.reset()
 	}
 	t.changelog = t.changelog[:0]
+	t.rebuild = t.rebuild[:0]
 	t.mu.Lock()
 	clear(t.mu.assigned)
 	clear(t.mu.revoked)

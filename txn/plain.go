@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/internal/kafkaerr"
@@ -27,13 +28,24 @@ var ErrSkipBatch = errors.New("offsets of the polled records not committed; skip
 // State changes are applied once the flush succeeded, so the store matches
 // its changelog; a batch processed twice is applied twice.
 //
+// A batch's records are held in the client until End (kgo's
+// ManualFlushing): nothing of a batch reaches the broker before End has
+// checked that the batch is not a zombie's (see Produce). With kgo's
+// default lingering they went out as they were produced, so records
+// produced just before a SIGSTOP went out the moment the process woke,
+// before End could abort them: a zombie's changelog values, older than
+// the new owner's, landed after them, and the next restore took them for
+// the latest (the chaos harness lost counts at least once).
+//
 // At-most-once: Begin commits the offsets of the polled records before
 // they are processed. A crash after that loses the batch: never
 // duplicates.
 //
 // Rebalances are blocked from a poll until End (kgo's
-// BlockRebalanceOnPoll), so offsets are never committed for partitions
-// another member already owns.
+// BlockRebalanceOnPoll), so a member that stays in the group never commits
+// offsets for partitions another member already owns. One the group
+// expelled meanwhile (it stood still, or its session lapsed) finds out in
+// End, which then rebuilds: see End.
 type Plain struct {
 	cfg        Config
 	atMostOnce bool
@@ -49,7 +61,21 @@ type Plain struct {
 	epoch uint64
 
 	produceErr firstProduceErr // of the open transaction or batch
+
+	// Held records and bytes past which Produce sends early: half the
+	// client's limits, at most plainFlushBytes.
+	flushRecords, flushBytes int64
 }
+
+// A batch sends what it holds early (in Produce, after the same zombie
+// check End makes) once it holds half the records the client may buffer
+// (kgo's MaxBufferedRecords, 50,000 by default) or plainFlushBytes
+// (less when MaxBufferedBytes is set lower). With manual flushing kgo
+// refuses records past its limits instead of waiting, and one batch may
+// produce more than that (several polls of 10,000 records, each written
+// to a sink and to repartition topics); the bytes bound what a batch of
+// large records holds in memory.
+const plainFlushBytes = 64 << 20
 
 // NewPlain creates the client and starts joining the group.
 func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
@@ -69,13 +95,20 @@ func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
 }
 
 func (p *Plain) connect() error {
-	opts := append(groupOpts(p.cfg), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
+	opts := append(groupOpts(p.cfg), kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.ManualFlushing())
 	opts = append(opts, p.cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("creating Kafka client: %w", err)
 	}
 	p.cl = cl
+	p.flushRecords, p.flushBytes = 1, plainFlushBytes
+	if n, ok := cl.OptValue(kgo.MaxBufferedRecords).(int64); ok {
+		p.flushRecords = max(n/2, 1)
+	}
+	if n, ok := cl.OptValue(kgo.MaxBufferedBytes).(int64); ok && n > 0 {
+		p.flushBytes = min(p.flushBytes, max(n/2, 1))
+	}
 	return nil
 }
 
@@ -113,7 +146,10 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 	return nil
 }
 
-// Produce sends r without waiting; a failure makes End fail.
+// Produce adds r to the batch without waiting; a failure makes End fail.
+// The batch is held in the client and sent by End (or, for a large batch,
+// here once it holds many: see plainFlushBytes), each time right after
+// the zombie check below.
 //
 // Without transactions nothing fences a zombie: a process paused past the
 // session timeout (its partitions already given to another member, which
@@ -124,28 +160,51 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 // where the process stood still (see pauseWatch) at any time since the
 // previous batch ended (in the poll that returned its records, or in
 // idle polls before it that returned nothing), is treated as a zombie's:
-// nothing more of it is produced, and End rebuilds the client, which
-// rejoins and processes the records again (at least once allows that).
+// nothing of it is sent (what it holds is aborted), and End rebuilds the
+// client, which rejoins and processes the records again (at least once
+// allows that).
 //
-// What this cannot catch is a pause while End flushes: records kgo had
-// already taken to send go out on the wake. That window is the flush of one
-// batch; only transactions (exactly_once) close it.
+// What this cannot catch is a pause between the check and the records
+// reaching the broker: a send already under way goes out on the wake.
+// End notices such a pause once the flush returns and rebuilds, so no
+// store keeps state that the changelog may contradict; the window is the
+// time to hand one flush to the network. Only transactions (exactly_once)
+// close it.
 func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
 	if p.zombie || p.stale() {
 		p.zombie = true
 		return
 	}
+	if p.cl.BufferedProduceRecords() >= p.flushRecords || p.cl.BufferedProduceBytes() >= p.flushBytes {
+		// A failed flush shows in the records' promises, and End's
+		// flush returns it again.
+		p.cl.Flush(ctx)
+		if p.stale() { // a pause during the flush, as in End
+			p.zombie = true
+			return
+		}
+	}
 	p.cl.Produce(ctx, r, p.produceErr.promise)
 }
 
-// End closes the batch: it waits for every produced record to be
-// acknowledged and, at least once, commits the input offsets. committed
-// true means the outputs are written, so state changes may be applied.
+// End closes the batch: it sends the records the batch holds, waits for
+// every one to be acknowledged and, at least once, commits the input
+// offsets. committed true means the outputs are written and the member
+// still owned its partitions, so state changes may be applied.
 //
-// abort (or a failed produce) cannot take back what was produced. At least
-// once, the batch must be processed again: End returns a *RebuildError so
-// the client is rebuilt and resumes from the committed offsets. At most
-// once, the batch is dropped.
+// abort (or a failed produce) cannot take back what was already sent. At
+// least once, the batch must be processed again: End returns a
+// *RebuildError so the client is rebuilt and resumes from the committed
+// offsets, and state is restored from the changelogs. At most once, the
+// batch is dropped; a failed send rebuilds too, because some of the
+// batch's changelog records may be written and the stores would not show
+// them.
+//
+// A *RebuildError also comes when the process stood still while the batch
+// was sent, or when the offset commit finds the group moved on without
+// this member: either way the batch's writes may have reached the broker
+// after those of a member that took its partitions over, and no store may
+// keep state the changelog contradicts.
 func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	if !p.open {
 		return false, nil
@@ -153,52 +212,78 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 	p.open = false
 	defer p.cl.AllowRebalance()
 	defer func() { p.epoch = p.pauses.epoch() }()
-	// A pause after the last Produce leaves the batch buffered: the same
-	// check, before flushing it.
+	// A pause after the last Produce leaves the batch held: the same
+	// check, before sending it.
 	if p.stale() {
 		p.zombie = true
 	}
 	if p.zombie {
-		// Some of the batch was not produced: it cannot count as
-		// committed (its state changes would not match the changelog,
-		// and its changelog records have no offsets). Rebuild: the new
+		// The batch cannot count as committed (its state changes would
+		// not match the changelog, and its changelog records have no
+		// offsets), and nothing of it was sent. Rebuild: the new
 		// client rejoins and restores state from the changelogs. At
 		// least once, the batch is processed again; at most once, its
 		// offsets were committed before it was processed, and it is
 		// lost, as that mode allows.
 		p.zombie = false
 		p.cl.AbortBufferedRecords(ctx)
-		again := "processing the batch again"
+		p.produceErr.take()
+		return false, &RebuildError{Err: fmt.Errorf("the process stood still or the batch outlived the session timeout: another member may own its partitions; %s", p.again())}
+	}
+	if abort {
+		// Nothing held is sent (a large batch may have sent some
+		// early: see Produce).
+		p.cl.AbortBufferedRecords(ctx)
+		p.produceErr.take()
 		if p.atMostOnce {
-			again = "the batch is dropped (at most once)"
+			return false, nil
 		}
-		return false, &RebuildError{Err: fmt.Errorf("the process stood still or the batch outlived the session timeout: another member may own its partitions; %s", again)}
+		return false, &RebuildError{Err: errors.New("batch aborted")}
 	}
 	ferr := p.cl.Flush(ctx)
 	perr, ptopic := p.produceErr.take()
+	if p.pauses.epoch() != p.epoch {
+		// Stood still while the batch was on its way: what it wrote
+		// may have landed after a new owner's writes.
+		return false, &RebuildError{Err: fmt.Errorf("the process stood still while the batch was sent: another member may own its partitions and have written before it; %s", p.again())}
+	}
 	switch {
 	case perr != nil && !kafkaerr.Abortable(perr):
 		return false, &ProduceError{Topic: ptopic, Err: perr}
 	case perr != nil:
 		ferr = perr
 	}
-	if abort || ferr != nil {
-		if p.atMostOnce {
-			return false, nil
-		}
-		if ferr == nil {
-			ferr = errors.New("batch aborted")
-		}
-		return false, &RebuildError{Err: ferr}
+	if ferr != nil {
+		return false, &RebuildError{Err: fmt.Errorf("%w; %s", ferr, p.again())}
 	}
 	if !p.atMostOnce {
 		if err := p.cl.CommitUncommittedOffsets(ctx); err != nil {
+			if lostMembership(err) {
+				return false, &RebuildError{Err: fmt.Errorf("committing offsets: the group moved on without this member, and the batch's writes may have landed after a new owner's: %w; %s", err, p.again())}
+			}
 			// The outputs are written; the records will come again
 			// from the last committed offsets (duplicates).
 			p.cfg.Logger.Warn("committing offsets failed; the batch will be processed again", "err", err)
 		}
 	}
 	return true, nil
+}
+
+// again says what becomes of a batch that did not commit.
+func (p *Plain) again() string {
+	if p.atMostOnce {
+		return "the batch is dropped (at most once)"
+	}
+	return "processing the batch again"
+}
+
+// lostMembership reports whether an offset commit failed because the
+// group no longer counts this member (or this generation) as the owner of
+// its partitions.
+func lostMembership(err error) bool {
+	return errors.Is(err, kerr.UnknownMemberID) ||
+		errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.FencedInstanceID)
 }
 
 // stale reports whether the open batch may be a zombie's: processing took

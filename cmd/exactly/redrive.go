@@ -19,7 +19,6 @@ import (
 
 	"github.com/exactly-dev/exactly/config"
 	"github.com/exactly-dev/exactly/processor"
-	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/txn"
 )
 
@@ -86,7 +85,16 @@ func redriveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		SessionTimeout:     s.Kafka.SessionTimeout,
 		RebalanceTimeout:   s.Kafka.RebalanceTimeout,
 		Logger:             log,
-		Opts:               append([]kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, kopts...),
+		Opts: append([]kgo.Opt{
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			// A dead-letter topic is written in transactions: each
+			// ends in a commit marker, which takes an offset. The
+			// markers come with the records so the offsets committed
+			// move past them, as the Java consumer's do: otherwise the
+			// group keeps a lag of 1 per partition after redriving
+			// everything. record passes over them.
+			kgo.KeepControlRecords(),
+		}, kopts...),
 	})
 	if err != nil {
 		return err
@@ -201,6 +209,11 @@ type batch struct {
 // record returns the record to produce for dead letter r, or nil when r
 // is not redriven (it is a stand-in, or its partition stopped).
 func (rd *redriver) record(r *kgo.Record, b *batch) *kgo.Record {
+	if r.Attrs.IsControl() {
+		// A transaction marker: nothing to redrive, and never a reason
+		// to stop (a stop holds the commit, markers past it included).
+		return nil
+	}
 	if s, ok := rd.stopAt(r.Partition, b); ok && r.Offset >= s.offset {
 		return nil
 	}
@@ -294,18 +307,17 @@ func holdAtStops(req *kmsg.TxnOffsetCommitRequest, topic string, stops map[int32
 
 // waitDone returns nil once the group's committed offset of every
 // partition of the dead-letter topic has reached its end, or the
-// partition's stop or --to-offset, with no committed record left below
-// that limit (the read is needed: below the end there may be only
-// transaction markers, which the group does not commit past). Like
-// waitCaughtUp it reads only once the committed offsets stood still for a
-// tick.
+// partition's stop or --to-offset: the group commits past transaction
+// markers (see KeepControlRecords above), so at the end its lag is 0.
+// Like waitCaughtUp it looks only once the committed offsets stood still
+// for a tick.
 func (rd *redriver) waitDone(ctx context.Context, brokers []string, opts ...kgo.Opt) error {
-	return waitStill(ctx, brokers, rd.group, func(cl *kgo.Client, adm *kadm.Client, committed kadm.OffsetResponses) bool {
-		return rd.done(ctx, cl, adm, committed)
+	return waitStill(ctx, brokers, rd.group, func(_ *kgo.Client, adm *kadm.Client, committed kadm.OffsetResponses) bool {
+		return rd.done(ctx, adm, committed)
 	}, opts...)
 }
 
-func (rd *redriver) done(ctx context.Context, cl *kgo.Client, adm *kadm.Client, committed kadm.OffsetResponses) bool {
+func (rd *redriver) done(ctx context.Context, adm *kadm.Client, committed kadm.OffsetResponses) bool {
 	ends, err := adm.ListEndOffsets(ctx, rd.dlq)
 	if err != nil || ends.Error() != nil {
 		return false
@@ -324,18 +336,12 @@ func (rd *redriver) done(ctx context.Context, cl *kgo.Client, adm *kadm.Client, 
 		if c, found := committed.Lookup(o.Topic, o.Partition); found && c.Err == nil && c.At >= 0 {
 			from = c.At
 		}
-		if !ok || from >= limit {
-			return
+		if from < limit {
+			ok = false
 		}
-		err := statestore.ReadCommitted(ctx, cl, o.Topic, o.Partition, from, limit, func(*kgo.Record) error {
-			return errRedrivePending
-		})
-		ok = err == nil
 	})
 	return ok
 }
-
-var errRedrivePending = errors.New("records pending")
 
 // report prints what the run did, partition by partition, and returns an
 // error when a partition stopped at a record the user must act on.

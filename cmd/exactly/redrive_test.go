@@ -113,6 +113,11 @@ func TestRedrive(t *testing.T) {
 		if err != nil || !strings.Contains(stdout.String(), want) {
 			t.Fatalf("redrive run %d = %v, printed %q, want %q\n%s", i+1, err, stdout.String(), want, stderr.String())
 		}
+		// The dead-letter topic is transactional: its last offset is
+		// a commit marker, which the redrive group commits past.
+		if ok, why := lagZero(ctx, cl, "exactly-redrive-redrive-in-dlq"); !ok {
+			t.Errorf("after redrive run %d, the redrive group's lag is not 0: %s", i+1, why)
+		}
 	}
 
 	// The fixed pipeline treats a missing amount as fine.
