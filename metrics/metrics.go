@@ -50,6 +50,7 @@ type Pipeline struct {
 	RestoreRecords     *prometheus.CounterVec   // node: exactly_restore_records_total
 	RestoreRemaining   *prometheus.GaugeVec     // node, partition: exactly_restore_remaining_records
 	GlobalTableLag     *prometheus.GaugeVec     // table: exactly_global_table_lag_records
+	JoinLookups        *prometheus.CounterVec   // node, result: exactly_join_lookups_total
 	RestoreDuration    *prometheus.HistogramVec // node: exactly_restore_duration_seconds
 	LateRecords        *prometheus.CounterVec   // node: exactly_late_records_total
 }
@@ -133,6 +134,9 @@ func NewPipeline(reg prometheus.Registerer, pipeline string) *Pipeline {
 		RestoreRemaining: f.gaugeVec("restore_remaining_records",
 			"Changelog records left to replay before a partition's store is restored, by step (node) and partition; 0 when done.",
 			"node", "partition"),
+		JoinLookups: f.counterVec("join_lookups_total",
+			"Table lookups of join steps, by step (node) and result (match or miss), counted as they happen (transactions that abort included).",
+			"node", "result"),
 		GlobalTableLag: f.gaugeVec("global_table_lag_records",
 			"Records of a global table's topic this instance has not read yet, by table (source name); the instance is not ready until it first reaches 0.",
 			"table"),

@@ -34,6 +34,8 @@ func touch(p *Pipeline) {
 	p.RestoreRemaining.WithLabelValues("per-user", "0").Set(0)
 	p.RestoreDuration.WithLabelValues("per-user").Observe(1.5)
 	p.LateRecords.WithLabelValues("per-window").Inc()
+	p.JoinLookups.WithLabelValues("enrich", "match").Inc()
+	p.GlobalTableLag.WithLabelValues("countries").Set(0)
 }
 
 // contract is the name, type and label names of every Pipeline metric, as
@@ -62,6 +64,8 @@ var contract = map[string]struct {
 	"exactly_restore_remaining_records":   {dto.MetricType_GAUGE, []string{"node", "partition"}},
 	"exactly_restore_duration_seconds":    {dto.MetricType_HISTOGRAM, []string{"node"}},
 	"exactly_late_records_total":          {dto.MetricType_COUNTER, []string{"node"}},
+	"exactly_join_lookups_total":          {dto.MetricType_COUNTER, []string{"node", "result"}},
+	"exactly_global_table_lag_records":    {dto.MetricType_GAUGE, []string{"table"}},
 }
 
 func TestPipelineContract(t *testing.T) {

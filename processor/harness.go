@@ -354,6 +354,10 @@ func (h *Harness) Counter(name, step string) (float64, error) {
 		c = m.RecordsIn.WithLabelValues(step)
 	case "records_out":
 		c = m.RecordsOut.WithLabelValues(step)
+	case "join_matches":
+		c = m.JoinLookups.WithLabelValues(step, "match")
+	case "join_misses":
+		c = m.JoinLookups.WithLabelValues(step, "miss")
 	default:
 		return 0, fmt.Errorf("harness: no counter %q", name)
 	}

@@ -82,6 +82,11 @@ func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 			found = true
 		}
 	}
+	result := "miss"
+	if found {
+		result = "match"
+	}
+	g.m.JoinLookups.WithLabelValues(n.t.Name, result).Inc()
 	if !found && s.j.Type == topology.JoinInner {
 		return nil
 	}

@@ -60,6 +60,9 @@ c1 {"customer":null,"order":4}`},
 			if got := values(d, "out"); got != tc.want {
 				t.Errorf("output =\n%s\nwant\n%s", got, tc.want)
 			}
+			if m, x := d.Counter("join_matches", "with-customer"), d.Counter("join_misses", "with-customer"); m != 2 || x != 2 {
+				t.Errorf("join lookups: %v matches, %v misses; want 2 and 2", m, x)
+			}
 		})
 	}
 }

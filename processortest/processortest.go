@@ -214,7 +214,8 @@ func (d *Driver) Rows(topic string) []map[string]any {
 }
 
 // Counter is one of the pipeline's counters for a step: "late",
-// "dead_lettered" (late records), "records_in", "records_out".
+// "dead_lettered" (late records), "records_in", "records_out",
+// "join_matches", "join_misses".
 func (d *Driver) Counter(name, step string) float64 {
 	d.t.Helper()
 	v, err := d.h.Counter(name, step)
