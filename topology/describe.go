@@ -74,6 +74,15 @@ func Describe(w io.Writer, t *Topology) error {
 		p.line(2, "configs: %s", configs(s.Repartition.Configs))
 	}
 
+	// Only shown when there are some, so describe output of pipelines
+	// without joins stays as it was.
+	if groups := pl.CoPartitionGroups(); len(groups) > 0 {
+		p.section("co-partition groups (partition p of each topic goes to one member; equal partition counts required)", len(groups))
+		for _, g := range groups {
+			p.line(1, "%s", strings.Join(g, ", "))
+		}
+	}
+
 	p.section("sinks", len(t.Sinks))
 	for _, n := range t.Sinks {
 		p.line(1, "%s", n.Name)
