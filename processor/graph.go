@@ -41,6 +41,8 @@ type graph struct {
 	joins []string
 	// globals: the global tables, by source name (global.go).
 	globals map[string]*globalTable
+	// joinRepartition: repartition topic -> the join step reading it.
+	joinRepartition map[string]*node
 
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
@@ -96,7 +98,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
 		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}, compacted: map[string]bool{},
 		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
-	g.globals = map[string]*globalTable{}
+	g.globals, g.joinRepartition = map[string]*globalTable{}, map[string]*node{}
 	for _, n := range topo.Plan.Globals {
 		g.globals[n.Name] = newGlobalTable(n)
 	}
@@ -204,6 +206,9 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		}
 		r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
 		return g.aggregate(a, &r, emit)
+	}
+	if n, ok := g.joinRepartition[in.Topic]; ok {
+		return g.fromRepartition(n, in, emit)
 	}
 	for _, src := range g.bySource[in.Topic] {
 		r := record{headers: in.Headers, ts: in.Timestamp, src: in}

@@ -283,7 +283,8 @@ func (h *Harness) Commit() error {
 		h.changelog[r.Topic][r.Partition] = append(h.changelog[r.Topic][r.Partition], r)
 	}
 	for _, r := range h.txn {
-		if _, ok := h.g.repartition[r.Topic]; ok {
+		_, join := h.g.joinRepartition[r.Topic]
+		if _, ok := h.g.repartition[r.Topic]; ok || join {
 			part := r.Partition
 			if r.Key != nil {
 				tp := h.byKey[r.Topic]

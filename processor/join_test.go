@@ -147,3 +147,40 @@ func TestGlobalTableJoinOnBroker(t *testing.T) {
 		t.Errorf("%d outputs, want 100", len(recs))
 	}
 }
+
+// On a broker: orders keyed by order id are rekeyed by customer, go
+// through the join's repartition topic (created with the customers
+// topic's partition count) and all find their customer.
+func TestJoinAfterRekeyOnBroker(t *testing.T) {
+	c := newCluster(t, "orders", "customers", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var rs []*kgo.Record
+	for i := range 10 {
+		rs = append(rs, &kgo.Record{Topic: "customers", Key: []byte(fmt.Sprintf("c%d", i)), Value: []byte(fmt.Sprintf(`{"name":"n%d"}`, i))})
+	}
+	for i := range 60 {
+		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprintf("o%d", i)), Value: []byte(fmt.Sprintf(`{"id":%d,"customer":"c%d"}`, i, i%10))})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, strings.Replace(joinBrokerPipeline, "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1))
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[string(r.Key)+" "+string(r.Value)] = true
+	}
+	for i := range 60 {
+		if want := fmt.Sprintf(`c%d {"customer":"n%d","order":%d}`, i%10, i%10, i); !seen[want] {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if len(recs) != 60 {
+		t.Errorf("%d outputs, want 60", len(recs))
+	}
+}

@@ -2,6 +2,9 @@ package processor
 
 import (
 	"fmt"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/topology"
@@ -44,9 +47,64 @@ type joinStep struct {
 	j      *topology.Join
 	table  *aggregator  // a partitioned table
 	global *globalTable // or a global one
+	// repartition: records go through this topic first (keyed as the
+	// table's keys are), and are joined when read back from it.
+	repartition string
 }
 
 func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	if s.repartition != "" {
+		return s.toRepartition(g, n, r, emit)
+	}
+	return s.join(g, n, r, emit)
+}
+
+// toRepartition writes r to the join's repartition topic, keyed as the
+// table's keys are, so it reaches the task holding its key's rows.
+func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) error {
+	kf := s.j.Table.KeyFormat
+	key, ok := r.rawKey(kf)
+	if !ok {
+		var err error
+		if key, err = format.Encode(kf, r.key); err != nil {
+			return g.fail(n, r, PhaseEncode, fmt.Errorf("key for table %s (format %s): %w", s.j.Table.Name, kf, err))
+		}
+	}
+	vb, ok := r.rawValue(topology.FormatJSON)
+	if !ok {
+		var err error
+		if vb, err = format.Encode(topology.FormatJSON, r.value); err != nil {
+			return g.fail(n, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
+		}
+	}
+	if vb == nil {
+		vb = []byte("null")
+	}
+	hs := r.headers
+	if g.deadLetterTopic != "" && r.src != nil && r.src.Partition >= 0 {
+		hs = append(slices.Clip(hs), originHeader(r.src))
+	}
+	emit(&kgo.Record{Topic: s.repartition, Key: key, Value: vb, Headers: hs, Timestamp: r.ts})
+	return nil
+}
+
+// fromRepartition joins a record read back from the join's repartition
+// topic.
+func (g *graph) fromRepartition(n *node, in *kgo.Record, emit emitFunc) error {
+	s := n.step.(joinStep)
+	r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
+	var err error
+	if r.key, err = format.Decode(s.j.Table.KeyFormat, in.Key); err != nil {
+		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
+	}
+	if r.value, err = format.Decode(topology.FormatJSON, in.Value); err != nil {
+		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
+	}
+	r.decodedFrom(s.j.Table.KeyFormat, topology.FormatJSON)
+	return s.join(g, n, &r, emit)
+}
+
+func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 	var row any
 	found := false
 	if s.global != nil {
@@ -106,6 +164,11 @@ func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 
 func init() {
 	register(topology.KindJoin, func(g *graph, n *node) step {
-		return joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg, global: g.globals[n.t.Join.Table.Name]}
+		s := joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg, global: g.globals[n.t.Join.Table.Name]}
+		if n.t.Join.Repartition {
+			s.repartition = topology.RepartitionTopic(g.pipeline, n.t.Name)
+			g.joinRepartition[s.repartition] = n
+		}
+		return s
 	})
 }

@@ -120,3 +120,48 @@ sinks:
 		t.Errorf("output =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Orders keyed by order id, rekeyed by customer: the join regroups them
+// through its repartition topic (keyed as the table's keys are), so each
+// reaches the task holding its customer's row.
+func TestJoinAfterRekey(t *testing.T) {
+	d := New(t, `name: enrich
+sources:
+  - {name: orders, topic: orders}
+  - {name: customers, topic: customers, table: true}
+steps:
+  - name: by-customer
+    from: orders
+    key: value.customer
+  - name: with-customer
+    join:
+      table: customers
+      output: '{"order": value.id, "customer": table.name}'
+sinks:
+  - {name: out, topic: out}
+`, Partitions(3))
+	at := time.Unix(0, 0)
+	for i := range 10 {
+		d.Pipe("customers", fmt.Sprintf("c%d", i), fmt.Sprintf(`{"name":"n%d"}`, i), at)
+	}
+	d.Commit()
+	for i := range 50 {
+		d.Pipe("orders", fmt.Sprintf("o%d", i), fmt.Sprintf(`{"id":%d,"customer":"c%d"}`, i, i%10), at)
+	}
+	d.Commit()
+	got := strings.Split(values(d, "out"), "\n")
+	if len(got) != 50 {
+		t.Fatalf("%d outputs, want 50:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	for _, line := range got {
+		var key string
+		var id int
+		var name string
+		if _, err := fmt.Sscanf(strings.NewReplacer(`{"customer":"`, " ", `","order":`, " ", "}", "").Replace(line), "%s %s %d", &key, &name, &id); err != nil {
+			t.Fatalf("output %q: %v", line, err)
+		}
+		if key != fmt.Sprintf("c%d", id%10) || name != fmt.Sprintf("n%d", id%10) {
+			t.Errorf("output %q: order %d joined with the wrong customer", line, id)
+		}
+	}
+}

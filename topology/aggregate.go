@@ -256,7 +256,7 @@ func (p *parser) checkInternalTopics(pipeline string) {
 	owner := map[string]*entry{}
 	purpose := map[string]string{}
 	for _, e := range p.steps {
-		if !e.node.Kind.Stateful() || !e.named || !nodeName.MatchString(e.node.Name) {
+		if (!e.node.Kind.Stateful() && e.node.Kind != KindJoin) || !e.named || !nodeName.MatchString(e.node.Name) {
 			continue
 		}
 		// The repartition topic has the longer name.
@@ -318,17 +318,9 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 			a.GroupByKey = false
 		}
 		if j := n.Join; j != nil && j.Table != nil && !j.Table.Global && (rekeyed[n] || topics[n].many) {
-			why := "its key changes upstream (a key step or a repartitioning aggregate)"
-			if topics[n].many {
-				why = "its records come from several topics"
-			}
-			key := n.Name
-			for _, e := range p.steps {
-				if e.node == n {
-					key = sub(e.path, "join")
-				}
-			}
-			p.errorf(n.Pos, key, "join %q reads partition p of its input and of table %s together, so its input must be keyed as read from one topic, but %s; join before rekeying (a repartition before a join is not supported yet)", n.Name, j.Table.Name, why)
+			// Partition p of the input and of the table must hold the
+			// same keys: regroup the records by their key first.
+			j.Repartition = true
 		}
 	}
 }

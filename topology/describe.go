@@ -73,6 +73,15 @@ func Describe(w io.Writer, t *Topology) error {
 		p.line(2, "partitions: max of source partitions (%s)", all)
 		p.line(2, "configs: %s", configs(s.Repartition.Configs))
 	}
+	for _, j := range pl.Joins {
+		if j.Repartition == nil {
+			continue
+		}
+		p.line(1, "%s", j.Repartition.Name)
+		p.line(2, "step: %s", j.Node.Name)
+		p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
+		p.line(2, "configs: %s", configs(j.Repartition.Configs))
+	}
 
 	// Only shown when there are some, so describe output of pipelines
 	// without joins stays as it was.
@@ -167,6 +176,11 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 			p.line(1, "%s{%s}", ids[n], label)
 		} else {
 			p.line(1, "%s[%s]", ids[n], label)
+		}
+		if n.Join != nil && n.Join.Repartition {
+			id := fmt.Sprintf("repartition%d", i)
+			p.line(1, "%s[/%s/]", id, mermaidLabel("repartition topic", RepartitionTopic(t.Name, n.Name)))
+			internal = append(internal, id)
 		}
 		s := pl.Step(n.Name)
 		if s == nil {

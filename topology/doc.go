@@ -121,8 +121,11 @@
 //     processed: after a start or a rebalance the table partition is
 //     caught up to its high watermark before any record of that
 //     partition is joined; a row that changes later does not make earlier
-//     records join again. The input must be keyed as read from one topic
-//     with the table's partition count (partition p of both is one task).
+//     records join again. Partition p of the input and of the table is
+//     one task: an input keyed as read from one topic needs the table's
+//     partition count; otherwise (a key step upstream) the records go
+//     through the step's repartition topic first, keyed as the table's
+//     keys are.
 //   - drop_headers: a non-empty list of header names; every header with
 //     one of them is removed from the record.
 //   - aggregate: keeps one row per group and outputs it as records change

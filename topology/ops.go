@@ -117,6 +117,9 @@ func describeJoin(p *printer, n *Node, _ *StatefulStep) {
 	j := n.Join
 	p.line(2, "join: %s with table %s (topic %s)", j.Type, j.Table.Name, j.Table.Topic)
 	p.expr(2, "output: ", j.Output)
+	if j.Repartition {
+		p.line(2, "input: regrouped by key through its repartition topic (the key changes upstream; see repartition topics)")
+	}
 	if j.Table.Global {
 		p.line(2, "lookup: the record key, encoded as the table's keys are, in the global table (read whole by every instance)")
 	} else {

@@ -43,7 +43,6 @@ sinks: [{name: out, topic: out}]
 	for _, tc := range []struct{ table, steps, want string }{
 		{"true", strings.Replace(join, "FROM", "from: orders", 1), ""},
 		{"false", strings.Replace(join, "FROM", "from: orders", 1), `join table "customers" is not a table source`},
-		{"true", "  - {name: k, from: orders, key: value.id}\n" + strings.Replace(join, "FROM", "from: k", 1), "its key changes upstream"},
 		{"true", "  - {name: f, from: customers, filter: 'true'}\n" + strings.Replace(join, "FROM", "from: orders", 1), `source "customers" is a table: a join reads it`},
 		{"true", "  - {name: f, from: orders, filter: 'true'}", `table source "customers" is read by no join`},
 		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "'table'", "'tabel'", 1), "undeclared reference to 'tabel'"},
@@ -61,5 +60,33 @@ sinks: [{name: out, topic: out}]
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s:\nerror %v\nwant it to contain %q", tc.steps, err, tc.want)
 		}
+	}
+}
+
+// A join whose input is rekeyed goes through its repartition topic, with
+// the table topic's partition count, co-partitioned with the table.
+func TestJoinAfterRekeyRepartitions(t *testing.T) {
+	topo, err := Parse("p.yaml", []byte(`name: p
+sources:
+  - {name: orders, topic: orders}
+  - {name: customers, topic: customers, table: true}
+steps:
+  - {name: k, from: orders, key: value.customer}
+  - name: j
+    join: {table: customers, output: 'table'}
+sinks: [{name: out, topic: out}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := topo.Plan.Joins[0]
+	if j.Repartition == nil || j.Repartition.Name != "p-j-repartition" || j.Repartition.PartitionsOf != "customers" || j.Input != "p-j-repartition" {
+		t.Fatalf("join plan = %+v (repartition %+v), want input p-j-repartition with the partitions of customers", j, j.Repartition)
+	}
+	if g := topo.Plan.CoPartitionGroups(); len(g) != 1 || strings.Join(g[0], ",") != "p-j-repartition,customers" {
+		t.Errorf("co-partition groups = %v", g)
+	}
+	if got := topo.Plan.RepartitionTopics(); strings.Join(got, ",") != "p-j-repartition" {
+		t.Errorf("repartition topics = %v", got)
 	}
 }

@@ -29,6 +29,9 @@ type JoinStep struct {
 	// Input is the topic the joined records are read from (keyed as
 	// read: the plan's parse checked it).
 	Input string
+	// Repartition is the topic the records go through first when they
+	// are not keyed as read; nil otherwise.
+	Repartition *InternalTopic
 	// Table is the table source's store; nil for a global table.
 	Table *StatefulStep
 	// Global is the global table source, or nil.
@@ -96,7 +99,13 @@ func (k Kind) Stateful() bool { return k == KindAggregate || k == KindDedupe }
 // Repartitioned reports whether records reach n, an aggregate step,
 // through its repartition topic.
 func (n *Node) Repartitioned() bool {
-	return n.Kind == KindAggregate && n.Aggregate != nil && !n.Aggregate.GroupByKey
+	switch {
+	case n.Kind == KindAggregate && n.Aggregate != nil:
+		return !n.Aggregate.GroupByKey
+	case n.Kind == KindJoin && n.Join != nil:
+		return n.Join.Repartition
+	}
+	return false
 }
 
 // Step returns the plan of stateful step name, or nil.
@@ -121,6 +130,11 @@ func (p *Plan) Topics() []InternalTopic {
 			out = append(out, s.Changelog)
 		}
 	}
+	for _, j := range p.Joins {
+		if j.Repartition != nil {
+			out = append(out, *j.Repartition)
+		}
+	}
 	if p.DeadLetter != nil {
 		out = append(out, *p.DeadLetter)
 	}
@@ -133,6 +147,11 @@ func (p *Plan) RepartitionTopics() []string {
 	for _, s := range p.Stateful {
 		if s.Repartition != nil {
 			out = append(out, s.Repartition.Name)
+		}
+	}
+	for _, j := range p.Joins {
+		if j.Repartition != nil {
+			out = append(out, j.Repartition.Name)
 		}
 	}
 	return out
@@ -204,6 +223,11 @@ func plan(t *Topology) *Plan {
 			j := &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]}
 			if n.Join.Table.Global {
 				j.Global = n.Join.Table
+			}
+			if n.Join.Repartition {
+				j.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition",
+					PartitionsOf: n.Join.Table.Topic, Configs: repartitionConfigs, Exact: true}
+				j.Input = j.Repartition.Name
 			}
 			p.Joins = append(p.Joins, j)
 		}

@@ -199,6 +199,12 @@ type Join struct {
 	Table  *Node    // a source with Table set
 	Type   JoinType // default JoinInner
 	Output *Expr    // over value, key, headers... and table
+	// Repartition: the records reaching the join are not keyed as read
+	// from one topic (a key step upstream), so they go through
+	// <pipeline>-<step>-repartition first, keyed as the table's keys are
+	// and with the table topic's partition count. Never for a global
+	// table.
+	Repartition bool
 }
 
 // JoinType says what a join does with a record whose key has no row.
