@@ -59,6 +59,9 @@ type brokerKillEvent struct {
 	// transaction in PrepareCommit at the broker (else it was Ongoing,
 	// or the broker did not say).
 	Committing bool
+	// CommitLate: else the transaction was Ongoing for longer than the
+	// commit interval: the instance was ending it.
+	CommitLate bool
 	// Restoring: the kill aimed at a restore came before the instance
 	// logged that it restored.
 	Restoring bool
@@ -141,7 +144,7 @@ func (c *cluster) brokerKill(ctx context.Context, rng *rand.Rand, role, moment s
 	ev.Node, ev.Target = node, target
 	ev.Held = c.rolesHeld(ctx, node)
 	if moment == momentCommit && inst != nil {
-		ev.Committing = c.waitCommitting(ctx, inst, 3*time.Second)
+		ev.Committing, ev.CommitLate = c.waitCommitting(ctx, inst, 3*time.Second)
 	}
 	if restoreLog != "" {
 		ev.Restoring = !logContains(restoreLog, "msg=restored")
@@ -149,7 +152,7 @@ func (c *cluster) brokerKill(ctx context.Context, rng *rand.Rand, role, moment s
 	ev.At = time.Now()
 	c.cfg.Kafka.Kill(node)
 	c.log.Info("broker SIGKILL", "node", node, "role", role, "target", target, "moment", moment, "instance", ev.Instance,
-		"held", strings.Join(ev.Held, ", "), "committing", ev.Committing, "restoring", ev.Restoring)
+		"held", strings.Join(ev.Held, ", "), "prepare_commit", ev.Committing, "txn_past_commit_interval", ev.CommitLate, "restoring", ev.Restoring)
 	down := c.cfg.BrokerDown
 	if down == 0 {
 		down = between(rng, time.Second, 3*time.Second)
@@ -237,25 +240,35 @@ func (c *cluster) rolesHeld(ctx context.Context, node int32) []string {
 	return held
 }
 
-// waitCommitting waits up to d for inst's transaction to be in
-// PrepareCommit at its coordinator, so the kill lands while the commit is
-// under way; failing that, it settles for an open transaction in the
-// last part of d.
-func (c *cluster) waitCommitting(ctx context.Context, inst *instance, d time.Duration) bool {
+// waitCommitting waits up to d for inst's transaction to be committing:
+// in PrepareCommit at its coordinator (the end of the transaction is under
+// way: markers being written), or Ongoing for longer than the commit
+// interval (the instance is flushing, committing offsets or ending it). It
+// reports which it caught; failing both, it settles for an open
+// transaction.
+func (c *cluster) waitCommitting(ctx context.Context, inst *instance, d time.Duration) (prepare, late bool) {
 	id := c.txnID(inst.id)
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		ds, err := c.adm.DescribeTransactions(qctx, id)
 		cancel()
-		if err == nil {
-			if t, err := ds.On(id, nil); err == nil && t.Err == nil && strings.EqualFold(t.State, "PrepareCommit") {
-				return true
-			}
+		if err != nil {
+			continue
+		}
+		t, err := ds.On(id, nil)
+		if err != nil || t.Err != nil {
+			continue
+		}
+		switch {
+		case strings.EqualFold(t.State, "PrepareCommit"):
+			return true, false
+		case strings.EqualFold(t.State, "Ongoing") && time.Since(time.UnixMilli(t.StartTimestamp)) > commitInterval:
+			return false, true
 		}
 	}
 	c.waitTxnOpen(ctx, inst, time.Second)
-	return false
+	return false, false
 }
 
 // waitInSync waits until every partition of every topic (Kafka's own
@@ -354,6 +367,9 @@ func brokerCoverage(rep *Report, evs []brokerKillEvent) {
 		}
 		if ev.Committing {
 			rep.BrokerKillsCommitting++
+		}
+		if ev.CommitLate {
+			rep.BrokerKillsCommitLate++
 		}
 		if ev.Restoring {
 			rep.BrokerKillsRestoring++

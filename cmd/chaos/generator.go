@@ -112,7 +112,16 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			case <-time.After(d):
 			}
 		}
-		n := min(per, g.cfg.Records-int(id))
+		// Behind schedule (a produce waited for a new partition leader
+		// after a broker died, or a busy machine made the round trips
+		// slow): write the ticks missed in this one, so the input still
+		// spans the fault phase and no long backlog is left after it.
+		ticksDue := 1
+		if behind := time.Since(start.Add(time.Duration(t) * generatorTick)); behind > generatorTick {
+			ticksDue += int(behind / generatorTick)
+			t += ticksDue - 1
+		}
+		n := min(per*ticksDue, g.cfg.Records-int(id))
 		batch := make([]*kgo.Record, 0, n)
 		vals := make([]inputValue, 0, n)
 		for range n {

@@ -112,6 +112,7 @@ type Report struct {
 	BrokerKillsHeld       map[string]int `json:"broker_kills_node_held,omitempty"`
 	BrokerKillsByMoment   map[string]int `json:"broker_kills_by_moment,omitempty"`
 	BrokerKillsCommitting int            `json:"broker_kills_prepare_commit"`
+	BrokerKillsCommitLate int            `json:"broker_kills_txn_past_commit_interval"`
 	BrokerKillsRestoring  int            `json:"broker_kills_restoring"`
 	BrokerKillErrors      int            `json:"broker_kill_errors"`
 	BrokerRestartP50      float64        `json:"broker_restart_p50_seconds,omitempty"`
@@ -298,7 +299,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			v := fmt.Sprint(r.BrokerKillsByMoment[m])
 			switch m {
 			case momentCommit:
-				v += fmt.Sprintf(" (%d with the transaction in PrepareCommit, the rest Ongoing)", r.BrokerKillsCommitting)
+				v += fmt.Sprintf(" (the instance's transaction: %d in PrepareCommit, %d Ongoing past the commit interval, the rest Ongoing)", r.BrokerKillsCommitting, r.BrokerKillsCommitLate)
 			case momentRestore:
 				v += fmt.Sprintf(" (%d before the instance logged \"restored\")", r.BrokerKillsRestoring)
 			}
