@@ -71,17 +71,25 @@ func TestResumed(t *testing.T) {
 		2: {{at(0), 1}},
 	}}
 	kill := at(1000)
-	if d, ok := m.resumed(kill, []int32{0, 1}); !ok || d != 6*time.Second {
+	if d, ok := m.resumed(kill, kill, []int32{0, 1}); !ok || d != 6*time.Second {
 		t.Errorf("resumed(0, 1) = %s, %v; want 6s, true", d, ok)
 	}
-	if d, ok := m.resumed(kill, []int32{1}); !ok || d != time.Second {
+	if d, ok := m.resumed(kill, kill, []int32{1}); !ok || d != time.Second {
 		t.Errorf("resumed(1) = %s, %v; want 1s, true", d, ok)
 	}
-	if _, ok := m.resumed(kill, []int32{0, 2}); ok {
+	if _, ok := m.resumed(kill, kill, []int32{0, 2}); ok {
 		t.Error("resumed(0, 2) = ok, want not yet: partition 2 never moved after the kill")
 	}
-	if _, ok := m.resumed(kill, nil); ok {
+	if _, ok := m.resumed(kill, kill, nil); ok {
 		t.Error("resumed(no partitions) = ok, want false")
+	}
+	// Partition 1's commit at 2s is the killed process's last one when
+	// progress counts from 2.5s on: it has not resumed yet.
+	if _, ok := m.resumed(kill, at(2500), []int32{1}); ok {
+		t.Error("resumed(1, from 2.5s) = ok, want not yet")
+	}
+	if d, ok := m.resumed(kill, at(1500), []int32{0}); !ok || d != 6*time.Second {
+		t.Errorf("resumed(0, from 1.5s) = %s, %v; want 6s, true", d, ok)
 	}
 	if !m.movedSince([]int32{0, 1}, at(1500)) {
 		t.Error("movedSince(0, 1; 1.5s) = false, want true")

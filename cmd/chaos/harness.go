@@ -71,7 +71,11 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 
 	if cfg.KafkaNodes > 0 && cfg.Kafka == nil {
 		log.Info("starting Apache Kafka", "version", kafkatest.Version, "nodes", cfg.KafkaNodes)
-		k, err := kafkatest.Start(ctx, kafkatest.Options{Nodes: cfg.KafkaNodes, Dir: filepath.Join(logDir, "kafka")})
+		kdir := filepath.Join(logDir, "kafka")
+		if err := os.MkdirAll(kdir, 0o755); err != nil {
+			return rep, err
+		}
+		k, err := kafkatest.Start(ctx, kafkatest.Options{Nodes: cfg.KafkaNodes, Dir: kdir})
 		if err != nil {
 			return rep, err
 		}

@@ -79,14 +79,15 @@ func (m *offsetMonitor) recovery(at time.Time) (d time.Duration, ok bool) {
 }
 
 // resumed returns how long after at every partition of parts had committed
-// an offset above its offset at that moment; ok is false until all did.
-func (m *offsetMonitor) resumed(at time.Time, parts []int32) (d time.Duration, ok bool) {
+// an offset above its offset at from (from is at or a little after at);
+// ok is false until all did.
+func (m *offsetMonitor) resumed(at, from time.Time, parts []int32) (d time.Duration, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range parts {
 		h := m.hist[p]
 		before := int64(-1)
-		i := sort.Search(len(h), func(i int) bool { return h[i].at.After(at) })
+		i := sort.Search(len(h), func(i int) bool { return h[i].at.After(from) })
 		if i > 0 {
 			before = h[i-1].offset
 		}
