@@ -189,14 +189,15 @@ func brokerKillsConfig(mode string) Config {
 	return cfg
 }
 
-// needKafkaNodes skips a test that needs real Kafka with n nodes.
-func needKafkaNodes(t *testing.T, n int) {
+// needKafkaNodes skips a test that needs real Kafka with n nodes, saying
+// why.
+func needKafkaNodes(t *testing.T, n int, why string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("chaos test runs processes for minutes")
 	}
 	if !kafkatest.Selected() {
-		t.Skipf("needs Apache Kafka (%s=kafka): the embedded broker has one node and cannot be killed per role", kafkatest.BrokerEnv)
+		t.Skipf("needs Apache Kafka (%s=kafka): %s", kafkatest.BrokerEnv, why)
 	}
 	if got := kafkatest.Shared(t).Nodes(); got < n {
 		t.Skipf("needs a %d-node cluster (%s=%d), the shared one has %d", n, kafkatest.NodesEnv, n, got)
@@ -208,7 +209,7 @@ func needKafkaNodes(t *testing.T, n int) {
 // replicated 3 times with min.insync.replicas 2, every killed node back,
 // and the mode's contract.
 func runBrokerKills(t *testing.T, mode string) Report {
-	needKafkaNodes(t, 3)
+	needKafkaNodes(t, 3, "the embedded broker is one process, with no leaders or coordinators to kill one by one")
 	rep := runChaos(t, brokerKillsConfig(mode))
 	for _, role := range brokerRoles {
 		if rep.BrokerKillsByRole[role] == 0 {
@@ -270,7 +271,7 @@ func TestBrokerKillsAtMostOnce(t *testing.T)  { runBrokerKills(t, atMostOnce) }
 // log (and in the README); the test holds only the exactly_once contract
 // and that every kill was measured, never a duration.
 func TestChaosRecoveryTime(t *testing.T) {
-	needKafkaNodes(t, 1)
+	needKafkaNodes(t, 1, "recovery times on the embedded broker say nothing about Kafka's (it keeps killed members as ghosts)")
 	for _, static := range []bool{false, true} {
 		name := "dynamic"
 		if static {

@@ -150,6 +150,7 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	rep.GeneratedRecords = len(gen.committed)
 	rep.AbortedUpstreamRecords = len(gen.aborted)
 	rep.AbortedUpstreamTxns = gen.abortedTxns
+	rep.FailedUpstreamTxns = gen.failedTxns
 
 	// Restart everything, let the group catch up, stop it cleanly.
 	if err := c.restartAll(); err != nil {

@@ -26,6 +26,7 @@ type Report struct {
 	InputKeys              int `json:"input_keys"`
 	AbortedUpstreamRecords int `json:"aborted_upstream_records"`
 	AbortedUpstreamTxns    int `json:"aborted_upstream_transactions"`
+	FailedUpstreamTxns     int `json:"failed_upstream_transactions,omitempty"`
 	UpstreamAbortedInLog   int `json:"upstream_aborted_records_in_log"`
 	InputMismatches        int `json:"input_mismatches"`
 
@@ -229,7 +230,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, "input\t\t")
 	row("records committed upstream (read_committed `in`)", r.InputRecords, "")
 	row("keys", r.InputKeys, "")
-	row("records in aborted upstream transactions", fmt.Sprintf("%d in %d txns (%d in the log)", r.AbortedUpstreamRecords, r.AbortedUpstreamTxns, r.UpstreamAbortedInLog), "")
+	aborted := fmt.Sprintf("%d in %d txns (%d in the log)", r.AbortedUpstreamRecords, r.AbortedUpstreamTxns, r.UpstreamAbortedInLog)
+	if r.FailedUpstreamTxns > 0 {
+		aborted += fmt.Sprintf(", %d more txns failed under a broker kill (never committed)", r.FailedUpstreamTxns)
+	}
+	row("records in aborted upstream transactions", aborted, "")
 	fmt.Fprintln(tw, "output (read_committed `out`)\t\t")
 	row("updates", r.Updates, "")
 	ok := func(bad bool) string {
