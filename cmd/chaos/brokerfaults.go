@@ -43,6 +43,26 @@ const (
 
 var brokerMoments = []string{momentStream, momentCommit, momentRestore}
 
+// brokerSchedule is the role and moment of each broker kill in turn: the
+// first four aim at each role once, at the moment that tests it most (a
+// partition leader failing over under a fetch, an output leader and a
+// transaction coordinator while a transaction ends, the group coordinator
+// while an instance joins and restores); all twelve pairs by the twelfth.
+var brokerSchedule = [][2]string{
+	{roleInLeader, momentStream},
+	{roleOutLeader, momentCommit},
+	{roleGroupCoord, momentRestore},
+	{roleTxnCoord, momentCommit},
+	{roleInLeader, momentRestore},
+	{roleOutLeader, momentStream},
+	{roleGroupCoord, momentCommit},
+	{roleTxnCoord, momentRestore},
+	{roleInLeader, momentCommit},
+	{roleOutLeader, momentRestore},
+	{roleGroupCoord, momentStream},
+	{roleTxnCoord, momentStream},
+}
+
 // killForRestore is the kind of the instance kill that sets up a broker
 // kill during a restore.
 const killForRestore = "for-restore"
@@ -72,7 +92,7 @@ type brokerKillEvent struct {
 }
 
 // brokerLoop sends cfg.BrokerKills broker kills over the fault phase, the
-// role and the moment of each in turn, each node restarted after
+// role and the moment of each as brokerSchedule says, each node restarted after
 // cfg.BrokerDown and given time to catch up (every replica back in sync)
 // before the next kill: with min.insync.replicas=2 of 3, a second node
 // down would stop every write, which tests patience, not correctness. It
@@ -92,7 +112,8 @@ func (c *cluster) brokerLoop(ctx context.Context, deadline time.Time, rng *rand.
 		if !sleep(ctx, gap) {
 			return
 		}
-		c.brokerKill(ctx, rng, brokerRoles[i%len(brokerRoles)], brokerMoments[i%len(brokerMoments)])
+		k := brokerSchedule[i%len(brokerSchedule)]
+		c.brokerKill(ctx, rng, k[0], k[1])
 	}
 }
 
@@ -253,11 +274,12 @@ func (c *cluster) waitCommitting(ctx context.Context, inst *instance, d time.Dur
 		qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		ds, err := c.adm.DescribeTransactions(qctx, id)
 		cancel()
-		if err != nil {
-			continue
+		var t kadm.DescribedTransaction
+		if err == nil {
+			t, err = ds.On(id, nil)
 		}
-		t, err := ds.On(id, nil)
 		if err != nil || t.Err != nil {
+			sleep(ctx, 10*time.Millisecond)
 			continue
 		}
 		switch {
