@@ -41,9 +41,11 @@ type recoveryEvent struct {
 // place under the same group.instance.id and gets its partitions back
 // without a rebalance.
 func (c *cluster) recoveryLoop(ctx context.Context, deadline time.Time, mon *offsetMonitor) {
-	// Enough time left to measure one kill: the dynamic member's wait
-	// for the session expiry, a rebalance, a restore and a commit.
-	need := c.cfg.SessionTimeout + c.cfg.RebalanceTimeout + 5*time.Second
+	// A kill starts only this long before the input stops: time for a
+	// dynamic member's session to expire and the group to rebalance
+	// while input still streams. (The measurement itself may end after
+	// that: the victim's partitions have a backlog to commit.)
+	need := c.cfg.SessionTimeout + 10*time.Second
 	for i := 0; i < c.cfg.RecoveryKills; i++ {
 		c.mu.Lock()
 		inst := c.mu.inst[i%len(c.mu.inst)]
@@ -67,7 +69,7 @@ func (c *cluster) recoveryLoop(ctx context.Context, deadline time.Time, mon *off
 		// commit interval).
 		from := at.Add(recoveryGrace)
 		sleep(ctx, recoveryGrace)
-		for wait := at.Add(need + 20*time.Second); time.Now().Before(wait); {
+		for wait := at.Add(c.cfg.SessionTimeout + c.cfg.RebalanceTimeout + 40*time.Second); time.Now().Before(wait); {
 			if d, ok := mon.resumed(at, from, parts); ok {
 				ev.Took, ev.Measured = d, true
 				break
