@@ -13,8 +13,10 @@ import (
 const killRecovery = "recovery"
 
 // recoveryGrace: commits seen this soon after a kill are the killed
-// process's own last transaction completing, not a recovery.
-const recoveryGrace = time.Second
+// process's own last transaction completing (its EndTxn was on the wire),
+// not a recovery, which takes a process start, a join, a restore and a
+// commit interval.
+const recoveryGrace = 500 * time.Millisecond
 
 // recoveryEvent is one measured kill: the instance's partitions at the
 // kill, and how long until every one of them committed again.
@@ -64,9 +66,7 @@ func (c *cluster) recoveryLoop(ctx context.Context, deadline time.Time, mon *off
 		ev := recoveryEvent{At: at, Instance: inst.id, Partitions: parts}
 		// The killed process's last transaction may have been ending
 		// (its EndTxn on the wire): its offsets show up a moment after
-		// the kill. Progress counts from recoveryGrace on, which no
-		// restart beats (a process start, a join, a restore and a
-		// commit interval).
+		// the kill. Progress counts from recoveryGrace on.
 		from := at.Add(recoveryGrace)
 		sleep(ctx, recoveryGrace)
 		for wait := at.Add(c.cfg.SessionTimeout + c.cfg.RebalanceTimeout + 40*time.Second); time.Now().Before(wait); {
