@@ -279,8 +279,8 @@ func TestChaosRecoveryTime(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			cfg := shortConfig()
-			cfg.Duration = 50 * time.Second
-			cfg.Records = 20_000
+			cfg.Duration = 40 * time.Second
+			cfg.Records = 16_000
 			cfg.Kills, cfg.Pauses = 0, 0
 			cfg.RecoveryKills = 3
 			cfg.StaticMembership = static

@@ -27,7 +27,7 @@
 //	go run ./cmd/chaos --soak                # 10 minutes, 1,000,000 records
 //	go run ./cmd/chaos --mode at_least_once --json report.json
 //	go run ./cmd/chaos --kafka-nodes 3 --broker-kills 6 --duration 80s --kills 6 --pauses 1
-//	go run ./cmd/chaos --kafka-nodes 1 --recovery-kills 3 --kills 0 --pauses 0 --duration 50s [--static-membership]
+//	go run ./cmd/chaos --kafka-nodes 1 --recovery-kills 3 --kills 0 --pauses 0 --duration 40s [--static-membership]
 package main
 
 import (
