@@ -12,7 +12,7 @@ import (
 // live processes before the harness calls the extra ones ghosts: a killed
 // member's session expires after the session timeout, and the rebalance
 // that follows takes a moment.
-const ghostGrace = sessionTimeout + 3*time.Second
+func (c *cluster) ghostGrace() time.Duration { return c.cfg.SessionTimeout + 3*time.Second }
 
 // catchUp waits until done reports the group has consumed everything it
 // must (every committed record of `in`, and what the windows need: see
@@ -47,7 +47,7 @@ func (c *cluster) catchUp(ctx context.Context, cl *kgo.Client, timeout time.Dura
 				extraSince = time.Time{}
 			case extraSince.IsZero():
 				extraSince = time.Now()
-			case time.Since(extraSince) > ghostGrace:
+			case time.Since(extraSince) > c.ghostGrace():
 				rep.GhostMembers += len(d.Members) - c.cfg.Instances
 				rep.Problems = append(rep.Problems, "ghost member in the group, restarting one instance to shed it; "+describeGroup(ctx, c.adm))
 				c.log.Warn("ghost member in the group: restarting an instance to make the broker drop it", "members", len(d.Members), "live", c.cfg.Instances)

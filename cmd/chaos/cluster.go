@@ -40,13 +40,15 @@ type cluster struct {
 
 	mu struct {
 		sync.Mutex
-		inst       []*instance
-		stopping   bool
-		restarts   int
-		kills      []killEvent
-		pauses     []pauseEvent
-		unexpected []string // crashes: exits the harness did not cause
-		unclean    []string // SIGTERMs not followed by exit 0 within stopTimeout
+		inst        []*instance
+		stopping    bool
+		restarts    int
+		kills       []killEvent
+		pauses      []pauseEvent
+		brokerKills []brokerKillEvent
+		recoveries  []recoveryEvent
+		unexpected  []string // crashes: exits the harness did not cause
+		unclean     []string // SIGTERMs not followed by exit 0 within stopTimeout
 	}
 	watchers sync.WaitGroup
 }
@@ -70,19 +72,30 @@ type pauseEvent struct {
 
 func (c *cluster) txnID(inst string) string { return pipelineName + "-" + inst }
 
+// clientID is inst's client id in the recovery mode.
+func (c *cluster) clientID(inst string) string { return pipelineName + "-" + inst }
+
 // startLocked starts a new incarnation of inst.
 func (c *cluster) startLocked(inst *instance) error {
 	inst.n++
 	name := fmt.Sprintf("%s.%d", inst.id, inst.n)
-	p, err := startProc(name, filepath.Join(c.logDir, name+".log"), c.bin,
-		"run", "-c", c.pipeline, "--brokers", c.addr, "--instance-id", inst.id,
-		"--session-timeout", sessionTimeout.String(), "--transaction-timeout", transactionTimeout.String(),
-		"--rebalance-timeout", rebalanceTimeout.String(), "--commit-interval", commitInterval.String(),
+	args := []string{"run", "-c", c.pipeline, "--brokers", c.addr, "--instance-id", inst.id,
+		"--session-timeout", c.cfg.SessionTimeout.String(), "--transaction-timeout", c.cfg.TransactionTimeout.String(),
+		"--rebalance-timeout", c.cfg.RebalanceTimeout.String(), "--commit-interval", commitInterval.String(),
 		// The window check replays every watermark the repartition
 		// topics received: keep them (the purge would delete them
 		// once consumed).
 		"--repartition-purge-interval", "0s",
-		"--log-level", "info")
+		"--log-level", "info"}
+	if c.cfg.StaticMembership {
+		args = append(args, "--static-membership")
+	}
+	if c.cfg.RecoveryKills > 0 {
+		// The recovery loop finds a dynamic member's partitions by
+		// its client id.
+		args = append(args, "--client-id", c.clientID(inst.id))
+	}
+	p, err := startProc(name, filepath.Join(c.logDir, name+".log"), c.bin, args...)
 	if err != nil {
 		return err
 	}

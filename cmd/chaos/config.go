@@ -19,16 +19,22 @@ const (
 	pipelineName = "chaos" // also the consumer group and the txn id prefix
 )
 
-// Daemon timeouts, the same as the crash tests in cmd/exactly use. The
-// pauses last longer than the session timeout so the group moves a paused
-// member's partitions away; the transaction timeout is below it, so the
-// broker aborts the paused member's transaction first.
+// Daemon timeouts. On the embedded broker, the same as the crash tests in
+// cmd/exactly use. Apache Kafka refuses a session timeout below its
+// group.min.session.timeout.ms (6s by default), so against a real cluster
+// the instances run with 6s, which a stock broker accepts. The pauses last
+// longer than the session timeout so the group moves a paused member's
+// partitions away; the transaction timeout is below it, so the broker
+// aborts the paused member's transaction first.
 const (
-	sessionTimeout     = 4 * time.Second
-	transactionTimeout = 3 * time.Second
-	rebalanceTimeout   = 8 * time.Second
-	commitInterval     = 100 * time.Millisecond
-	stopTimeout        = 30 * time.Second
+	sessionTimeout          = 4 * time.Second
+	transactionTimeout      = 3 * time.Second
+	rebalanceTimeout        = 8 * time.Second
+	kafkaSessionTimeout     = 6 * time.Second
+	kafkaTransactionTimeout = 5 * time.Second
+	kafkaRebalanceTimeout   = 12 * time.Second
+	commitInterval          = 100 * time.Millisecond
+	stopTimeout             = 30 * time.Second
 )
 
 // Config is one chaos run.
@@ -65,8 +71,39 @@ type Config struct {
 	// Brokers is a running Kafka cluster to use (host:port, commas
 	// between seeds), which must not hold the topics in and out, the
 	// group chaos or its changelog yet; empty starts `exactly broker`
-	// (the embedded broker) for the run.
+	// (the embedded broker) for the run, or with KafkaNodes an Apache
+	// Kafka cluster.
 	Brokers string
+	// KafkaNodes, 1 or 3, starts an Apache Kafka cluster of that many
+	// nodes on loopback for the run (kafkatest: Java 17 and Maven), with
+	// topics replicated on every node and, on 3 nodes,
+	// min.insync.replicas=2. 0 (default) uses Brokers or the embedded
+	// broker.
+	KafkaNodes int
+	// Kafka is the cluster the harness may SIGKILL nodes of (BrokerKills);
+	// set by KafkaNodes, or by a test that shares its cluster.
+	Kafka brokerNodes
+	// BrokerKills is how many broker SIGKILLs to send over the fault
+	// phase, on a 3-node Kafka cluster: aimed in turn at the leader of an
+	// input partition, of an output partition, the group coordinator and
+	// an instance's transaction coordinator, and in turn mid-stream,
+	// mid-commit and while an instance restores. Each killed node
+	// restarts after BrokerDown (default 1 to 3s, at random).
+	BrokerKills int
+	BrokerDown  time.Duration
+	// SessionTimeout, TransactionTimeout and RebalanceTimeout are the
+	// instances' settings; 0 picks 4s, 3s, 8s on the embedded broker and
+	// 6s, 5s, 12s on Apache Kafka (its group.min.session.timeout.ms is 6s).
+	SessionTimeout     time.Duration
+	TransactionTimeout time.Duration
+	RebalanceTimeout   time.Duration
+	// StaticMembership runs the instances with --static-membership.
+	StaticMembership bool
+	// RecoveryKills, instead of the random kills and pauses, SIGKILLs
+	// this many times an instance of a settled group, restarts it at
+	// once and measures the time until every partition it owned commits
+	// again (needs Kills, Pauses and BrokerKills 0).
+	RecoveryKills int
 	// Bin is an exactly binary; empty builds ./cmd/exactly of the module
 	// in the working directory.
 	Bin string
@@ -114,8 +151,27 @@ func (c *Config) setDefaults() {
 	if c.AbortFraction == 0 {
 		c.AbortFraction = 0.05
 	}
+	realKafka := c.Brokers != "" || c.KafkaNodes > 0 || c.Kafka != nil
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = sessionTimeout
+		if realKafka {
+			c.SessionTimeout = kafkaSessionTimeout
+		}
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = transactionTimeout
+		if realKafka {
+			c.TransactionTimeout = kafkaTransactionTimeout
+		}
+	}
+	if c.RebalanceTimeout == 0 {
+		c.RebalanceTimeout = rebalanceTimeout
+		if realKafka {
+			c.RebalanceTimeout = kafkaRebalanceTimeout
+		}
+	}
 	if c.PauseFor == 0 {
-		c.PauseFor = sessionTimeout + 2*time.Second
+		c.PauseFor = c.SessionTimeout + 2*time.Second
 	}
 	if c.CatchUpTimeout == 0 {
 		c.CatchUpTimeout = 2 * time.Minute
@@ -151,8 +207,26 @@ func (c *Config) validate() error {
 	if c.Kills < 0 || c.Pauses < 0 {
 		errs = append(errs, fmt.Errorf("--kills %d, --pauses %d: want 0 or more", c.Kills, c.Pauses))
 	}
-	if c.PauseFor <= sessionTimeout {
-		errs = append(errs, fmt.Errorf("pause %s: want longer than the session timeout %s, or the paused member is no zombie", c.PauseFor, sessionTimeout))
+	if c.PauseFor <= c.SessionTimeout {
+		errs = append(errs, fmt.Errorf("pause %s: want longer than the session timeout %s, or the paused member is no zombie", c.PauseFor, c.SessionTimeout))
+	}
+	if c.TransactionTimeout >= c.SessionTimeout {
+		errs = append(errs, fmt.Errorf("transaction timeout %s: want below the session timeout %s", c.TransactionTimeout, c.SessionTimeout))
+	}
+	if c.KafkaNodes != 0 && c.KafkaNodes != 1 && c.KafkaNodes != 3 {
+		errs = append(errs, fmt.Errorf("--kafka-nodes %d: want 1 or 3 (or 0 for the embedded broker)", c.KafkaNodes))
+	}
+	if c.KafkaNodes != 0 && c.Brokers != "" {
+		errs = append(errs, fmt.Errorf("--kafka-nodes %d and --brokers %s: want one of them", c.KafkaNodes, c.Brokers))
+	}
+	if c.BrokerKills < 0 || c.RecoveryKills < 0 {
+		errs = append(errs, fmt.Errorf("--broker-kills %d, --recovery-kills %d: want 0 or more", c.BrokerKills, c.RecoveryKills))
+	}
+	if c.BrokerKills > 0 && c.KafkaNodes != 3 && (c.Kafka == nil || c.Kafka.Nodes() != 3) {
+		errs = append(errs, fmt.Errorf("--broker-kills %d: needs a 3-node Apache Kafka cluster the harness runs (--kafka-nodes 3), so that one node down loses nothing", c.BrokerKills))
+	}
+	if c.RecoveryKills > 0 && (c.Kills > 0 || c.Pauses > 0 || c.BrokerKills > 0) {
+		errs = append(errs, fmt.Errorf("--recovery-kills %d: measures alone, want --kills 0 --pauses 0 --broker-kills 0 (got %d, %d, %d)", c.RecoveryKills, c.Kills, c.Pauses, c.BrokerKills))
 	}
 	return errors.Join(errs...)
 }
@@ -231,6 +305,10 @@ usage: go run ./cmd/chaos [flags]
 	fs.IntVar(&c.Pauses, "pauses", def.Pauses, "SIGSTOP pauses longer than the session timeout (zombies)")
 	fs.DurationVar(&c.CatchUpTimeout, "catch-up-timeout", 2*time.Minute, "how long to wait for the group to commit every input record after the fault phase")
 	fs.StringVar(&c.Brokers, "brokers", "", "an empty Kafka cluster to run against, host:port[,host:port...] (default: start the embedded broker)")
+	fs.IntVar(&c.KafkaNodes, "kafka-nodes", 0, "start an Apache Kafka cluster of 1 or 3 nodes on loopback for the run (needs java and mvn; default: the embedded broker)")
+	fs.IntVar(&c.BrokerKills, "broker-kills", 0, "broker SIGKILLs over the fault phase, by role in turn (needs --kafka-nodes 3)")
+	fs.BoolVar(&c.StaticMembership, "static-membership", false, "run the instances as static group members")
+	fs.IntVar(&c.RecoveryKills, "recovery-kills", 0, "instead of random faults, kill an instance of a settled group this many times, restart it at once and measure until its partitions commit again (with --kills 0 --pauses 0)")
 	fs.StringVar(&c.Bin, "bin", "", "exactly binary (default: go build ./cmd/exactly of this module)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	fs.StringVar(&c.LogDir, "log-dir", "", "directory for the pipeline file and process logs (default: a temporary one)")

@@ -23,12 +23,25 @@ const (
 	killRebalance    = "rebalance"     // an instance in the rebalance another's start caused
 )
 
-// faults injects the run's faults over cfg.Duration: a kill loop and a
-// pause loop, with their own seeded random sources, sharing the instance
-// table. It returns when both are done.
-func (c *cluster) faults(ctx context.Context) {
+// faults injects the run's faults over cfg.Duration: a kill loop, a pause
+// loop and, with BrokerKills, a broker kill loop, with their own seeded
+// random sources, sharing the instance table. It returns when all are
+// done. The recovery mode runs its measured kills instead.
+func (c *cluster) faults(ctx context.Context, mon *offsetMonitor) {
 	deadline := time.Now().Add(c.cfg.Duration)
+	if c.cfg.RecoveryKills > 0 {
+		c.recoveryLoop(ctx, deadline, mon)
+		sleep(ctx, time.Until(deadline))
+		return
+	}
 	var wg sync.WaitGroup
+	if c.cfg.BrokerKills > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.brokerLoop(ctx, deadline, rand.New(rand.NewPCG(c.cfg.Seed, 3)))
+		}()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -83,12 +96,13 @@ func (c *cluster) release(insts ...*instance) {
 
 // kill SIGKILLs inst's current process, first asking the broker whether its
 // transaction is open.
-func (c *cluster) kill(ctx context.Context, inst *instance, kind string) {
+// It returns the time of the kill (zero when inst was down).
+func (c *cluster) kill(ctx context.Context, inst *instance, kind string) time.Time {
 	c.mu.Lock()
 	p := inst.p
 	c.mu.Unlock()
 	if p == nil {
-		return
+		return time.Time{}
 	}
 	open, probed := c.txnOpen(ctx, inst)
 	// A plain kill waits a little for the victim to be inside a
@@ -106,6 +120,7 @@ func (c *cluster) kill(ctx context.Context, inst *instance, kind string) {
 	n := len(c.mu.kills)
 	c.mu.Unlock()
 	c.log.Info("SIGKILL", "n", n, "incarnation", p.name, "kind", kind, "open_txn", open, "uptime", time.Since(p.started).Round(time.Millisecond))
+	return at
 }
 
 func (c *cluster) restart(inst *instance) {

@@ -41,6 +41,7 @@ type generated struct {
 	committed    []inputValue
 	aborted      map[int64]bool
 	abortedTxns  int
+	failedTxns   int // upstream transactions that failed before their abort (a broker kill); aborted all the same
 	lastProduced time.Time
 }
 
@@ -93,12 +94,15 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 		return g.out, err
 	}
 	defer plain.Close()
-	txn, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(g.addr, ",")...), kgo.TransactionalID(upstreamTxnID),
-		kgo.TransactionTimeout(10*time.Second), kgo.ProducerLinger(5*time.Millisecond))
+	newTxn := func() (*kgo.Client, error) {
+		return kgo.NewClient(kgo.SeedBrokers(strings.Split(g.addr, ",")...), kgo.TransactionalID(upstreamTxnID),
+			kgo.TransactionTimeout(10*time.Second), kgo.ProducerLinger(5*time.Millisecond))
+	}
+	txn, err := newTxn()
 	if err != nil {
 		return g.out, err
 	}
-	defer txn.Close()
+	defer func() { txn.Close() }()
 
 	ticks := max(1, int(g.cfg.Duration/generatorTick))
 	per := (g.cfg.Records + ticks - 1) / ticks
@@ -112,7 +116,16 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			case <-time.After(d):
 			}
 		}
-		n := min(per, g.cfg.Records-int(id))
+		// Behind schedule (a produce waited for a new partition leader
+		// after a broker died, or a busy machine made the round trips
+		// slow): write the ticks missed in this one, so the input still
+		// spans the fault phase and no long backlog is left after it.
+		ticksDue := 1
+		if behind := time.Since(start.Add(time.Duration(t) * generatorTick)); behind > generatorTick {
+			ticksDue += int(behind / generatorTick)
+			t += ticksDue - 1
+		}
+		n := min(per*ticksDue, g.cfg.Records-int(id))
 		batch := make([]*kgo.Record, 0, n)
 		vals := make([]inputValue, 0, n)
 		for range n {
@@ -141,7 +154,23 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 		}
 		if abort {
 			if err := g.abortBatch(ctx, txn, aborted); err != nil {
-				return g.out, err
+				if ctx.Err() != nil {
+					return g.out, err
+				}
+				// A broker kill can make the transaction fail
+				// (INVALID_PRODUCER_EPOCH after the coordinator
+				// moved). Its records are marked aborted already
+				// and never commit: this client never commits. A
+				// new client's producer id init fences the old one
+				// and aborts what it left open.
+				txn.Close()
+				if txn, err = newTxn(); err != nil {
+					return g.out, err
+				}
+				if _, _, err := txn.ProducerID(ctx); err != nil {
+					return g.out, fmt.Errorf("initializing a new upstream transactional producer: %w", err)
+				}
+				g.out.failedTxns++
 			}
 		}
 		if err := plain.ProduceSync(ctx, batch[half:]...).FirstErr(); err != nil {

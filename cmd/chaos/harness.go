@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // run does one chaos run: broker, generator, instances, faults, catch-up,
@@ -67,6 +69,20 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, fmt.Errorf("exactly validate rejected the %s pipeline (%v):\n%s", cfg.Mode, err, out)
 	}
 
+	if cfg.KafkaNodes > 0 && cfg.Kafka == nil {
+		log.Info("starting Apache Kafka", "version", kafkatest.Version, "nodes", cfg.KafkaNodes)
+		kdir := filepath.Join(logDir, "kafka")
+		if err := os.MkdirAll(kdir, 0o755); err != nil {
+			return rep, err
+		}
+		k, err := kafkatest.Start(ctx, kafkatest.Options{Nodes: cfg.KafkaNodes, Dir: kdir})
+		if err != nil {
+			return rep, err
+		}
+		defer k.Stop()
+		cfg.Kafka = k
+		cfg.Brokers = strings.Join(k.Addrs(), ",")
+	}
 	addr := cfg.Brokers
 	if addr == "" {
 		brk, a, err := startBroker(ctx, bin, logDir, partitions)
@@ -119,7 +135,7 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		genDone <- genResult{out, err}
 	}()
 
-	c.faults(ctx)
+	c.faults(ctx, mon)
 	log.Info("fault phase over", "kills", c.killCount())
 	var gen generated
 	select {
@@ -134,6 +150,7 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	rep.GeneratedRecords = len(gen.committed)
 	rep.AbortedUpstreamRecords = len(gen.aborted)
 	rep.AbortedUpstreamTxns = gen.abortedTxns
+	rep.FailedUpstreamTxns = gen.failedTxns
 
 	// Restart everything, let the group catch up, stop it cleanly.
 	if err := c.restartAll(); err != nil {
@@ -159,6 +176,7 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 
 	c.mu.Lock()
 	kills, pauses := c.mu.kills, c.mu.pauses
+	brokerKills, recoveries := c.mu.brokerKills, c.mu.recoveries
 	rep.Restarts = c.mu.restarts
 	rep.UnexpectedExits = len(c.mu.unexpected)
 	rep.Problems = append(rep.Problems, c.mu.unexpected...)
@@ -166,6 +184,12 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 
 	openTransactions(ctx, adm, &rep)
 	coverage(&rep, kills, pauses, c.allProcs(), mon)
+	recoveryCoverage(&rep, cfg, recoveries)
+	if cfg.BrokerKills > 0 {
+		rep.BrokerNodes = cfg.Kafka.Nodes()
+		brokerCoverage(&rep, brokerKills)
+		replication(ctx, adm, &rep)
+	}
 
 	t, err := readTruth(ctx, addr, gen, &rep)
 	if err != nil {

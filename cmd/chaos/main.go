@@ -15,9 +15,19 @@
 // figures and exits 1 when the contract does not hold, 2 when the run
 // could not be carried out.
 //
+// On Apache Kafka (--kafka-nodes starts a cluster on loopback from its
+// jars, see kafkatest) it can also SIGKILL brokers: --broker-kills on a
+// 3-node cluster aims in turn at the leader of an input partition, of an
+// output partition, the group coordinator and an instance's transaction
+// coordinator, mid-stream, mid-commit and during a restore, and restarts
+// the node. --recovery-kills measures instead how long a killed instance's
+// partitions stop committing, with dynamic or --static-membership.
+//
 //	go run ./cmd/chaos                       # the short setting, about 2 minutes
 //	go run ./cmd/chaos --soak                # 10 minutes, 1,000,000 records
 //	go run ./cmd/chaos --mode at_least_once --json report.json
+//	go run ./cmd/chaos --kafka-nodes 3 --broker-kills 6 --duration 80s --kills 6 --pauses 1
+//	go run ./cmd/chaos --kafka-nodes 1 --recovery-kills 3 --kills 0 --pauses 0 --duration 40s [--static-membership]
 package main
 
 import (

@@ -77,3 +77,45 @@ func (m *offsetMonitor) recovery(at time.Time) (d time.Duration, ok bool) {
 	}
 	return d, ok
 }
+
+// resumed returns how long after at every partition of parts had committed
+// an offset above its offset at from (from is at or a little after at);
+// ok is false until all did.
+func (m *offsetMonitor) resumed(at, from time.Time, parts []int32) (d time.Duration, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range parts {
+		h := m.hist[p]
+		before := int64(-1)
+		i := sort.Search(len(h), func(i int) bool { return h[i].at.After(from) })
+		if i > 0 {
+			before = h[i-1].offset
+		}
+		moved := false
+		for ; i < len(h); i++ {
+			if h[i].offset > before {
+				d = max(d, h[i].at.Sub(at))
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			return 0, false
+		}
+	}
+	return d, len(parts) > 0
+}
+
+// movedSince reports whether every partition of parts committed a new
+// offset after since.
+func (m *offsetMonitor) movedSince(parts []int32, since time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range parts {
+		h := m.hist[p]
+		if len(h) < 2 || !h[len(h)-1].at.After(since) {
+			return false
+		}
+	}
+	return true
+}

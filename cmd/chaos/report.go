@@ -26,6 +26,7 @@ type Report struct {
 	InputKeys              int `json:"input_keys"`
 	AbortedUpstreamRecords int `json:"aborted_upstream_records"`
 	AbortedUpstreamTxns    int `json:"aborted_upstream_transactions"`
+	FailedUpstreamTxns     int `json:"failed_upstream_transactions,omitempty"`
 	UpstreamAbortedInLog   int `json:"upstream_aborted_records_in_log"`
 	InputMismatches        int `json:"input_mismatches"`
 
@@ -100,6 +101,38 @@ type Report struct {
 	RecoveryP50       float64 `json:"recovery_p50_seconds"`
 	RecoveryMax       float64 `json:"recovery_max_seconds"`
 	CatchUpSeconds    float64 `json:"catch_up_seconds"`
+
+	// Broker faults (BrokerKills, on a 3-node Apache Kafka cluster): kills
+	// by the role they aimed at, by the roles the killed node held at the
+	// kill, and by moment; how long a restarted node took to be listed
+	// again and to have every replica back in sync; the smallest
+	// replication factor and min.insync.replicas over every topic.
+	BrokerNodes           int            `json:"broker_nodes,omitempty"`
+	BrokerKills           int            `json:"broker_kills"`
+	BrokerKillsByRole     map[string]int `json:"broker_kills_by_role,omitempty"`
+	BrokerKillsHeld       map[string]int `json:"broker_kills_node_held,omitempty"`
+	BrokerKillsByMoment   map[string]int `json:"broker_kills_by_moment,omitempty"`
+	BrokerKillsCommitting int            `json:"broker_kills_prepare_commit"`
+	BrokerKillsCommitLate int            `json:"broker_kills_txn_past_commit_interval"`
+	BrokerKillsRestoring  int            `json:"broker_kills_restoring"`
+	BrokerKillErrors      int            `json:"broker_kill_errors"`
+	BrokerRestartP50      float64        `json:"broker_restart_p50_seconds,omitempty"`
+	BrokerRestartMax      float64        `json:"broker_restart_max_seconds,omitempty"`
+	BrokerInSyncP50       float64        `json:"broker_in_sync_p50_seconds,omitempty"`
+	BrokerInSyncMax       float64        `json:"broker_in_sync_max_seconds,omitempty"`
+	ReplicatedTopics      int            `json:"replicated_topics,omitempty"`
+	MinReplicationFactor  int            `json:"min_replication_factor,omitempty"`
+	MinInsyncReplicas     int            `json:"min_insync_replicas,omitempty"`
+
+	// Recovery mode (RecoveryKills): per measured kill, the time from the
+	// SIGKILL of an instance (restarted at once) until every partition it
+	// owned committed again.
+	RecoveryMembership     string  `json:"recovery_membership,omitempty"`
+	RecoverySessionTimeout float64 `json:"recovery_session_timeout_seconds,omitempty"`
+	RecoveryKills          int     `json:"recovery_kills,omitempty"`
+	RecoveryKillsMeasured  int     `json:"recovery_kills_measured,omitempty"`
+	RecoveryVictimP50      float64 `json:"recovery_victim_p50_seconds,omitempty"`
+	RecoveryVictimMax      float64 `json:"recovery_victim_max_seconds,omitempty"`
 
 	// Violations of the mode's contract; empty means it held.
 	Violations []string `json:"violations"`
@@ -197,7 +230,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, "input\t\t")
 	row("records committed upstream (read_committed `in`)", r.InputRecords, "")
 	row("keys", r.InputKeys, "")
-	row("records in aborted upstream transactions", fmt.Sprintf("%d in %d txns (%d in the log)", r.AbortedUpstreamRecords, r.AbortedUpstreamTxns, r.UpstreamAbortedInLog), "")
+	aborted := fmt.Sprintf("%d in %d txns (%d in the log)", r.AbortedUpstreamRecords, r.AbortedUpstreamTxns, r.UpstreamAbortedInLog)
+	if r.FailedUpstreamTxns > 0 {
+		aborted += fmt.Sprintf(", %d more txns failed under a broker kill (never committed)", r.FailedUpstreamTxns)
+	}
+	row("records in aborted upstream transactions", aborted, "")
 	fmt.Fprintln(tw, "output (read_committed `out`)\t\t")
 	row("updates", r.Updates, "")
 	ok := func(bad bool) string {
@@ -252,6 +289,30 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("client rebuilds, all logs", r.Rebuilds, "")
 	row("ghost members the broker kept (see catchUp), shed by a restart", r.GhostMembers, "")
 	row("recovery after a kill (until every partition with input pending commits again), p50 / max", fmt.Sprintf("%s / %s (%d kills measured)", secs(r.RecoveryP50), secs(r.RecoveryMax), r.RecoveryMeasured), "")
+	if r.RecoveryMembership != "" {
+		row(fmt.Sprintf("recovery mode: %s membership, session timeout %s; instance SIGKILLed and restarted at once", r.RecoveryMembership, secs(r.RecoverySessionTimeout)), fmt.Sprintf("%d kills", r.RecoveryKills), "")
+		row("  kill to the next commit on every partition the victim owned, p50 / max", fmt.Sprintf("%s / %s (%d kills measured)", secs(r.RecoveryVictimP50), secs(r.RecoveryVictimMax), r.RecoveryKillsMeasured), "")
+	}
+	if r.BrokerNodes > 0 {
+		fmt.Fprintf(tw, "broker faults (%d-node Apache Kafka)\t\t\n", r.BrokerNodes)
+		row("topics (incl. Kafka's offsets and transaction state): min replication factor / min.insync.replicas", fmt.Sprintf("%d / %d (%d topics)", r.MinReplicationFactor, r.MinInsyncReplicas, r.ReplicatedTopics), "")
+		row("broker kills (SIGKILL of a node, restarted after 1-3s)", r.BrokerKills, "")
+		for _, role := range brokerRoles {
+			row("  aimed at the "+role, fmt.Sprintf("%d (the killed node held this role in %d kills)", r.BrokerKillsByRole[role], r.BrokerKillsHeld[role]), "")
+		}
+		for _, m := range brokerMoments {
+			v := fmt.Sprint(r.BrokerKillsByMoment[m])
+			switch m {
+			case momentCommit:
+				v += fmt.Sprintf(" (the instance's transaction: %d in PrepareCommit, %d Ongoing past the commit interval, the rest Ongoing)", r.BrokerKillsCommitting, r.BrokerKillsCommitLate)
+			case momentRestore:
+				v += fmt.Sprintf(" (%d before the instance logged \"restored\")", r.BrokerKillsRestoring)
+			}
+			row("  "+m, v, "")
+		}
+		row("  failed (node not found, not restarted, replicas not back in sync)", r.BrokerKillErrors, "")
+		row("node restart: until listed again / until every replica in sync, p50 / max", fmt.Sprintf("%s / %s, %s / %s", secs(r.BrokerRestartP50), secs(r.BrokerRestartMax), secs(r.BrokerInSyncP50), secs(r.BrokerInSyncMax)), "")
+	}
 	tw.Flush()
 	// tabwriter pads the empty cells of section headings: trim them.
 	for _, line := range strings.Split(strings.TrimRight(table.String(), "\n"), "\n") {

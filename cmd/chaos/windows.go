@@ -802,7 +802,7 @@ func createWindowTopics(ctx context.Context, adm *kadm.Client) error {
 // readTopic returns what read_committed sees on topic; nothing when the
 // topic does not exist (no record was ever written to it).
 func readTopic(ctx context.Context, addr, topic string) ([]*kgo.Record, error) {
-	recs, err := broker.ReadCommitted(ctx, []string{addr}, []string{topic})
+	recs, err := broker.ReadCommitted(ctx, strings.Split(addr, ","), []string{topic})
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return nil, nil
 	}
