@@ -126,8 +126,24 @@ func (s *Session) connect() error {
 		return fmt.Errorf("creating Kafka client: %w", err)
 	}
 	s.s = gts
+	// Fence the previous incarnation now (InitProducerID bumps the
+	// transactional id's epoch and aborts its open transaction), not at
+	// the first transaction: until then a transaction it left open keeps
+	// the last stable offset of every changelog it wrote to where it
+	// was, and the restores of this member wait on it for the
+	// transaction timeout plus the broker's abort check (up to 10s
+	// more; seen in the chaos harness's recovery runs). Failing here is
+	// not fatal: the first transaction tries again.
+	ctx, cancel := context.WithTimeout(context.Background(), fenceTimeout)
+	defer cancel()
+	if _, _, err := gts.Client().ProducerID(ctx); err != nil && cfg.Logger != nil {
+		cfg.Logger.Debug("fencing the previous incarnation at start failed; the first transaction will", "err", err)
+	}
 	return nil
 }
+
+// fenceTimeout bounds connect's early fencing.
+const fenceTimeout = 10 * time.Second
 
 func balancer(cfg Config) kgo.GroupBalancer {
 	if cfg.Balancer != nil {
