@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -86,17 +88,41 @@ func (k *kafkaBroker) close() {
 // the first group commits the topic does not exist, and every partition
 // counts as empty.
 func (k *kafkaBroker) ends(ctx context.Context) (map[int32]int64, error) {
-	out := map[int32]int64{}
-	listed, err := k.adm.ListEndOffsets(ctx, offsetsTopic)
+	// A client of its own each time: a client caches metadata for a few
+	// seconds, and the topic that did not exist before the first run
+	// would still not exist after it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(k.address()))
 	if err != nil {
-		return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
+		return nil, err
 	}
-	listed.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			out[o.Partition] = o.Offset
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for {
+		out := map[int32]int64{}
+		listed, err := adm.ListEndOffsets(ctx, offsetsTopic)
+		if err != nil {
+			return nil, fmt.Errorf("listing the end offsets of %s: %w", offsetsTopic, err)
 		}
-	})
-	return out, nil
+		var perr error
+		listed.Each(func(o kadm.ListedOffset) {
+			switch {
+			case o.Err == nil:
+				out[o.Partition] = o.Offset
+			case errors.Is(o.Err, kerr.UnknownTopicOrPartition):
+			default:
+				perr = fmt.Errorf("%s/%d: %w", offsetsTopic, o.Partition, o.Err)
+			}
+		})
+		if perr == nil {
+			return out, nil
+		}
+		// A partition whose leader is loading or moving: ask again.
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("listing the end offsets of %s: %w (%w)", offsetsTopic, perr, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (k *kafkaBroker) begin(ctx context.Context) (err error) {
@@ -118,7 +144,7 @@ func (k *kafkaBroker) window(ctx context.Context, group string) (synced, committ
 		}
 	}
 	if left == 0 {
-		return synced, committed, fmt.Errorf("group %s: nothing was written to %s during the run", group, offsetsTopic)
+		return synced, committed, fmt.Errorf("group %s: nothing was written to %s during the run (end offsets %v before, %v after)", group, offsetsTopic, k.start, ends)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(k.address()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{offsetsTopic: from}),
