@@ -42,7 +42,7 @@ func readAll(ctx context.Context, t *testing.T, addr, topic string, committed bo
 		iso = kgo.ReadCommitted()
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.KeepControlRecords())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,15 +70,11 @@ func readAll(ctx context.Context, t *testing.T, addr, topic string, committed bo
 			t.Fatalf("reading %s: %v (at %v, want %v)", topic, ctx.Err(), pos, ends)
 		}
 		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("reading %s: %v", topic, err) })
-		fs.EachPartition(func(p kgo.FetchTopicPartition) {
-			// The fetch's last stable offset or high watermark: records
-			// past gaps (compacted away, control records) count too.
-			if committed {
-				pos[p.Partition] = max(pos[p.Partition], p.LastStableOffset)
-			} else {
-				pos[p.Partition] = max(pos[p.Partition], p.HighWatermark)
-			}
-			for _, r := range p.Records {
+		fs.EachRecord(func(r *kgo.Record) {
+			// Control records (kept) move the position too: the last
+			// offset before the end may be a transaction marker.
+			pos[r.Partition] = r.Offset + 1
+			if !r.Attrs.IsControl() {
 				byKey[string(r.Key)] = string(r.Value)
 				values = append(values, string(r.Value))
 			}
