@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,10 +21,47 @@ import (
 
 // The tests in this file pin down, on Apache Kafka, behaviours the
 // embedded broker (kfake) gets wrong; the package doc and `exactly broker
-// --help` list the same defects. Each runs with EXACTLY_TEST_BROKER=kafka
-// and is skipped on the embedded broker, naming the defect.
+// --help` list the same defects. They run with EXACTLY_TEST_BROKER=kafka;
+// the ones whose defect kfake shows are skipped on it, naming the defect.
 
-func TestMain(m *testing.M) { os.Exit(kafkatest.Main(m)) }
+func TestMain(m *testing.M) {
+	if v := os.Getenv(ghostEnv); v != "" {
+		ghostMain(v) // never returns: it SIGKILLs itself
+	}
+	os.Exit(kafkatest.Main(m))
+}
+
+// ghostEnv makes the test binary a group member that SIGKILLs itself right
+// after sending its JoinGroup with its member id, while the rebalance that
+// join started waits for the other members: killed while joining.
+const ghostEnv = "EXACTLY_TEST_GHOST" // addr,group,topic
+
+type killOnJoin struct{ joins int }
+
+func (k *killOnJoin) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	// The first JoinGroup is refused with MEMBER_ID_REQUIRED; the second
+	// carries the member id and joins.
+	if key == int16(kmsg.JoinGroup) && err == nil {
+		if k.joins++; k.joins == 2 {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}
+
+func ghostMain(v string) {
+	f := strings.Split(v, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f[0]), kgo.ConsumerGroup(f[1]), kgo.ConsumeTopics(f[2]),
+		kgo.SessionTimeout(6*time.Second), kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.WithHooks(&killOnJoin{}))
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx)
+	}
+	os.Exit(3) // never killed: the test sees the exit status
+}
 
 // skipOnKfake skips a test of a behaviour the embedded broker gets wrong.
 func skipOnKfake(t *testing.T, defect string) {
@@ -280,84 +321,104 @@ func TestKafkaBrokerCrashKeepsLaterTransactions(t *testing.T) {
 	}
 }
 
-// TestKafkaExpiresGhostMembers: members that die while joining a group
-// (one that got its member id and never joined again, one that joined and
-// never synced or heartbeated) are expired by Kafka after their session
-// timeout, and a live member then gets every partition. kfake keeps such
-// ghosts forever: a dynamic group with them stops answering JoinGroup.
+// TestKafkaExpiresGhostMembers: members SIGKILLed while joining a group
+// (their JoinGroup sent, the rebalance it started still waiting for the
+// live member) are expired after their session timeout, and the live
+// member then holds every partition of a stable group. A 3-instance chaos
+// run on kfake had 7 members and no JoinGroup answered for 224 s; this
+// minimal form of it (one live member, three ghosts one after the other)
+// passes on kfake too, so it runs on both brokers: the stall needs more
+// than it does (concurrent joins of several instances), and stays
+// documented as a kfake defect from that run.
 func TestKafkaExpiresGhostMembers(t *testing.T) {
-	skipOnKfake(t, "kfake never expires members killed while joining a group: the ghosts stay, and a group with dynamic membership can stop answering JoinGroup")
-	c := kafkatest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	topic := kafkatest.Name("ghosts")
 	group := kafkatest.Name("ghosts")
-	if err := c.CreateTopics(ctx, 2, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	meta := (&kmsg.ConsumerMemberMetadata{Version: 0, Topics: []string{topic}}).AppendTo(nil)
-	join := func(member string) *kmsg.JoinGroupResponse {
-		t.Helper()
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Group, req.MemberID, req.ProtocolType = group, member, "consumer"
-		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 3000, 3000
-		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "cooperative-sticky", Metadata: meta}}
-		resp, err := req.RequestWith(ctx, raw)
+	var addr string
+	if kafkatest.Selected() {
+		c := kafkatest.Shared(t)
+		if err := c.CreateTopics(ctx, 2, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+		addr = c.Addrs()[0]
+	} else {
+		b, err := Start(Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp
+		defer b.Close()
+		if err := CreateTopics(ctx, b.Addrs(), 2, topic); err != nil {
+			t.Fatal(err)
+		}
+		addr = b.Addrs()[0]
 	}
-	// Ghost 1 asks for a member id and dies.
-	join("")
-	// Ghost 2 gets its member id, joins (it is alone: it leads
-	// generation 1) and dies before SyncGroup.
-	id := join("").MemberID
-	if resp := join(id); resp.ErrorCode != 0 || resp.Generation < 1 {
-		t.Fatalf("ghost JoinGroup: error %d generation %d, want a joined member", resp.ErrorCode, resp.Generation)
-	}
-
-	assigned := make(chan int, 16)
-	live, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+	var mu sync.Mutex
+	owned := map[int32]bool{}
+	live, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.SessionTimeout(6*time.Second), kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) { assigned <- len(m[topic]) }))
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m[topic] {
+				owned[p] = true
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m[topic] {
+				delete(owned, p)
+			}
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range m[topic] {
+				delete(owned, p)
+			}
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer live.Close()
+	polling := make(chan struct{})
 	go func() {
+		defer close(polling)
 		for ctx.Err() == nil {
 			live.PollFetches(ctx)
 		}
 	}()
-	got := 0
-	for got < 2 {
-		select {
-		case n := <-assigned:
-			got += n
-		case <-ctx.Done():
-			t.Fatalf("the live member got %d of 2 partitions: the group is stuck behind its ghosts", got)
+	defer func() { cancel(); <-polling }()
+	adm := kadm.NewClient(live)
+	settled := func(what string) {
+		t.Helper()
+		for {
+			mu.Lock()
+			n := len(owned)
+			mu.Unlock()
+			gs, err := adm.DescribeGroups(ctx, group)
+			if err == nil && n == 2 && gs[group].State == "Stable" && len(gs[group].Members) == 1 {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: the live member holds %d of 2 partitions, group %+v (%v): the group is stuck behind its ghosts", what, n, gs[group], err)
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 	}
-	// The group is settled; it holds the live member only.
-	for {
-		gs, err := kadm.NewClient(raw).DescribeGroups(ctx, group)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := gs[group]
-		if g.State == "Stable" && len(g.Members) == 1 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("group %s: state %s with %d members, want Stable with the live member only", group, g.State, len(g.Members))
-		case <-time.After(200 * time.Millisecond):
+	settled("before the ghosts")
+	// Three members join one after the other and are SIGKILLed while
+	// their JoinGroup waits for the live member to rejoin.
+	for i := 0; i < 3; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), ghostEnv+"="+strings.Join([]string{addr, group, topic}, ","))
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("ghost %d: %v, want it SIGKILLed while joining", i, err)
 		}
 	}
+	settled("after three members were SIGKILLed while joining")
 }

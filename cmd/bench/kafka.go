@@ -55,8 +55,6 @@ func (b *brokerProc) window(_ context.Context, group string) (time.Time, time.Ti
 // appends it, to the millisecond.
 type kafkaBroker struct {
 	c     *kafkatest.Cluster
-	cl    *kgo.Client
-	adm   *kadm.Client
 	start map[int32]int64 // __consumer_offsets end offsets at begin
 }
 
@@ -67,22 +65,14 @@ func startKafka(ctx context.Context) (*kafkaBroker, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...))
-	if err != nil {
-		c.Stop()
-		return nil, err
-	}
-	return &kafkaBroker{c: c, cl: cl, adm: kadm.NewClient(cl)}, nil
+	return &kafkaBroker{c: c}, nil
 }
 
 func (k *kafkaBroker) address() string             { return k.c.Addrs()[0] }
 func (k *kafkaBroker) cpu() (time.Duration, error) { return k.c.CPUTime(1) }
 func (k *kafkaBroker) gc() (int64, error)          { return 0, nil }
 
-func (k *kafkaBroker) close() {
-	k.cl.Close()
-	k.c.Stop()
-}
+func (k *kafkaBroker) close() { k.c.Stop() }
 
 // ends returns the end offsets of __consumer_offsets' partitions; before
 // the first group commits the topic does not exist, and every partition
