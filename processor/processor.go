@@ -284,6 +284,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	// topic missing then is found by the first produce's metadata
 	// refresh, when the member rejoins to consume it too, a rebalance
 	// that revokes everything and aborts the first transaction.
+	if err := p.checkLimits(startCtx, watch); err != nil {
+		return startErr(err)
+	}
 	if err := p.ensureTopics(startCtx, watch); err != nil {
 		return startErr(err)
 	}
@@ -502,7 +505,7 @@ func (p *Processor) loop(ctx, drain context.Context, sess cycle) error {
 			}
 			p.log.Warn("fetch error", "topic", t, "partition", part, "err", err)
 			if ferr == nil && kafkaerr.Fatal(err) {
-				ferr = fmt.Errorf("fetching %s/%d: %w", t, part, err)
+				ferr = p.fetchError(t, part, err)
 			}
 		})
 		if ferr != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/kafkatest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -41,7 +42,7 @@ type bench struct {
 	progress  io.Writer
 	self, bin string
 	dir       string
-	brk       *brokerProc
+	brk       benchBroker
 	adm       *kadm.Client
 	intervals map[string]time.Duration // chosen per interval-owning mode
 }
@@ -87,18 +88,31 @@ func run(ctx context.Context, cfg Config, progress io.Writer) (rep *Report, err 
 		}
 	}
 
-	b.brk, err = startBroker(ctx, b.self, filepath.Join(b.dir, "broker.log"), cfg.Partitions, cfg.Latency, cfg.BrokerMemLimit)
-	if err != nil {
-		return rep, err
+	if cfg.Broker == brokerKafka {
+		b.logf("starting Apache Kafka %s, 1 node", kafkatest.Version)
+		start := time.Now()
+		k, err := startKafka(ctx)
+		if err != nil {
+			return rep, err
+		}
+		b.brk = k
+		defer b.brk.close()
+		b.logf("Apache Kafka %s at %s, started in %s", kafkatest.Version, b.brk.address(), time.Since(start).Round(100*time.Millisecond))
+	} else {
+		p, err := startBroker(ctx, b.self, filepath.Join(b.dir, "broker.log"), cfg.Partitions, cfg.Latency, cfg.BrokerMemLimit)
+		if err != nil {
+			return rep, err
+		}
+		b.brk = p
+		defer b.brk.close()
+		b.logf("broker at %s (GOGC=off GOMEMLIMIT=%s, latency %s)", b.brk.address(), cfg.BrokerMemLimit, cfg.Latency)
 	}
-	defer b.brk.close()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brk.addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.brk.address()))
 	if err != nil {
 		return rep, err
 	}
 	defer cl.Close()
 	b.adm = kadm.NewClient(cl)
-	b.logf("broker at %s (GOGC=off GOMEMLIMIT=%s, latency %s)", b.brk.addr, cfg.BrokerMemLimit, cfg.Latency)
 
 	if err := b.load(ctx); err != nil {
 		return rep, err
@@ -242,7 +256,7 @@ func (b *bench) load(ctx context.Context) error {
 	}
 	if len(inputs) > 0 {
 		start := time.Now()
-		if err := preload(ctx, []string{b.brk.addr}, b.cfg, inputs); err != nil {
+		if err := preload(ctx, []string{b.brk.address()}, b.cfg, inputs); err != nil {
 			return fmt.Errorf("preloading %v: %w", inputs, err)
 		}
 		b.logf("preloaded %d records into each of %v in %s", b.cfg.Records, inputs, time.Since(start).Round(time.Millisecond))
@@ -261,7 +275,7 @@ func (b *bench) load(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	if err := preloadChangelog(ctx, []string{b.brk.addr}, restoreChangelog, b.cfg.Partitions, b.cfg.Records); err != nil {
+	if err := preloadChangelog(ctx, []string{b.brk.address()}, restoreChangelog, b.cfg.Partitions, b.cfg.Records); err != nil {
 		return fmt.Errorf("preloading changelog %s: %w", restoreChangelog, err)
 	}
 	b.logf("preloaded %d distinct keys into %s in %s", b.cfg.Records, restoreChangelog, time.Since(start).Round(time.Millisecond))
@@ -279,6 +293,9 @@ func (b *bench) measure(ctx context.Context, m *mode, index int) (Run, error) {
 		if err := createTopic(ctx, b.adm, outTopic(name), b.cfg.Partitions, nil); err != nil {
 			return r, err
 		}
+	}
+	if err := b.brk.begin(ctx); err != nil {
+		return r, err
 	}
 	cpu0, err := b.brk.cpu()
 	if err != nil {
@@ -323,7 +340,7 @@ func (b *bench) runExactly(ctx context.Context, m *mode, name string, r *Run) er
 		return err
 	}
 	c, err := startChild(filepath.Join(b.dir, name+".log"), b.bin, "run", "-c", path,
-		"--brokers", b.brk.addr, "--instance-id", "bench", "--until-caught-up", "--http-addr=",
+		"--brokers", b.brk.address(), "--instance-id", "bench", "--until-caught-up", "--http-addr=",
 		"--log-level", "info", "--log-format", "json", "--commit-interval", interval.String())
 	if err != nil {
 		return err
@@ -344,7 +361,12 @@ func (b *bench) runExactly(ctx context.Context, m *mode, name string, r *Run) er
 		return fmt.Errorf("exactly committed %d input records, want %d (%s)", in, b.cfg.Records, c.log)
 	}
 	r.Records, r.Commits = in, commits
-	return b.window(name, r)
+	p50, p99, err := caughtUpLine(lines)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, c.log)
+	}
+	r.CommitP50Seconds, r.CommitP99Seconds = p50.Seconds(), p99.Seconds()
+	return b.window(ctx, name, r)
 }
 
 // runCopy runs the baseline copy loop.
@@ -352,7 +374,7 @@ func (b *bench) runCopy(ctx context.Context, m *mode, name string, r *Run) error
 	interval := b.interval(m)
 	r.CommitInterval = interval.String()
 	c, err := startChild(filepath.Join(b.dir, name+".log"), b.self, copyCmd,
-		"--brokers", b.brk.addr, "--group", name, "--from", m.input, "--to", outTopic(name),
+		"--brokers", b.brk.address(), "--group", name, "--from", m.input, "--to", outTopic(name),
 		"--records", strconv.Itoa(b.cfg.Records), "--commit-interval", interval.String())
 	if err != nil {
 		return err
@@ -369,12 +391,13 @@ func (b *bench) runCopy(ctx context.Context, m *mode, name string, r *Run) error
 		return fmt.Errorf("the copy loop copied %d records, want %d", res.Records, b.cfg.Records)
 	}
 	r.Records, r.Commits = res.Records, res.Commits
-	return b.window(name, r)
+	r.CommitP50Seconds, r.CommitP99Seconds = res.CommitP50Seconds, res.CommitP99Seconds
+	return b.window(ctx, name, r)
 }
 
 // window sets the run's processing window from what the broker saw.
-func (b *bench) window(group string, r *Run) error {
-	synced, committed, _, err := b.brk.window(group)
+func (b *bench) window(ctx context.Context, group string, r *Run) error {
+	synced, committed, err := b.brk.window(ctx, group)
 	if err != nil {
 		return err
 	}
@@ -397,7 +420,7 @@ func (b *bench) runRestore(ctx context.Context, m *mode, name string, index int,
 		return err
 	}
 	c, err := startChild(filepath.Join(b.dir, fmt.Sprintf("%s-%d.log", name, index)), b.bin, "run", "-c", path,
-		"--brokers", b.brk.addr, "--instance-id", "r"+strconv.Itoa(index), "--http-addr", addr,
+		"--brokers", b.brk.address(), "--instance-id", "r"+strconv.Itoa(index), "--http-addr", addr,
 		"--log-level", "info", "--log-format", "json")
 	if err != nil {
 		return err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // TestMain lets the test binary stand in for the bench binary when the
@@ -35,6 +37,9 @@ func TestBenchQuick(t *testing.T) {
 	cfg.Modes = []string{"a", "b"}
 	cfg.Seed = 1
 	cfg.RunTimeout = 2 * time.Minute
+	if kafkatest.Selected() {
+		cfg.Broker = brokerKafka
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, cfg, t.Output())
@@ -60,6 +65,8 @@ func TestBenchQuick(t *testing.T) {
 			"CPU µs/record":    m.CPUMicrosPerRecord,
 			"peak RSS":         float64(m.PeakRSSBytes),
 			"ratio":            m.RatioToBaseline,
+			"commit p50":       m.CommitP50Seconds,
+			"commit p99":       m.CommitP99Seconds,
 		} {
 			if v <= 0 {
 				t.Errorf("mode %s: %s = %g, want > 0", m.Mode, name, v)

@@ -322,9 +322,9 @@ func (b *brokerProc) gc() (int64, error) {
 	return v[0], nil
 }
 
-// window returns the group's processing window and commit count as the
-// broker saw them.
-func (b *brokerProc) window(group string) (synced, committed time.Time, commits int64, err error) {
+// windowCommits returns the group's processing window and commit count as
+// the broker saw them.
+func (b *brokerProc) windowCommits(group string) (synced, committed time.Time, commits int64, err error) {
 	v, err := b.ints("window "+group, 3)
 	if err != nil {
 		return

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // Config is one bench invocation.
@@ -47,6 +49,10 @@ type Config struct {
 	Bin string
 	// RunTimeout bounds each run (default 10m).
 	RunTimeout time.Duration
+	// Broker is the broker the runs go through: "embedded" (default),
+	// kfake in a process of its own, or "kafka", a 1-node Apache Kafka
+	// cluster from kafkatest (needs java; Maven fetches its jars once).
+	Broker string
 	// LogDir receives the pipeline files and every process's log; empty
 	// makes a temporary directory, removed at the end unless a run failed.
 	LogDir string
@@ -63,8 +69,15 @@ func defaultConfig() Config {
 		Modes:          allModes(),
 		BrokerMemLimit: "8GiB",
 		RunTimeout:     10 * time.Minute,
+		Broker:         brokerEmbedded,
 	}
 }
+
+// The brokers --broker picks.
+const (
+	brokerEmbedded = "embedded"
+	brokerKafka    = "kafka"
+)
 
 // quick is the --quick setting, for trying the tool out.
 func (c *Config) quick() {
@@ -103,6 +116,15 @@ func (c *Config) validate() error {
 	if c.CommitInterval < 0 || c.CommitInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("--commit-interval %s: want 0 (auto) to 1m", c.CommitInterval))
 	}
+	switch c.Broker {
+	case brokerEmbedded:
+	case brokerKafka:
+		if c.Latency > 0 {
+			errs = append(errs, fmt.Errorf("--latency %s with --broker kafka: the latency model slows the embedded broker down to a real cluster's round trips; Apache Kafka has its own, drop --latency", c.Latency))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--broker %q: want embedded (kfake, the default) or kafka (Apache Kafka %s from kafkatest)", c.Broker, kafkatest.Version))
+	}
 	if c.RunTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("--run-timeout %s: want at least 1s", c.RunTimeout))
 	}
@@ -131,6 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.StringVar(&cfg.BrokerMemLimit, "broker-memlimit", cfg.BrokerMemLimit, "GOMEMLIMIT of the broker, which runs with GOGC=off")
 	fs.StringVar(&cfg.Bin, "exactly", "", "exactly binary to run (default: go build ./cmd/exactly)")
 	fs.DurationVar(&cfg.RunTimeout, "run-timeout", cfg.RunTimeout, "bound on each run")
+	fs.StringVar(&cfg.Broker, "broker", cfg.Broker, "broker to run against: embedded (kfake in its own process) or kafka (a 1-node Apache Kafka "+kafkatest.Version+" from kafkatest; needs java, Maven fetches the jars into .cache/ once)")
 	fs.StringVar(&cfg.LogDir, "log-dir", "", "keep pipeline files and process logs here (default: a temporary directory, removed unless a run failed)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file (- for stdout)")
 	if err := fs.Parse(args); err != nil {

@@ -14,7 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/metrics"
 )
 
 // The baseline is this binary run as `__copy`: what a user would write by
@@ -38,6 +41,10 @@ type copyConfig struct {
 type copyResult struct {
 	Records int64 `json:"records"`
 	Commits int64 `json:"commits"`
+	// The commit time quantiles, from the histogram exactly keeps
+	// (exactly_txn_commit_duration_seconds), estimated the same way.
+	CommitP50Seconds float64 `json:"commit_p50_seconds"`
+	CommitP99Seconds float64 `json:"commit_p99_seconds"`
 }
 
 func copyMain(args []string) int {
@@ -107,6 +114,9 @@ func copyLoop(ctx context.Context, cfg copyConfig, stdout io.Writer) error {
 	}
 
 	var res copyResult
+	// exactly's commit time histogram, so both are estimated alike.
+	reg := prometheus.NewRegistry()
+	hist := metrics.NewPipeline(reg, cfg.group).CommitDuration
 	last := time.Now()
 	for res.Records < cfg.records {
 		fetches := cl.PollRecords(ctx, 10_000)
@@ -127,12 +137,17 @@ func copyLoop(ctx context.Context, cfg copyConfig, stdout io.Writer) error {
 			res.Records++
 		})
 		if res.Records >= cfg.records || time.Since(last) >= cfg.interval {
+			start := time.Now()
 			if err := commit(); err != nil {
 				return err
 			}
+			hist.Observe(time.Since(start).Seconds())
 			res.Commits++
 			last = time.Now()
 		}
+	}
+	if q, n := metrics.CommitQuantiles(reg, 0.5, 0.99); n > 0 {
+		res.CommitP50Seconds, res.CommitP99Seconds = q[0].Seconds(), q[1].Seconds()
 	}
 	return json.NewEncoder(stdout).Encode(res)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,7 +23,28 @@ func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions
 		}
 		return fmt.Errorf("creating topic %s: %w", topic, err)
 	}
-	return nil
+	// Kafka answers CreateTopics once its controller has the topic; the
+	// broker's metadata may lag, and exactly refuses a sink its metadata
+	// does not show. Wait until every partition has a leader.
+	for {
+		m, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if t, ok := m.Topics[topic]; ok && t.Err == nil && len(t.Partitions) == partitions {
+				led := true
+				for _, p := range t.Partitions {
+					led = led && p.Err == nil && p.Leader >= 0
+				}
+				if led {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s created, but its partitions have no leaders yet: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // key returns the key of input record i: one of keys users, the

@@ -39,6 +39,15 @@ type Run struct {
 	// least once) the run made.
 	Commits        int64  `json:"commits"`
 	CommitInterval string `json:"commit_interval,omitempty"`
+	// CommitP50Seconds and CommitP99Seconds are the median and 99th
+	// percentile of the time one commit took (exactly: flushing the
+	// transaction's outputs, committing its offsets and ending it; the
+	// baseline: flushing and committing offsets), estimated from a
+	// histogram of 1-2-5 buckets (1, 2, 5, 10 ms...) as Prometheus's
+	// histogram_quantile does: exactly_txn_commit_duration_seconds, and
+	// the same histogram in the copy loop.
+	CommitP50Seconds float64 `json:"commit_p50_seconds,omitempty"`
+	CommitP99Seconds float64 `json:"commit_p99_seconds,omitempty"`
 	// OtherCPUSeconds is the CPU time processes other than the client,
 	// the broker and the tool used during the run (from /proc/stat; 0
 	// where there is none): anything much above 0 means the machine was
@@ -209,6 +218,24 @@ func stoppedLine(lines []map[string]any) (recordsIn, commits int64, err error) {
 		return in, c, nil
 	}
 	return 0, 0, errors.New("no `stopped` line in the log")
+}
+
+// caughtUpLine returns the commit time quantiles of the `caught up` line
+// `exactly run --until-caught-up` logs.
+func caughtUpLine(lines []map[string]any) (p50, p99 time.Duration, err error) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		msg, _ := lines[i]["msg"].(string)
+		if !strings.HasPrefix(msg, "caught up") {
+			continue
+		}
+		p50, ok1 := logDuration(lines[i], "commit_p50")
+		p99, ok2 := logDuration(lines[i], "commit_p99")
+		if !ok1 || !ok2 {
+			return 0, 0, fmt.Errorf("the caught up line lacks commit_p50 or commit_p99: %v", lines[i])
+		}
+		return p50, p99, nil
+	}
+	return 0, 0, errors.New("no `caught up` line in the log")
 }
 
 // restoredLines sums the records and durations of the `restored` lines,

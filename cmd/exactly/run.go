@@ -130,7 +130,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		g.Go(func() error {
 			err := waitCaughtUp(gctx, brokers, topo.Group, p.Consumed(), p.Settled, kopts...)
 			if err == nil {
-				log.Info("caught up: every input record is committed; stopping")
+				// The commit times of the whole run, for batch runs
+				// and the bench (the histogram's p50 and p99).
+				attrs := []any{}
+				if q, n := metrics.CommitQuantiles(reg, 0.5, 0.99); n > 0 {
+					attrs = append(attrs, "transactions", n, "commit_p50", q[0], "commit_p99", q[1])
+				}
+				log.Info("caught up: every input record is committed; stopping", attrs...)
 				cancel()
 			}
 			return nil

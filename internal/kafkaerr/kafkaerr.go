@@ -54,15 +54,18 @@ func Abortable(err error) bool {
 }
 
 // Fatal reports whether err means the cluster refuses this client:
-// authentication failed, or an ACL denies it the topic, the group, the
-// cluster or the transactional id. Neither retrying nor a new client can
-// help; stop, and let the user fix the credentials or ACLs.
+// authentication failed, an ACL denies it the topic, the group, the
+// cluster or the transactional id, or the group refuses its session
+// timeout (outside group.min/max.session.timeout.ms). Neither retrying nor
+// a new client can help; stop, and let the user fix the credentials, ACLs
+// or settings.
 func Fatal(err error) bool {
 	return errors.Is(err, kerr.TopicAuthorizationFailed) ||
 		errors.Is(err, kerr.GroupAuthorizationFailed) ||
 		errors.Is(err, kerr.ClusterAuthorizationFailed) ||
 		errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
-		errors.Is(err, kerr.SaslAuthenticationFailed)
+		errors.Is(err, kerr.SaslAuthenticationFailed) ||
+		errors.Is(err, kerr.InvalidSessionTimeout)
 }
 
 // SASLFailed reports whether the broker refused the SASL exchange: wrong

@@ -33,6 +33,7 @@ func TestClasses(t *testing.T) {
 		{kerr.ClusterAuthorizationFailed, class{fatal: true}},
 		{kerr.TransactionalIDAuthorizationFailed, class{fatal: true}},
 		{kerr.SaslAuthenticationFailed, class{fatal: true}},
+		{fmt.Errorf("unable to join group session: %w", kerr.InvalidSessionTimeout), class{fatal: true}},
 		{kerr.UnknownTopicOrPartition, class{abortable: true, retriable: true}},
 		{Permanent(fmt.Errorf("no partition 3: %w", kerr.UnknownTopicOrPartition)), class{abortable: true}},
 		{kgo.ErrClientClosed, class{}},
