@@ -62,6 +62,10 @@ func Start(opts Options) (*Broker, error) {
 		// Short enough for tests that shrink the session timeout.
 		kfake.GroupMinSessionTimeout(time.Second),
 		kfake.BrokerConfigs(map[string]string{
+			// As a broker config too: DescribeConfigs reports these,
+			// and exactly checks its session timeout against them at
+			// start (kfake would report Kafka's 6s otherwise).
+			"group.min.session.timeout.ms": "1000",
 			// kfake compacts regardless of open transactions: keep
 			// the cleaner from running on its own.
 			"log.cleaner.backoff.ms": strconv.Itoa(int((365 * 24 * time.Hour).Milliseconds())),
