@@ -333,6 +333,11 @@ func (p *parser) formatLong(v *yaml.Node, path string, def Format) Format {
 	fm := p.mapping(v, path, "format", nil)
 	nv := fm.require("name")
 	if nv == nil {
+		for _, k := range fm.order {
+			if suggest.Closest(k, []string{"name"}) != "" {
+				p.errorf(p.pos(fm.keys[k]), sub(path, k), "unknown key %q; did you mean \"name\"?", k)
+			}
+		}
 		return def
 	}
 	name, ok := p.str(nv, sub(path, "name"))
