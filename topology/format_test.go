@@ -50,7 +50,9 @@ func TestFormatOptions(t *testing.T) {
 			}
 			return errors.Join(errs...)
 		},
-		New: func(format.Part, format.Options, format.Deps) (format.Codec, error) { return nil, errors.New("not used") },
+		New: func(format.Part, format.Options, format.Deps) (format.Codec, error) {
+			return nil, errors.New("not used")
+		},
 	}, format.Factory{Name: format.String, New: func(format.Part, format.Options, format.Deps) (format.Codec, error) { return nil, nil }})
 	if err != nil {
 		t.Fatal(err)
