@@ -171,7 +171,7 @@ func (r *Registry) Lookup(name string) (*Factory, bool) {
 func (r *Registry) Check(name string, opts Options) error {
 	f, ok := r.byName[name]
 	if !ok {
-		return fmt.Errorf("%w %q (want %s)", ErrUnknownFormat, name, OrList(r.names))
+		return fmt.Errorf("%w %q (want %s)", ErrUnknownFormat, name, orList(r.names))
 	}
 	var errs []error
 	for _, k := range sortedKeys(opts) {
@@ -193,7 +193,7 @@ func (f *Factory) takes() string {
 	if len(f.Options) == 0 {
 		return "it takes none"
 	}
-	return "it takes " + OrList(f.Options)
+	return "it takes " + orList(f.Options)
 }
 
 // New returns a codec of the format called name, checking opts first.
@@ -216,8 +216,8 @@ var standard = sync.OnceValue(func() *Registry {
 	return r
 })
 
-// OrList writes names as "a, b or c".
-func OrList(names []string) string {
+// orList writes names as "a, b or c".
+func orList(names []string) string {
 	switch len(names) {
 	case 0:
 		return "none"

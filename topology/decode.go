@@ -315,15 +315,11 @@ func (p *parser) format(f *fields, key string, def Format) Format {
 	if !ok {
 		return def
 	}
-	if _, ok := p.formats.Lookup(s); !ok {
-		p.unknownFormat(v, path, s)
+	if err := p.formats.Check(s, nil); err != nil {
+		p.errorf(p.pos(v), path, "%v", err)
 		return def
 	}
 	return Format{Name: s}
-}
-
-func (p *parser) unknownFormat(v *yaml.Node, path, name string) {
-	p.errorf(p.pos(v), path, "unknown format %q (want %s)", name, format.OrList(p.formats.Names()))
 }
 
 // formatLong reads the long form of a format: name plus options.
@@ -344,11 +340,6 @@ func (p *parser) formatLong(v *yaml.Node, path string, def Format) Format {
 	if !ok {
 		return def
 	}
-	fac, ok := p.formats.Lookup(name)
-	if !ok {
-		p.unknownFormat(nv, sub(path, "name"), name)
-		return def
-	}
 	var opts format.Options
 	for _, k := range fm.order {
 		if k == "name" {
@@ -367,7 +358,12 @@ func (p *parser) formatLong(v *yaml.Node, path string, def Format) Format {
 		opts[k] = x
 	}
 	if err := p.formats.Check(name, opts); err != nil {
-		p.optionErrors(fm, path, fac, err)
+		if errors.Is(err, format.ErrUnknownFormat) {
+			p.errorf(p.pos(nv), sub(path, "name"), "%v", err)
+		} else {
+			fac, _ := p.formats.Lookup(name)
+			p.optionErrors(fm, path, fac, err)
+		}
 		return def
 	}
 	return Format{Name: name, Options: opts}
