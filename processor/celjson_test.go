@@ -13,7 +13,7 @@ import (
 
 // TestAppendCELMatchesNative holds the direct encoder to the general path:
 // for every result it accepts, the bytes are those of
-// format.Encode(json, native(result)).
+// format.EncodeJSON(native(result)).
 func TestAppendCELMatchesNative(t *testing.T) {
 	env, err := topology.NewEnv()
 	if err != nil {

@@ -289,7 +289,7 @@ func (g *graph) native(n *node, out ref.Val, r *record) (any, error) {
 
 // asJSON encodes out as JSON straight from CEL's values (see rawJSON),
 // or reports false for results the general path (native, then
-// format.Encode) turns into an error or a Kafka null.
+// a codec's Encode) turns into an error or a Kafka null.
 func asJSON(out ref.Val) (rawJSON, bool) {
 	if _, null := out.(types.Null); null {
 		return nil, false
