@@ -109,8 +109,9 @@ type Deps struct{}
 type Factory struct {
 	// Name is the format's name in pipeline files, e.g. json.
 	Name string
-	// Options lists the option keys the format takes, for the parser's
-	// unknown-key check and its "did you mean". nil: none.
+	// Options lists the option keys the format takes: Registry.Check
+	// rejects any other, and the parser suggests one of these for a
+	// misspelt key. nil: none.
 	Options []string
 	// Check validates option values (only keys from Options reach it).
 	// It runs offline, by `exactly validate` too: no network, no files.
@@ -160,9 +161,11 @@ func NewRegistry(fs ...Factory) (*Registry, error) {
 func (r *Registry) Names() []string { return slices.Clone(r.names) }
 
 // Lookup returns the factory of the format called name.
-func (r *Registry) Lookup(name string) (*Factory, bool) {
-	f, ok := r.byName[name]
-	return f, ok
+func (r *Registry) Lookup(name string) (Factory, bool) {
+	if f, ok := r.byName[name]; ok {
+		return *f, true
+	}
+	return Factory{}, false
 }
 
 // Check validates a format name and its options offline: the name must

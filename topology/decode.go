@@ -371,7 +371,7 @@ func (p *parser) formatLong(v *yaml.Node, path string, def Format) Format {
 
 // optionErrors reports the errors of a format's options, each at the
 // option it names: an unknown key at the key, a bad value at the value.
-func (p *parser) optionErrors(fm *fields, path string, fac *format.Factory, err error) {
+func (p *parser) optionErrors(fm *fields, path string, fac format.Factory, err error) {
 	errs := []error{err}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
