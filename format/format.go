@@ -1,6 +1,12 @@
 // Package format turns the bytes of a Kafka record key or value into the
 // values expressions see, and back.
 //
+// A format is a [Codec] made by a [Factory] from the format's options; a
+// [Registry] maps format names to factories, and [Standard] holds every
+// format exactly has: json, string and bytes. Package topology checks a
+// pipeline's format names and options against it offline; package
+// processor makes one codec per source and sink part from it.
+//
 // Decoded values are plain Go values that CEL's default type adapter
 // understands: nil, bool, int64, uint64, float64, string, []byte, []any
 // and map[string]any. Encoding accepts the same set (plus time.Time), so
@@ -17,8 +23,20 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+)
 
-	"github.com/exactly-dev/exactly/topology"
+// The names of the formats in Standard.
+const (
+	// JSON decodes a JSON document. Integers without a fraction or
+	// exponent become int64 (uint64 beyond int64; beyond uint64 they
+	// are a decode error, never rounded), other numbers float64,
+	// objects map[string]any, arrays []any, null nil.
+	JSON = "json"
+	// String decodes UTF-8 text into a string; invalid UTF-8 is a decode
+	// error.
+	String = "string"
+	// Bytes passes bytes through untouched as []byte.
+	Bytes = "bytes"
 )
 
 // Number is a decimal number kept as its exact text, such as "120.00".
@@ -31,69 +49,99 @@ type Number string
 // format cannot represent, e.g. a map written with the string format.
 var ErrUnsupported = errors.New("value not representable in this format")
 
-// Decode decodes b according to f. A nil b (a Kafka null) decodes to nil
-// in every format, so a tombstone stays a tombstone.
-func Decode(f topology.Format, b []byte) (any, error) {
+// DecodeJSON decodes b as the json format does, for the pipeline's own
+// records and state (repartition topics, changelogs), whose format is
+// always json. A nil b decodes to nil.
+func DecodeJSON(b []byte) (any, error) {
 	if b == nil {
 		return nil, nil
 	}
-	switch f {
-	case topology.FormatBytes:
-		return b, nil
-	case topology.FormatString:
-		if !utf8.Valid(b) {
-			return nil, fmt.Errorf("invalid UTF-8 at byte %d", invalidAt(b))
-		}
-		return string(b), nil
-	case topology.FormatJSON, "":
-		return decodeJSON(b)
-	}
-	return nil, fmt.Errorf("unknown format %q", f)
+	return decodeJSON(b)
 }
 
-// Encode encodes v according to f. A nil v encodes to a Kafka null.
-func Encode(f topology.Format, v any) ([]byte, error) {
+// EncodeJSON encodes v as the json format does. A nil v encodes to nil.
+func EncodeJSON(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	switch f {
-	case topology.FormatBytes:
-		switch v := v.(type) {
-		case []byte:
-			return v, nil
-		case string:
-			return []byte(v), nil
-		}
-		return nil, fmt.Errorf("bytes format needs bytes or string, got %s: %w", typeName(v), ErrUnsupported)
-	case topology.FormatString:
-		switch v := v.(type) {
-		case string:
-			return []byte(v), nil
-		case []byte:
-			if !utf8.Valid(v) {
-				return nil, fmt.Errorf("string format: invalid UTF-8 at byte %d", invalidAt(v))
-			}
-			return v, nil
-		case int64:
-			return strconv.AppendInt(nil, v, 10), nil
-		case uint64:
-			return strconv.AppendUint(nil, v, 10), nil
-		case float64:
-			return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
-		case bool:
-			return strconv.AppendBool(nil, v), nil
-		case Number:
-			return []byte(v), nil
-		}
-		return nil, fmt.Errorf("string format needs a scalar, got %s: %w", typeName(v), ErrUnsupported)
-	case topology.FormatJSON, "":
-		b, err := appendJSON(make([]byte, 0, 64), v)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+	b, err := appendJSON(make([]byte, 0, 64), v)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown format %q", f)
+	return b, nil
+}
+
+// The standard formats take no options and need no dependencies; each
+// has one codec, shared. Their methods have pointer receivers: a value
+// receiver would put a compiler-made wrapper between the interface call
+// and the method, about 20 instructions per record part.
+var (
+	jsonFactory   = Factory{Name: JSON, New: func(Part, Options, Deps) (Codec, error) { return &jsonCodec{}, nil }}
+	stringFactory = Factory{Name: String, New: func(Part, Options, Deps) (Codec, error) { return &stringCodec{}, nil }}
+	bytesFactory  = Factory{Name: Bytes, New: func(Part, Options, Deps) (Codec, error) { return &bytesCodec{}, nil }}
+)
+
+type jsonCodec struct{}
+
+func (*jsonCodec) Decode(_ string, _ Headers, b []byte) (any, error) { return DecodeJSON(b) }
+func (*jsonCodec) Encode(_ string, _ Headers, v any) ([]byte, error) { return EncodeJSON(v) }
+
+type stringCodec struct{}
+
+func (*stringCodec) Decode(_ string, _ Headers, b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("invalid UTF-8 at byte %d", invalidAt(b))
+	}
+	return string(b), nil
+}
+
+func (*stringCodec) Encode(_ string, _ Headers, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(v), nil
+	case []byte:
+		if !utf8.Valid(v) {
+			return nil, fmt.Errorf("string format: invalid UTF-8 at byte %d", invalidAt(v))
+		}
+		return v, nil
+	case int64:
+		return strconv.AppendInt(nil, v, 10), nil
+	case uint64:
+		return strconv.AppendUint(nil, v, 10), nil
+	case float64:
+		return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+	case bool:
+		return strconv.AppendBool(nil, v), nil
+	case Number:
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("string format needs a scalar, got %s: %w", typeName(v), ErrUnsupported)
+}
+
+type bytesCodec struct{}
+
+func (*bytesCodec) Decode(_ string, _ Headers, b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	return b, nil
+}
+
+func (*bytesCodec) Encode(_ string, _ Headers, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		return v, nil
+	case string:
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("bytes format needs bytes or string, got %s: %w", typeName(v), ErrUnsupported)
 }
 
 func invalidAt(b []byte) int {

@@ -6,41 +6,39 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/exactly-dev/exactly/topology"
 )
 
 func TestDecode(t *testing.T) {
 	tests := []struct {
-		f       topology.Format
+		f       string
 		in      []byte
 		want    any
 		wantErr string
 	}{
-		{topology.FormatJSON, []byte(`{"id":1001,"amount":149.99,"big":1e3,"tags":["a",null,true]}`),
+		{JSON, []byte(`{"id":1001,"amount":149.99,"big":1e3,"tags":["a",null,true]}`),
 			map[string]any{"id": int64(1001), "amount": 149.99, "big": 1000.0, "tags": []any{"a", nil, true}}, ""},
 		// Integers beyond int64 are uint64 when they fit, an error
 		// when they do not: never a rounded double.
-		{topology.FormatJSON, []byte(`18446744073709551615`), uint64(18446744073709551615), ""},
-		{topology.FormatJSON, []byte(`9223372036854775808`), uint64(9223372036854775808), ""},
-		{topology.FormatJSON, []byte(`-9223372036854775809`), nil, "does not fit in 64 bits"},
-		{topology.FormatJSON, []byte(`123456789012345678901234`), nil, "does not fit in 64 bits"},
-		{topology.FormatJSON, []byte(`1.2345678901234568e+23`), 1.2345678901234568e+23, ""},
-		{topology.FormatJSON, []byte(`10.0`), 10.0, ""},
-		{topology.FormatJSON, []byte(`1e400`), nil, "out of range"},
-		{topology.FormatJSON, []byte(`"x"`), "x", ""},
-		{topology.FormatJSON, nil, nil, ""},
-		{topology.FormatJSON, []byte(`{"a":`), nil, "invalid JSON"},
-		{topology.FormatJSON, []byte(`{} {}`), nil, "trailing data"},
-		{topology.FormatJSON, []byte("\"\xff\""), nil, "invalid UTF-8 at byte 1"},
-		{topology.FormatString, []byte("héllo"), "héllo", ""},
-		{topology.FormatString, []byte("ok\xc3"), nil, "invalid UTF-8 at byte 2"},
-		{topology.FormatBytes, []byte{0, 0xff}, []byte{0, 0xff}, ""},
-		{topology.FormatBytes, nil, nil, ""},
+		{JSON, []byte(`18446744073709551615`), uint64(18446744073709551615), ""},
+		{JSON, []byte(`9223372036854775808`), uint64(9223372036854775808), ""},
+		{JSON, []byte(`-9223372036854775809`), nil, "does not fit in 64 bits"},
+		{JSON, []byte(`123456789012345678901234`), nil, "does not fit in 64 bits"},
+		{JSON, []byte(`1.2345678901234568e+23`), 1.2345678901234568e+23, ""},
+		{JSON, []byte(`10.0`), 10.0, ""},
+		{JSON, []byte(`1e400`), nil, "out of range"},
+		{JSON, []byte(`"x"`), "x", ""},
+		{JSON, nil, nil, ""},
+		{JSON, []byte(`{"a":`), nil, "invalid JSON"},
+		{JSON, []byte(`{} {}`), nil, "trailing data"},
+		{JSON, []byte("\"\xff\""), nil, "invalid UTF-8 at byte 1"},
+		{String, []byte("héllo"), "héllo", ""},
+		{String, []byte("ok\xc3"), nil, "invalid UTF-8 at byte 2"},
+		{Bytes, []byte{0, 0xff}, []byte{0, 0xff}, ""},
+		{Bytes, nil, nil, ""},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.f)+"/"+string(tt.in), func(t *testing.T) {
-			got, err := Decode(tt.f, tt.in)
+		t.Run(tt.f+"/"+string(tt.in), func(t *testing.T) {
+			got, err := decode(tt.f, tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Decode(%s, %q) error = %v, want one containing %q", tt.f, tt.in, err, tt.wantErr)
@@ -56,26 +54,26 @@ func TestDecode(t *testing.T) {
 
 func TestEncode(t *testing.T) {
 	tests := []struct {
-		f       topology.Format
+		f       string
 		in      any
 		want    string
 		wantErr bool
 	}{
-		{topology.FormatJSON, map[string]any{"b": int64(2), "a": []any{1.5, "x", nil, true}}, `{"a":[1.5,"x",null,true],"b":2}`, false},
-		{topology.FormatJSON, []byte("hi"), `"aGk="`, false},
+		{JSON, map[string]any{"b": int64(2), "a": []any{1.5, "x", nil, true}}, `{"a":[1.5,"x",null,true],"b":2}`, false},
+		{JSON, []byte("hi"), `"aGk="`, false},
 		// A whole double keeps its fraction, so it reads back as a
 		// double; an integer beyond int64 is written exactly.
-		{topology.FormatJSON, map[string]any{"a": 3.0, "b": 1.7e12, "c": math.Copysign(0, -1), "d": 1e21, "e": uint64(18446744073709551615)},
+		{JSON, map[string]any{"a": 3.0, "b": 1.7e12, "c": math.Copysign(0, -1), "d": 1e21, "e": uint64(18446744073709551615)},
 			`{"a":3.0,"b":1700000000000.0,"c":-0.0,"d":1e+21,"e":18446744073709551615}`, false},
-		{topology.FormatJSON, map[string]any{"f": func() {}}, "", true},
-		{topology.FormatString, "abc", "abc", false},
-		{topology.FormatString, int64(42), "42", false},
-		{topology.FormatString, map[string]any{}, "", true},
-		{topology.FormatBytes, "raw", "raw", false},
-		{topology.FormatBytes, int64(1), "", true},
+		{JSON, map[string]any{"f": func() {}}, "", true},
+		{String, "abc", "abc", false},
+		{String, int64(42), "42", false},
+		{String, map[string]any{}, "", true},
+		{Bytes, "raw", "raw", false},
+		{Bytes, int64(1), "", true},
 	}
 	for _, tt := range tests {
-		got, err := Encode(tt.f, tt.in)
+		got, err := encode(tt.f, tt.in)
 		if tt.wantErr {
 			if !errors.Is(err, ErrUnsupported) {
 				t.Errorf("Encode(%s, %#v) error = %v, want ErrUnsupported", tt.f, tt.in, err)
@@ -86,7 +84,7 @@ func TestEncode(t *testing.T) {
 			t.Errorf("Encode(%s, %#v) = %q, %v, want %q", tt.f, tt.in, got, err, tt.want)
 		}
 	}
-	if b, err := Encode(topology.FormatJSON, nil); b != nil || err != nil {
+	if b, err := encode(JSON, nil); b != nil || err != nil {
 		t.Errorf("Encode(json, nil) = %q, %v, want a Kafka null", b, err)
 	}
 }
@@ -98,18 +96,18 @@ func FuzzJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := Decode(topology.FormatJSON, b)
+		v, err := decode(JSON, b)
 		if err != nil {
 			return
 		}
-		out, err := Encode(topology.FormatJSON, v)
+		out, err := encode(JSON, v)
 		if err != nil {
 			t.Fatalf("Encode(Decode(%q)) error: %v", b, err)
 		}
 		// The same value of the same type: a double stays a double
 		// (10.0 is written 10.0, not 10) and an integer is never
 		// rounded.
-		v2, err := Decode(topology.FormatJSON, out)
+		v2, err := decode(JSON, out)
 		if err != nil || !reflect.DeepEqual(v, v2) {
 			t.Fatalf("round trip of %q: %#v -> %q -> %#v, %v", b, v, out, v2, err)
 		}
@@ -120,13 +118,31 @@ func FuzzString(f *testing.F) {
 	f.Add([]byte("hello"))
 	f.Add([]byte{0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		v, err := Decode(topology.FormatString, b)
+		v, err := decode(String, b)
 		if err != nil {
 			return
 		}
-		out, err := Encode(topology.FormatString, v)
+		out, err := encode(String, v)
 		if err != nil || string(out) != string(b) {
 			t.Fatalf("round trip of %q = %q, %v", b, out, err)
 		}
 	})
+}
+
+// decode and encode use the standard codec called name, as a source or
+// sink of that format does.
+func decode(name string, b []byte) (any, error) {
+	c, err := Standard().New(name, PartValue, nil, Deps{})
+	if err != nil {
+		return nil, err
+	}
+	return c.Decode("t", NoHeaders, b)
+}
+
+func encode(name string, v any) ([]byte, error) {
+	c, err := Standard().New(name, PartValue, nil, Deps{})
+	if err != nil {
+		return nil, err
+	}
+	return c.Encode("t", NoHeaders, v)
 }

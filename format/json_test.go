@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/exactly-dev/exactly/topology"
 )
 
 // stdlibDecode is the decoder decodeJSON replaced, kept as the oracle:
@@ -193,7 +191,7 @@ func TestEncodeMatchesStdlib(t *testing.T) {
 	for i := range 40 {
 		m[fmt.Sprintf("k<%02d>", 39-i)] = int64(i)
 	}
-	got, err := Encode(topology.FormatJSON, m)
+	got, err := encode(JSON, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,11 +172,11 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// AppendJSON appends v as Encode(json, v) writes it (nil as null).
+// AppendJSON appends v as EncodeJSON writes it (nil as null).
 func AppendJSON(b []byte, v any) ([]byte, error) { return appendJSON(b, v) }
 
-// AppendJSONString appends s as a JSON string, as Encode writes strings.
+// AppendJSONString appends s as a JSON string, as EncodeJSON writes strings.
 func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
 
-// AppendJSONFloat appends a finite f as Encode writes doubles.
+// AppendJSONFloat appends a finite f as EncodeJSON writes doubles.
 func AppendJSONFloat(b []byte, f float64) []byte { return appendFloat(b, f) }

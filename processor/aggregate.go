@@ -202,7 +202,7 @@ func (g *graph) groupKey(n *node, r *record) (any, []byte, error) {
 		}
 		key = m
 	}
-	kb, err := format.Encode(topology.FormatJSON, key)
+	kb, err := format.EncodeJSON(key)
 	if err != nil {
 		return nil, nil, g.fail(n, r, PhaseEval, fmt.Errorf("group key: %w", err))
 	}
@@ -232,7 +232,7 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 	}
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
-		if vb, err = format.Encode(topology.FormatJSON, r.value); err != nil {
+		if vb, err = format.EncodeJSON(r.value); err != nil {
 			return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 		}
 	}
@@ -449,7 +449,7 @@ func encodeRowGeneral(accs []acc) ([]byte, error) {
 	for i := range accs {
 		l[i] = accs[i].toMap()
 	}
-	return format.Encode(topology.FormatJSON, l)
+	return format.EncodeJSON(l)
 }
 
 func decodeRow(b []byte, ncols int) ([]acc, error) {
@@ -460,7 +460,7 @@ func decodeRow(b []byte, ncols int) ([]acc, error) {
 }
 
 func decodeRowGeneral(b []byte, ncols int) ([]acc, error) {
-	v, err := format.Decode(topology.FormatJSON, b)
+	v, err := format.DecodeJSON(b)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt state: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 // to encode it.
 type rawJSON []byte
 
-// appendCEL appends v as JSON exactly as format.Encode(json, native(v))
+// appendCEL appends v as JSON exactly as format.EncodeJSON(native(v))
 // would, or reports false for anything it does not handle the same way
 // (errors, NaN, odd map keys): the caller then takes that path, with its
 // errors.

@@ -13,13 +13,13 @@ import (
 
 // TestAppendCELMatchesNative holds the direct encoder to the general path:
 // for every result it accepts, the bytes are those of
-// format.Encode(json, native(result)).
+// format.EncodeJSON(native(result)).
 func TestAppendCELMatchesNative(t *testing.T) {
 	env, err := topology.NewEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
-	value, err := format.Decode(topology.FormatJSON, []byte(`{"id":123,"amount":45.67,"user":"u<1>&\u2028","tags":["a",null,true,1.5],"nested":{"z":1,"a":[{}]},"big":1e300}`))
+	value, err := format.DecodeJSON([]byte(`{"id":123,"amount":45.67,"user":"u<1>&\u2028","tags":["a",null,true,1.5],"nested":{"z":1,"a":[{}]},"big":1e300}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestAppendCELMatchesNative(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: native: %v", tt.expr, err)
 		}
-		want, err := format.Encode(topology.FormatJSON, nv)
+		want, err := format.EncodeJSON(nv)
 		if err != nil {
 			t.Fatalf("%s: Encode: %v", tt.expr, err)
 		}

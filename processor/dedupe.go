@@ -55,7 +55,7 @@ func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return err
 	}
-	idb, err := format.Encode(topology.FormatJSON, id)
+	idb, err := format.EncodeJSON(id)
 	if err != nil {
 		return g.fail(n, r, PhaseEval, fmt.Errorf("id: %w", err))
 	}

@@ -92,6 +92,8 @@ type node struct {
 	routes []*node
 	// aggregate steps.
 	agg *aggregator
+	// sources and sinks.
+	codec codecs
 }
 
 func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
@@ -104,7 +106,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
-		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name)}
+		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name), codec: newCodecs(n)}
 		g.nodes[n.Name] = gn
 		g.list = append(g.list, gn)
 		if s := topo.Plan.Step(n.Name); s != nil {
@@ -154,7 +156,7 @@ func (n *node) toJSONSink() bool {
 		return false
 	}
 	s := n.outs[0].t
-	return s.Kind == topology.KindSink && (s.Format == topology.FormatJSON || s.Format == "")
+	return s.Kind == topology.KindSink && s.Format.Is(format.JSON)
 }
 
 // counter counts within one transaction; only the run loop touches it.
@@ -198,10 +200,10 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		}
 		r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
 		var err error
-		if r.key, err = format.Decode(topology.FormatJSON, in.Key); err != nil {
+		if r.key, err = format.DecodeJSON(in.Key); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
 		}
-		if r.value, err = format.Decode(topology.FormatJSON, in.Value); err != nil {
+		if r.value, err = format.DecodeJSON(in.Value); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 		}
 		r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
@@ -213,10 +215,10 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 	for _, src := range g.bySource[in.Topic] {
 		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
 		var err error
-		if r.key, err = format.Decode(src.t.KeyFormat, in.Key); err != nil {
+		if r.key, err = src.codec.key.Decode(in.Topic, (*kafkaHeaders)(in), in.Key); err != nil {
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("key (format %s): %w", src.t.KeyFormat, err))
 		}
-		if r.value, err = format.Decode(src.t.Format, in.Value); err != nil {
+		if r.value, err = src.codec.value.Decode(in.Topic, (*kafkaHeaders)(in), in.Value); err != nil {
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
 		}
 		r.decodedFrom(src.t.KeyFormat, src.t.Format)
@@ -287,7 +289,7 @@ func (g *graph) native(n *node, out ref.Val, r *record) (any, error) {
 
 // asJSON encodes out as JSON straight from CEL's values (see rawJSON),
 // or reports false for results the general path (native, then
-// format.Encode) turns into an error or a Kafka null.
+// a codec's Encode) turns into an error or a Kafka null.
 func asJSON(out ref.Val) (rawJSON, bool) {
 	if _, null := out.(types.Null); null {
 		return nil, false
@@ -322,7 +324,7 @@ func headerBytes(v any) ([]byte, error) {
 	case nil:
 		return nil, nil
 	}
-	return format.Encode(topology.FormatJSON, v)
+	return format.EncodeJSON(v)
 }
 
 // setHeader replaces every header named k with one holding v.

@@ -19,7 +19,6 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/kafkatest"
-	"github.com/exactly-dev/exactly/topology"
 )
 
 type cluster struct {
@@ -390,7 +389,7 @@ func TestStopMidStream(t *testing.T) {
 	}
 	seen := make([]int, n)
 	for _, r := range recs {
-		v, err := format.Decode(topology.FormatJSON, r.Value)
+		v, err := format.DecodeJSON(r.Value)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/interpreter"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -39,12 +40,15 @@ const (
 )
 
 func formatCode(f topology.Format) uint8 {
-	switch f {
-	case topology.FormatJSON, "":
+	if len(f.Options) > 0 {
+		return 0 // never reused: a format with options may differ from its like
+	}
+	switch f.Name {
+	case format.JSON, "":
 		return 1
-	case topology.FormatString:
+	case format.String:
 		return 2
-	case topology.FormatBytes:
+	case format.Bytes:
 		return 3
 	}
 	return 0

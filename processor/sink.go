@@ -14,19 +14,21 @@ import (
 type sinkStep struct{}
 
 func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
-	kf := n.t.KeyFormat
+	// The codecs see the headers of the record they encode.
+	out := &kgo.Record{Topic: n.t.Topic, Headers: r.headers, Timestamp: r.ts}
+	kf, kc := n.t.KeyFormat, n.codec.key
 	switch r.key.(type) {
 	case map[string]any, []any:
-		if kf == topology.FormatString {
+		if kf.Is(format.String) {
 			// A composite key (several group columns, a window)
 			// is written as JSON text.
-			kf = topology.FormatJSON
+			kf, kc = topology.FormatJSON, jsonCodec
 		}
 	}
 	key, ok := r.rawKey(kf)
 	if !ok {
 		var err error
-		if key, err = format.Encode(kf, r.key); err != nil {
+		if key, err = kc.Encode(n.t.Topic, (*kafkaHeaders)(out), r.key); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
 		}
 	}
@@ -41,7 +43,7 @@ func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 		val = raw
 	} else if !ok {
 		var err error
-		if val, err = format.Encode(n.t.Format, r.value); err != nil {
+		if val, err = n.codec.value.Encode(n.t.Topic, (*kafkaHeaders)(out), r.value); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
 		}
 	}
@@ -52,7 +54,8 @@ func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 		}
 	}
 	n.out.Inc()
-	emit(&kgo.Record{Topic: n.t.Topic, Key: key, Value: val, Headers: r.headers, Timestamp: r.ts})
+	out.Key, out.Value = key, val
+	emit(out)
 	return nil
 }
 

@@ -50,6 +50,7 @@ type joinStep struct {
 	// repartition: records go through this topic first (keyed as the
 	// table's keys are), and are joined when read back from it.
 	repartition string
+	codec       codecs // the table source's
 }
 
 func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
@@ -66,14 +67,16 @@ func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) err
 	key, ok := r.rawKey(kf)
 	if !ok {
 		var err error
-		if key, err = format.Encode(kf, r.key); err != nil {
+		// Bytes as the table's topic holds its keys, whatever the
+		// headers: no headers.
+		if key, err = s.codec.key.Encode(s.j.Table.Topic, format.NoHeaders, r.key); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("key for table %s (format %s): %w", s.j.Table.Name, kf, err))
 		}
 	}
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
 		var err error
-		if vb, err = format.Encode(topology.FormatJSON, r.value); err != nil {
+		if vb, err = format.EncodeJSON(r.value); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 		}
 	}
@@ -94,10 +97,10 @@ func (g *graph) fromRepartition(n *node, in *kgo.Record, emit emitFunc) error {
 	s := n.step.(joinStep)
 	r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
 	var err error
-	if r.key, err = format.Decode(s.j.Table.KeyFormat, in.Key); err != nil {
+	if r.key, err = s.codec.key.Decode(s.j.Table.Topic, format.NoHeaders, in.Key); err != nil {
 		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
 	}
-	if r.value, err = format.Decode(topology.FormatJSON, in.Value); err != nil {
+	if r.value, err = format.DecodeJSON(in.Value); err != nil {
 		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 	}
 	r.decodedFrom(s.j.Table.KeyFormat, topology.FormatJSON)
@@ -113,13 +116,14 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 		key, ok := r.rawKey(s.j.Table.KeyFormat)
 		if !ok {
 			var err error
-			if key, err = format.Encode(s.j.Table.KeyFormat, r.key); err != nil {
+			// A lookup key, not a record: no headers.
+			if key, err = s.codec.key.Encode(s.j.Table.Topic, format.NoHeaders, r.key); err != nil {
 				return g.fail(n, r, PhaseEncode, fmt.Errorf("key for global table %s (format %s): %w", s.j.Table.Name, s.j.Table.KeyFormat, err))
 			}
 		}
 		if b, ok := s.global.get(key); ok && key != nil {
 			var err error
-			if row, err = format.Decode(s.j.Table.Format, b); err != nil {
+			if row, err = s.codec.value.Decode(s.j.Table.Topic, format.NoHeaders, b); err != nil {
 				return g.fail(n, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", s.j.Table.Name, s.j.Table.Format, err))
 			}
 			found = true
@@ -134,7 +138,8 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 			return g.fail(n, r, PhaseEval, fmt.Errorf("reading table %s: %w", s.j.Table.Name, err))
 		}
 		if ok {
-			if row, err = format.Decode(s.j.Table.Format, b); err != nil {
+			// The store keeps a row's value only, not its headers.
+			if row, err = s.codec.value.Decode(s.j.Table.Topic, format.NoHeaders, b); err != nil {
 				return g.fail(n, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", s.j.Table.Name, s.j.Table.Format, err))
 			}
 			found = true
@@ -164,7 +169,8 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 
 func init() {
 	register(topology.KindJoin, func(g *graph, n *node) step {
-		s := joinStep{j: n.t.Join, table: g.nodes[n.t.Join.Table.Name].agg, global: g.globals[n.t.Join.Table.Name]}
+		t := g.nodes[n.t.Join.Table.Name]
+		s := joinStep{j: n.t.Join, table: t.agg, global: g.globals[n.t.Join.Table.Name], codec: t.codec}
 		if n.t.Join.Repartition {
 			s.repartition = topology.RepartitionTopic(g.pipeline, n.t.Name)
 			g.joinRepartition[s.repartition] = n

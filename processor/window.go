@@ -344,7 +344,7 @@ func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emi
 	if err != nil {
 		return err
 	}
-	key, err := format.Decode(topology.FormatJSON, kb)
+	key, err := format.DecodeJSON(kb)
 	if err != nil {
 		return fmt.Errorf("corrupt window state: %w", err)
 	}

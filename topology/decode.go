@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/internal/suggest"
 )
 
 var (
@@ -295,21 +299,94 @@ func (p *parser) endpoint(n *yaml.Node, path string, i int, kind Kind) *entry {
 	return e
 }
 
+// format reads a format: its name (format: json), or a mapping with its
+// name and options (format: {name: json}). Name and options are checked
+// against the format registry, offline.
 func (p *parser) format(f *fields, key string, def Format) Format {
 	v := f.get(key)
 	if v == nil {
 		return def
 	}
-	s, ok := p.str(v, sub(f.path, key))
+	path := sub(f.path, key)
+	if deref(v).Kind == yaml.MappingNode {
+		return p.formatLong(v, path, def)
+	}
+	s, ok := p.str(v, path)
 	if !ok {
 		return def
 	}
-	switch Format(s) {
-	case FormatJSON, FormatString, FormatBytes:
-		return Format(s)
+	if err := p.formats.Check(s, nil); err != nil {
+		p.errorf(p.pos(v), path, "%v", err)
+		return def
 	}
-	p.errorf(p.pos(v), sub(f.path, key), "unknown format %q (want json, string or bytes)", s)
-	return def
+	return Format{Name: s}
+}
+
+// formatLong reads the long form of a format: name plus options.
+func (p *parser) formatLong(v *yaml.Node, path string, def Format) Format {
+	// The keys a mapping may have depend on its name, so read the name
+	// first and check the keys once it is known.
+	fm := p.mapping(v, path, "format", nil)
+	nv := fm.require("name")
+	if nv == nil {
+		for _, k := range fm.order {
+			if suggest.Closest(k, []string{"name"}) != "" {
+				p.errorf(p.pos(fm.keys[k]), sub(path, k), "unknown key %q; did you mean \"name\"?", k)
+			}
+		}
+		return def
+	}
+	name, ok := p.str(nv, sub(path, "name"))
+	if !ok {
+		return def
+	}
+	var opts format.Options
+	for _, k := range fm.order {
+		if k == "name" {
+			continue
+		}
+		var x any
+		if err := deref(fm.vals[k]).Decode(&x); err != nil {
+			// yaml.v3 decodes any well-formed node into an any;
+			// report it anyway rather than drop the option.
+			p.errorf(p.pos(fm.vals[k]), sub(path, k), "cannot read option %q of format %s: %v", k, name, err)
+			return def
+		}
+		if opts == nil {
+			opts = format.Options{}
+		}
+		opts[k] = x
+	}
+	if err := p.formats.Check(name, opts); err != nil {
+		if errors.Is(err, format.ErrUnknownFormat) {
+			p.errorf(p.pos(nv), sub(path, "name"), "%v", err)
+		} else {
+			fac, _ := p.formats.Lookup(name)
+			p.optionErrors(fm, path, fac, err)
+		}
+		return def
+	}
+	return Format{Name: name, Options: opts}
+}
+
+// optionErrors reports the errors of a format's options, each at the
+// option it names: an unknown key at the key, a bad value at the value.
+func (p *parser) optionErrors(fm *fields, path string, fac format.Factory, err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, err := range errs {
+		var oe *format.OptionError
+		switch {
+		case errors.As(err, &oe) && errors.Is(err, format.ErrUnknownOption) && fm.keys[oe.Key] != nil:
+			p.errorf(p.pos(fm.keys[oe.Key]), sub(path, oe.Key), "%v%s", oe.Err, suggest.DidYouMean(oe.Key, fac.Options))
+		case errors.As(err, &oe) && fm.vals[oe.Key] != nil:
+			p.errorf(p.pos(fm.vals[oe.Key]), sub(path, oe.Key), "format %s: %v", fac.Name, oe.Err)
+		default:
+			p.errorf(fm.pos, path, "format %s: %v", fac.Name, err)
+		}
+	}
 }
 
 // decodeFrom reads a from value: one name or a non-empty list of names.

@@ -80,7 +80,11 @@
 //   - topic (required): a Kafka topic name, 1 to 249 of a-z A-Z 0-9 . _ -,
 //     other than "." and "..".
 //   - format: how record values are decoded (sources) or encoded (sinks):
-//     json (the default), string or bytes. See [Format].
+//     json (the default), string or bytes. See [Format]. The long form
+//     format: {name: json} is the same; it is where a format's options
+//     go (format: {name: NAME, OPTION: VALUE...}). json, string and bytes
+//     take none; an unknown name, an option the format does not take or
+//     a bad option value is an error at that key.
 //   - key_format: the same for record keys; string by default.
 //
 // A source with table: true is read as a table: the latest value per key

@@ -16,6 +16,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"gopkg.in/yaml.v3"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/internal/suggest"
 	"github.com/exactly-dev/exactly/internal/yamlerr"
 )
@@ -75,7 +76,12 @@ func ParseContext(ctx context.Context, file string, data []byte) (*Topology, err
 
 // parse parses data, the first bytes of a file of size bytes.
 func parse(ctx context.Context, file string, data []byte, size int64) (*Topology, error) {
-	p := &parser{file: file}
+	return parseWith(ctx, file, data, size, format.Standard())
+}
+
+// parseWith is parse with the formats of reg.
+func parseWith(ctx context.Context, file string, data []byte, size int64, reg *format.Registry) (*Topology, error) {
+	p := &parser{file: file, formats: reg}
 	env, err := sharedEnv()
 	if err != nil {
 		// Not the user's fault, but still reported as Errors so callers
@@ -119,6 +125,7 @@ type parser struct {
 	lines     []string // the file's lines, to map CEL error columns onto the file
 	env       *cel.Env
 	errs      Errors
+	formats   *format.Registry // format names and options are checked here
 
 	sources, steps, sinks []*entry // decoded nodes, file order within each list
 	nSources              int      // list length, including items that failed to decode

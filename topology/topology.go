@@ -4,24 +4,50 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+
+	"github.com/exactly-dev/exactly/format"
 )
 
-// Format names how bytes on a Kafka record become a value that expressions
-// see, and back.
-type Format string
+// Format is how a source or sink turns the bytes of a record key or value
+// into a value that expressions see, and back: the name of a format in
+// [format.Standard] and its options, which the parser checked there
+// (format: NAME, or format: {name: NAME, OPTION: VALUE...}).
+type Format struct {
+	Name    string
+	Options format.Options // nil: none (json, string and bytes take none)
+}
 
-const (
-	// FormatJSON decodes a JSON document. Integers without a fraction or
-	// exponent become int (uint beyond int64; beyond uint64 they are a
-	// decode error, never rounded), other numbers double, objects
-	// map(string, dyn), arrays list(dyn), null null.
-	FormatJSON Format = "json"
-	// FormatString decodes UTF-8 text into a CEL string; invalid UTF-8 is a
-	// decode error.
-	FormatString Format = "string"
-	// FormatBytes passes bytes through untouched as CEL bytes.
-	FormatBytes Format = "bytes"
+// The formats of package format. See [format.JSON], [format.String] and
+// [format.Bytes].
+var (
+	FormatJSON   = Format{Name: format.JSON}
+	FormatString = Format{Name: format.String}
+	FormatBytes  = Format{Name: format.Bytes}
 )
+
+// Equal reports whether f and g are the same format with the same
+// options. The zero Format is json's.
+func (f Format) Equal(g Format) bool {
+	return f.name() == g.name() && f.Options.Equal(g.Options)
+}
+
+// Is reports whether f is the format called name without options.
+func (f Format) Is(name string) bool { return f.name() == name && len(f.Options) == 0 }
+
+func (f Format) name() string {
+	if f.Name == "" {
+		return format.JSON
+	}
+	return f.Name
+}
+
+// String is the format's name, followed by its options in parentheses.
+func (f Format) String() string {
+	if len(f.Options) == 0 {
+		return f.name()
+	}
+	return f.name() + " (" + f.Options.String() + ")"
+}
 
 // Kind says what a node does.
 type Kind string

@@ -162,7 +162,7 @@ func checkNodes(t *testing.T, list string, got []*Node, want []nodeWant) {
 		if !slices.Equal(names(n.Outputs), w.out) {
 			t.Errorf("node %s outputs = %v, want %v", n.Name, names(n.Outputs), w.out)
 		}
-		if n.Topic != w.topic || n.Format != w.format || n.KeyFormat != w.keyFormat {
+		if n.Topic != w.topic || !n.Format.Equal(w.format) || !n.KeyFormat.Equal(w.keyFormat) {
 			t.Errorf("node %s topic, format, key format = %q, %q, %q, want %q, %q, %q",
 				n.Name, n.Topic, n.Format, n.KeyFormat, w.topic, w.format, w.keyFormat)
 		}
