@@ -34,6 +34,7 @@ func (p *Processor) checkLimits(ctx context.Context, watch *connWatch) error {
 		return err
 	}
 	defer cl.Close()
+	watch.dialsTLSFrom(cl) // a TLS handshake failing is then named as such
 	adm := kadm.NewClient(cl)
 	meta, err := adm.BrokerMetadata(ctx)
 	if err != nil {
