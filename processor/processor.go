@@ -723,7 +723,11 @@ func (p *Processor) outputLimits(ctx context.Context, adm *kadm.Client) error {
 	if len(topics) == 0 {
 		return nil
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	var rcs kadm.ResourceConfigs
+	err := retried(ctx, func() (err error) {
+		rcs, err = adm.DescribeTopicConfigs(ctx, topics...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("describing topics %v for max.message.bytes: %w", topics, err)
 	}

@@ -425,7 +425,11 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.
 	for i, n := range pl.Globals {
 		globals[i] = n.Topic
 	}
-	details, err := adm.ListTopics(ctx, slices.Concat(pl.Sources, globals)...)
+	var details kadm.TopicDetails
+	err := retried(ctx, func() (err error) {
+		details, err = adm.ListTopics(ctx, slices.Concat(pl.Sources, globals)...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("describing source topics: %w", err)
 	}
@@ -496,6 +500,27 @@ func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
 	return errors.Join(errs...)
 }
 
+// retried runs a start-up request again while it fails as a request (a
+// broker down or a leader moving, as when one node of a cluster restarts
+// while an instance starts), until ctx ends: the start's own give-up
+// (startGiveUp) and the connection watch, which ends the start at once
+// on a failure retrying cannot fix (authentication, TLS), bound it.
+func retried(ctx context.Context, f func() error) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := f()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
 // configPtrs is configs as kadm takes them.
 func configPtrs(configs map[string]string) map[string]*string {
 	m := make(map[string]*string, len(configs))
@@ -514,7 +539,11 @@ func checkSinks(ctx context.Context, adm *kadm.Client, sinks []string, deadLette
 	if len(sinks) == 0 {
 		return nil
 	}
-	details, err := adm.ListTopics(ctx, sinks...)
+	var details kadm.TopicDetails
+	err := retried(ctx, func() (err error) {
+		details, err = adm.ListTopics(ctx, sinks...)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("describing sink topics: %w", err)
 	}
