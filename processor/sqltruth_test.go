@@ -1,12 +1,10 @@
 package processor
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/exactly-dev/exactly/internal/sqlitetest"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -54,13 +52,6 @@ func genEvents(rng *rand.Rand, parts int32, n int, disorder time.Duration) [][]g
 // as "user|window_start|window_end|n|sum" with times in ms.
 func sqlite(t *testing.T, events []genEvent, query string) []string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 (with sqlite3) is needed for the SQL differential tests")
-		}
-		t.Skip("python3 not installed")
-	}
 	const script = `
 import json, sqlite3, sys
 data = json.load(sys.stdin)
@@ -70,18 +61,7 @@ db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [(e["user"], e["ts"], e
 for row in db.execute(data["query"]):
     print("|".join(str(c) for c in row))
 `
-	in, _ := json.Marshal(map[string]any{"events": events, "query": query})
-	cmd := exec.Command(py, "-c", script)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sqlite: %v\n%s", err, stderr.String())
-	}
-	rows := strings.Fields(string(out))
-	slices.Sort(rows)
-	return rows
+	return sqlitetest.Rows(t, script, map[string]any{"events": events, "query": query})
 }
 
 // The SQL of each window, over on-time events (late ones are dropped by

@@ -1,12 +1,10 @@
 package processortest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/exactly-dev/exactly/internal/sqlitetest"
 	"math/rand/v2"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -113,13 +111,6 @@ func firstDiff(got, want []string) string {
 // version is a delete.
 func sqliteQ20(t *testing.T, events []nexEvent) []string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 (with sqlite3) is needed for the SQL differential tests")
-		}
-		t.Skip("python3 not installed")
-	}
 	const script = `
 import json, sqlite3, sys
 events = json.load(sys.stdin)
@@ -140,16 +131,5 @@ WHERE a.deleted = 0 AND a.category = 10
 for row in db.execute(q):
     print("|".join(str(c) for c in row))
 `
-	in, _ := json.Marshal(events)
-	cmd := exec.Command(py, "-c", script)
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("sqlite: %v\n%s", err, stderr.String())
-	}
-	rows := strings.Fields(string(out))
-	slices.Sort(rows)
-	return rows
+	return sqlitetest.Rows(t, script, events)
 }
