@@ -3,12 +3,13 @@ package processor
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/exactly-dev/exactly/internal/sqlitetest"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exactly-dev/exactly/internal/sqlitetest"
 )
 
 // The windows of a generated stream, checked against SQLite's answer over

@@ -3,12 +3,13 @@ package processortest
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/exactly-dev/exactly/internal/sqlitetest"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exactly-dev/exactly/internal/sqlitetest"
 )
 
 // nexEvent is one generated event of the q20 test, in processing order.
