@@ -496,3 +496,28 @@ func TestSumKeepsInputScale(t *testing.T) {
 		t.Errorf("table =\n%s\nwant sum 4.00 (the largest scale of its inputs) and avg 2", got)
 	}
 }
+
+// A partition whose reader cannot be confirmed at its end (here: a
+// backlog never read) still counts as idle after staleQuiet
+// upstream_idles of quiet, so the windows do not wait for ever.
+func TestLongQuietUpstreamGoesIdle(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        grace: 0s\n        upstream_idle: 1s", "emit: on_close"), 2)
+	d.input("in", 0, "a", `{"user":"u","v":1}`, at(0))
+	d.input("in", 1, "b", `{"user":"u","v":2}`, at(0))
+	d.input("in", 0, "a", `{"user":"u","v":4}`, at(3*time.Minute))
+	d.commit()
+	d.deliverAll()
+	d.backlog("in", 1, 5)
+	d.advance(30 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 0 {
+		t.Fatalf("windows closed after 30s while partition 1 had a backlog: %q", got)
+	}
+	d.advance(31 * time.Second)
+	d.commit()
+	d.deliverAll()
+	if got := d.table("out"); len(got) != 1 {
+		t.Errorf("table = %q after a minute of quiet, want the 10:00 window closed", got)
+	}
+}

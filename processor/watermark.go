@@ -56,7 +56,13 @@ import (
 //     windows forever; a partition whose reader stalls with a backlog (a
 //     long restore, a paused zombie, a slow leader) must not be skipped,
 //     or the records it has yet to read would be judged against the
-//     others' time and dropped as late. The price that remains, as with
+//     others' time and dropped as late. One bound remains: a partition
+//     quiet for staleQuiet upstream_idles (a minute by default) counts as
+//     idle even if its reader's position could not be confirmed at the
+//     end (the broker unreachable for the checks, or a position this
+//     member cannot learn), so windows never wait for ever; a reader
+//     stalled that long with a backlog then sees its records judged
+//     against the others' time. The price that remains, as with
 //     Flink's idleness: records written to an idle partition while it
 //     has no owner (between a crash and the next assignment) are judged
 //     against the others' time.
@@ -240,6 +246,10 @@ func (g *graph) readTo(topic string, part int32, next int64) {
 	}
 }
 
+// staleQuiet is how many upstream_idles of quiet make an upstream idle
+// even when its reader cannot be confirmed at the partition's end.
+const staleQuiet = 60
+
 // upstreamCheckTimeout bounds the broker requests of one idleness check.
 const upstreamCheckTimeout = 5 * time.Second
 
@@ -270,10 +280,25 @@ func (g *graph) idleUpstreams(ctx context.Context, a *aggregator, now time.Time)
 // if that check is recent (they keep up with a partition written to all
 // the time, whose records do not reach the window).
 func (g *graph) markCaughtUp(ctx context.Context, a *aggregator, ws []writer, now time.Time) {
+	idle := windowOf(a).UpstreamIdle
 	if g.offsets == nil {
 		for _, w := range ws {
 			a.ups[w].idle = true
 		}
+		return
+	}
+	// Quiet for staleQuiet upstream_idles: idle whatever the checks say.
+	for _, w := range ws {
+		if u := a.ups[w]; now.Sub(u.last) >= staleQuiet*idle {
+			u.idle = true
+			if g.log != nil {
+				g.log.Warn("counting an upstream partition idle: no record from it for a long time, though its reader could not be confirmed at its end",
+					"partition", w.String(), "quiet", now.Sub(u.last).Round(time.Second), "position", u.pos)
+			}
+		}
+	}
+	ws = slices.DeleteFunc(ws, func(w writer) bool { return a.ups[w].idle })
+	if len(ws) == 0 {
 		return
 	}
 	slices.SortFunc(ws, func(x, y writer) int { return strings.Compare(x.String(), y.String()) })
@@ -297,7 +322,6 @@ func (g *graph) markCaughtUp(ctx context.Context, a *aggregator, ws []writer, no
 			return
 		}
 	}
-	idle := windowOf(a).UpstreamIdle
 	for _, w := range ws {
 		u := a.ups[w]
 		end, ok := ends[w]
