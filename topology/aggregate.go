@@ -51,10 +51,8 @@ const maxTopicLen = 249
 const maxScale = 18
 
 var (
-	aggregateKeys = []string{"group_by", "columns", "emit", "window"}
-	columnKeys    = []string{"fn", "of", "where", "scale"}
-	aggFuncs      = []string{string(AggCount), string(AggSum), string(AggMin), string(AggMax), string(AggAvg), string(AggFirst), string(AggLast)}
-	emits         = []string{string(EmitOnUpdate), string(EmitOnCommit), string(EmitOnClose)}
+	aggFuncs = []string{string(AggCount), string(AggSum), string(AggMin), string(AggMax), string(AggAvg), string(AggFirst), string(AggLast)}
+	emits    = []string{string(EmitOnUpdate), string(EmitOnCommit), string(EmitOnClose)}
 )
 
 // scaled lists the functions whose output is a number that scale applies

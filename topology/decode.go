@@ -30,12 +30,8 @@ var (
 const maxCommitInterval = time.Minute
 
 var (
-	topKeys    = []string{"name", "group", "guarantee", "commit_interval", "on_error", "dead_letter_topic", "limits", "sources", "steps", "sinks"}
-	sourceKeys = []string{"name", "topic", "format", "key_format", "table", "global"}
-	sinkKeys   = []string{"name", "topic", "format", "key_format", "from"}
-	opKeys     = operationKeys()
-	stepKeys   = append([]string{"name", "from"}, opKeys...)
-	branchKeys = []string{"when", "to"}
+	opKeys   = operationKeys()
+	stepKeys = append([]string{"name", "from"}, opKeys...)
 )
 
 // entry is a node being built, with what the graph pass needs to know
@@ -485,8 +481,6 @@ func (p *parser) operation(e *entry, op string, v *yaml.Node, key string, primar
 		spec.decode(p, e, v, key, primary)
 	}
 }
-
-var dedupeKeys = []string{"id", "ttl", "time", "keep"}
 
 // maxDedupeTTL bounds how long ids are remembered: state grows with the
 // ids seen within the TTL.

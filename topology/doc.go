@@ -4,11 +4,15 @@
 // the runtime takes a *Topology and wires it to topics.
 //
 // Use [Load] or [Parse] ([LoadContext] and [ParseContext] stop when their
-// context is done). Either returns a valid [Topology] or an [Errors]
-// value listing every problem in the file, each as file:line:col: key:
-// message, where key is the YAML path of the offending value (for example
+// context is done). Either returns a valid [Topology] or an [Errors] value
+// listing every problem in the file, each as file:line:col: key: message,
+// where key is the YAML path of the offending value (for example
 // steps[1].filter or sources[0].format). A file is at most [MaxFileBytes]
 // long and holds at most [MaxNodes] sources, steps and sinks.
+//
+// This reference is generated from the tables the decoder reads its keys
+// from (reference.go and the operations' specs in ops.go); edit those and
+// run go generate.
 //
 // # Example
 //
@@ -40,65 +44,77 @@
 //
 // # Top level
 //
-//   - name (required): the pipeline name, 1 to 200 of a-z A-Z 0-9 . _ -.
-//     It is the consumer group and the transactional id prefix.
+//   - name (required): the pipeline name, 1 to 200 of a-z A-Z 0-9 . _ -. It
+//     is the consumer group and the transactional id prefix.
 //   - group: the consumer group, same characters; defaults to name.
-//   - guarantee: exactly_once (default: outputs, changelog writes and
-//     input offsets in one transaction), at_least_once (outputs and
-//     changelog writes acknowledged before offsets are committed: a crash
-//     may process records twice, and apply them to state twice) or
-//     at_most_once (offsets committed before processing: a crash may lose
-//     the records in flight, never doubles them).
+//   - guarantee: exactly_once (default: outputs, changelog writes and input
+//     offsets in one transaction), at_least_once (outputs and changelog
+//     writes acknowledged before offsets are committed: a crash may process
+//     records twice, and apply them to state twice) or at_most_once
+//     (offsets committed before processing: a crash may lose the records in
+//     flight, never doubles them).
 //   - commit_interval: a Go duration (100ms, 2s) greater than 0 and at most
 //     1m; absent or 0 leaves the daemon's setting in force.
+//   - on_error: what a bad record (one that cannot be decoded, evaluated or
+//     encoded, or is too large) does: dead_letter (written unchanged, with
+//     headers naming the error and its source, in the same transaction;
+//     needs dead_letter_topic), skip (dropped and counted) or stop (the
+//     default without a dead-letter topic: the pipeline stops with an error
+//     naming the record, which is processed again on restart).
 //   - dead_letter_topic: where bad records go (created when missing);
 //     on_error then defaults to dead_letter.
-//   - on_error: what a bad record (one that cannot be decoded, evaluated
-//     or encoded, or is too large) does: dead_letter (written unchanged,
-//     with headers naming the error and its source, in the same
-//     transaction; needs dead_letter_topic), skip (dropped and counted) or
-//     stop (the default without a dead-letter topic: the pipeline stops
-//     with an error naming the record, which is processed again on
-//     restart).
-//   - limits: max_input_bytes (key plus value of an input record; larger
-//     is a bad record), max_output_bytes (of an output record; default and
-//     most: what its topic's max.message.bytes takes), max_eval_cost (CEL
-//     cost of one evaluation; expressions the checker proves cheaper run
-//     without counting).
+//   - limits: a mapping of limits, each optional (see below).
 //   - sources (required): a non-empty list of sources.
 //   - steps: a list of steps.
 //   - sinks (required): a non-empty list of sinks.
+//
+// The limits mapping takes:
+//
+//   - max_input_bytes: key plus value of an input record; larger is a bad
+//     record.
+//   - max_output_bytes: of an output record; default and most: what its
+//     topic's max.message.bytes takes.
+//   - max_eval_cost: CEL cost of one evaluation; expressions the checker
+//     proves cheaper run without counting.
 //
 // Node names (of sources, steps and sinks alike) are required, unique
 // across the whole file, and made of 1 to 100 of a-z A-Z 0-9 . _ -.
 //
 // # Sources and sinks
 //
-// A source reads a topic; a sink writes one. Both take:
+// A source reads a topic. It takes:
 //
 //   - name (required)
 //   - topic (required): a Kafka topic name, 1 to 249 of a-z A-Z 0-9 . _ -,
 //     other than "." and "..".
 //   - format: how record values are decoded (sources) or encoded (sinks):
 //     json (the default), string or bytes. See [Format]. The long form
-//     format: {name: json} is the same; it is where a format's options
-//     go (format: {name: NAME, OPTION: VALUE...}). json, string and bytes
-//     take none; an unknown name, an option the format does not take or
-//     a bad option value is an error at that key.
+//     format: {name: json} is the same; it is where a format's options go
+//     (format: {name: NAME, OPTION: VALUE...}). json, string and bytes take
+//     none; an unknown name, an option the format does not take or a bad
+//     option value is an error at that key.
 //   - key_format: the same for record keys; string by default.
+//   - table: true reads the topic as a table: the latest value per key (a
+//     null value deletes the key), kept in a store per partition that the
+//     topic itself backs (no changelog of its own); join steps look rows up
+//     in it, and nothing reads it with from.
+//   - global: with table: true, every instance reads the whole topic (every
+//     partition) into memory before it processes anything and keeps it
+//     current; joins with a global table need no co-partitioning, for small
+//     dimension tables.
 //
-// A source with table: true is read as a table: the latest value per key
-// (a null value deletes the key), kept in a store per partition that the
-// topic itself backs (no changelog of its own); join steps look rows up in
-// it, and nothing reads it with from. With global: true as well, every
-// instance reads the whole topic (every partition) into memory before it
-// processes anything and keeps it current; joins with a global table need
-// no co-partitioning, for small dimension tables.
+// A sink writes a topic. It takes:
 //
-// A sink also takes from (see below). A sink may not write a topic a
-// source reads, since the pipeline would consume its own output forever.
-// Several sources may read the same topic (to decode it two ways, say):
-// each record of the topic then enters through all of them.
+//   - name (required)
+//   - topic (required): as a source's.
+//   - format: as a source's.
+//   - key_format: as a source's.
+//   - from: the input (see Connections).
+//
+// A sink may not write a topic a source reads, since the pipeline would
+// consume its own output forever. Several sources may read the same topic
+// (to decode it two ways, say): each record of the topic then enters
+// through all of them.
 //
 // # Steps
 //
@@ -106,44 +122,56 @@
 //
 //   - filter: a bool expression; records for which it is false are dropped.
 //   - map: an expression whose result becomes the record value.
-//   - key: an expression whose result becomes the record key.
 //   - flat_map: a list expression; each element becomes the value of one
 //     output record (an empty list drops the record).
+//   - key: an expression whose result becomes the record key.
+//   - route: a non-empty list of branches, each with an optional when (a
+//     bool expression) and a to (the name of a step or sink); see below.
 //   - set_headers: a mapping from header name to an expression yielding
 //     string or bytes; each sets that header on the record.
-//   - route: a non-empty list of branches, each with an optional when (a
-//     bool expression) and a to (the name of a step or sink). Branches are
-//     tried in order and the record goes to the first that matches. A
-//     branch without when matches everything, so it may only be the last
-//     one (the default). A record that matches no branch is dropped.
+//   - drop_headers: a non-empty list of header names; every header with one
+//     of them is removed from the record.
 //   - join: a stream-table join, a mapping with table (the name of a table
 //     source), type (inner, the default: a record whose key has no row is
 //     dropped; left: it is output with table null) and output (an
 //     expression over the record's variables and table, the row's value,
-//     whose result becomes the value). The lookup is the record key as
-//     read (bytes) in the table as the task has it when the record is
-//     processed: after a start or a rebalance the table partition is
-//     caught up to its high watermark before any record of that
-//     partition is joined; a row that changes later does not make earlier
-//     records join again. Partition p of the input and of the table is
-//     one task: an input keyed as read from one topic needs the table's
-//     partition count; otherwise (a key step upstream) the records go
-//     through the step's repartition topic first, keyed as the table's
-//     keys are.
-//   - drop_headers: a non-empty list of header names; every header with
-//     one of them is removed from the record.
+//     whose result becomes the value). The lookup is the record key as read
+//     (bytes) in the table as the task has it when the record is processed:
+//     after a start or a rebalance the table partition is caught up to its
+//     high watermark before any record of that partition is joined; a row
+//     that changes later does not make earlier records join again.
+//     Partition p of the input and of the table is one task: an input keyed
+//     as read from one topic needs the table's partition count; otherwise
+//     (a key step upstream) the records go through the step's repartition
+//     topic first, keyed as the table's keys are.
 //   - aggregate: keeps one row per group and outputs it as records change
 //     it; see Aggregates below.
-//   - dedupe: a mapping with id (an expression), ttl (a Go duration, at
-//     most 720h), and optional time (event time, as a window's) and keep
-//     (first, the default: the first record of an id passes and later ones
-//     within ttl are dropped; last: every record later in event time than
-//     all before it of its id passes, stale copies are dropped). Seen ids
-//     live in a changelog-backed store and expire once stream time passes
-//     ttl; records with one id must share a partition (one Kafka key).
+//   - dedupe: drops records whose id was seen before, within a ttl; see
+//     below.
+//
+// A route's branches take:
+//
+//   - when: a bool expression; a branch without when matches everything, so
+//     it may only be the last one (the default).
+//   - to (required): the name of a step or sink.
+//
+// Branches are tried in order and the record goes to the first that
+// matches. A record that matches no branch is dropped.
 //
 // Expressions whose type is only known per record (value.x is dyn) are
 // accepted wherever a type is required and checked as records flow.
+//
+// A dedupe step's seen ids live in a changelog-backed store and expire once
+// stream time passes ttl; records with one id must share a partition (one
+// Kafka key). It takes:
+//
+//   - id (required): an expression: records of one id are duplicates.
+//   - ttl (required): a Go duration, at most 720h: how long an id is
+//     remembered.
+//   - time: event time, as a window's; default the record timestamp.
+//   - keep: first (the default: the first record of an id passes and later
+//     ones within ttl are dropped) or last (every record later in event
+//     time than all before it of its id passes, stale copies are dropped).
 //
 // # Aggregates
 //
@@ -185,7 +213,9 @@
 //     (see below).
 //   - emit: on_update (the default) outputs the row once per input record
 //     that changed it; on_commit outputs each changed row once per
-//     transaction, as it stands at commit.
+//     transaction, as it stands at commit; on_close (windows only) outputs
+//     one final row per window once it closes.
+//   - window: a window (see Windows).
 //
 // A column takes:
 //
@@ -195,10 +225,12 @@
 //     without of counts records (COUNT(*)); with of, the records where of
 //     is not null (COUNT(of)). For sum, min, max and avg of must be a
 //     number (int, uint or double); for first and last it may be anything.
-//   - where: a bool expression; only the records for which it is true
-//     count for this column (COUNT(*) FILTER (WHERE ...)).
+//   - where: a bool expression; only the records for which it is true count
+//     for this column (COUNT(*) FILTER (WHERE ...)).
 //   - scale: for sum, min, max and avg only, an integer from 0 to 18: the
 //     number of decimal places the column prints, as in NUMERIC(p, scale).
+//     Without it a sum keeps the scale of its inputs (100.00 + 20.00 is
+//     120.00).
 //
 // Column names, of group and aggregate columns alike, are a letter or _
 // followed by up to 63 letters, digits or _, and are unique across both
@@ -215,15 +247,15 @@
 // pipeline name. Unless group_by is exactly the expression key and records
 // are still partitioned by it (they come from a single topic, and no key
 // step or repartitioning aggregate step lies upstream), records first go
-// through the repartition topic <pipeline>-<step>-repartition, so that
-// each group is handled in one place. Both names are reserved for every aggregate step:
-// no source or sink may use them, and they must fit Kafka's limit of 249
-// characters.
+// through the repartition topic <pipeline>-<step>-repartition, so that each
+// group is handled in one place. Both names are reserved for every
+// aggregate step: no source or sink may use them, and they must fit Kafka's
+// limit of 249 characters.
 //
 // # Windows
 //
-// An aggregate may take a window, which adds window_start and window_end
-// to its rows and keys:
+// An aggregate may take a window, which adds window_start and window_end to
+// its rows and keys:
 //
 //	window:
 //	  tumbling: 1m                     # or hopping: {size: 5m, advance: 1m}, or session: {gap: 30s}
@@ -233,34 +265,52 @@
 //	  upstream_idle: 1s                # default 1s: see below
 //	  late: drop                       # or dead_letter (needs dead_letter_topic), or {to: SINK}
 //
-// and emit: on_close (one final row per window once it closes) besides
-// on_update and on_commit. A tumbling or hopping window closes when the
-// task's stream time reaches its end plus grace; a session (records at
-// most gap apart, so records exactly gap apart share one) when stream
-// time passes its last record plus gap plus grace. on_commit emits, once
-// per transaction, the latest row of every window changed in it, closed
-// or not. A task reading a source partition takes that partition's
-// highest event time as stream time; a task behind the repartition topic
-// takes the minimum over the upstream partitions' watermarks (see the
-// processor package), where an upstream partition that sent nothing for
-// upstream_idle while its reader is caught up does not count until it
-// sends again.
+// A window takes exactly one of tumbling, hopping and session, and:
+//
+//   - tumbling: a Go duration: windows of that size, one after another.
+//   - hopping: a mapping with size and advance (Go durations, size a
+//     multiple of advance): windows of size starting every advance.
+//   - session: a mapping with gap (a Go duration): a key's records at most
+//     gap apart share one window.
+//   - time: an expression giving the event time: a timestamp, an RFC 3339
+//     string, a "YYYY-MM-DD HH:MM:SS" string (UTC) or epoch milliseconds;
+//     default the record timestamp.
+//   - grace: a Go duration, default 0: how long after its end a window
+//     still takes late records.
+//   - idle_timeout: a Go duration, default off: a task that gets no record
+//     for that long advances its stream time by the wall clock, so its
+//     windows close when input stops.
+//   - upstream_idle: a Go duration, default 1s: see below.
+//   - late: what a record for an already closed window does: drop (the
+//     default, counted), dead_letter (needs dead_letter_topic) or {to:
+//     SINK} (written to that sink of the pipeline).
+//
+// A tumbling or hopping window closes when the task's stream time reaches
+// its end plus grace; a session (records at most gap apart, so records
+// exactly gap apart share one) when stream time passes its last record plus
+// gap plus grace. on_commit emits, once per transaction, the latest row of
+// every window changed in it, closed or not. A task reading a source
+// partition takes that partition's highest event time as stream time; a
+// task behind the repartition topic takes the minimum over the upstream
+// partitions' watermarks (see the processor package), where an upstream
+// partition that sent nothing for upstream_idle while its reader is caught
+// up does not count until it sends again.
 //
 // # Connections
 //
-// from names the input of a step or sink: one node name or a list of
-// names, whose records are merged (fan-in). from may name sources and
-// steps, but not sinks (which have no output) nor route steps (which send
-// records only to their branch targets: name the node in a to of the
-// route instead). A route target may still have a from of its own to
-// receive records from other nodes too.
+// from names the input of a step or sink: one node name or a list of names,
+// whose records are merged (fan-in). from may name sources and steps, but
+// not sinks (which have no output) nor route steps (which send records only
+// to their branch targets: name the node in a to of the route instead). A
+// route target may still have a from of its own to receive records from
+// other nodes too.
 //
 // Without from:
 //
 //   - a step that is a route target receives only what the route sends it;
-//   - otherwise the first step reads the only source (with several
-//     sources, from is required) and any other step reads the step before
-//     it in the list, unless that step is a route, which is an error;
+//   - otherwise the first step reads the only source (with several sources,
+//     from is required) and any other step reads the step before it in the
+//     list, unless that step is a route, which is an error;
 //   - a sink that is a route target receives only what the route sends it;
 //   - otherwise a sink reads the last step in the list, or the only source
 //     when there are no steps; if that would be a route, or one of several
@@ -278,9 +328,9 @@
 // strings, math, encoders (base64) and lists. Numbers of different types
 // compare naturally (value.price > 10 works whether price is an int or a
 // double), +, -, * and / mix an int or uint with a double into a double
-// (value.price * 1.5 works when price was written as 10; int with int
-// stays integer arithmetic, int with uint needs a conversion), and
-// timestamp accessors use UTC unless given a time zone.
+// (value.price * 1.5 works when price was written as 10; int with int stays
+// integer arithmetic, int with uint needs a conversion), and timestamp
+// accessors use UTC unless given a time zone.
 //
 // # YAML
 //

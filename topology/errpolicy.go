@@ -46,8 +46,7 @@ const (
 )
 
 var (
-	policies  = []string{string(OnErrorDeadLetter), string(OnErrorSkip), string(OnErrorStop)}
-	limitKeys = []string{"max_input_bytes", "max_output_bytes", "max_eval_cost"}
+	policies = []string{string(OnErrorDeadLetter), string(OnErrorSkip), string(OnErrorStop)}
 )
 
 // errorPolicy decodes on_error and dead_letter_topic, and limits. It runs

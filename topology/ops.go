@@ -13,8 +13,11 @@ import (
 // plus its runtime step in package processor.
 type opSpec struct {
 	kind Kind
-	// summary is the operation's line in the reference.
+	// summary is the operation's one-line description (describe, tools).
 	summary string
+	// doc is the operation's entry in the reference (doc.go): what its
+	// value is and does. It names every key in keys.
+	doc string
 	// keys are the keys of the operation's mapping, when its value is
 	// one (for the reference's coverage test).
 	keys []string
@@ -28,37 +31,37 @@ type opSpec struct {
 
 // opSpecs are the operations, in the reference's order.
 var opSpecs = []opSpec{
-	{kind: KindFilter, summary: "keeps the records for which a bool expression is true", decode: decodeExpr(KindFilter, wantBool), describe: describeExpr},
-	{kind: KindMap, summary: "replaces the value by an expression's result", decode: decodeExpr(KindMap, wantAny), describe: describeExpr},
-	{kind: KindFlatMap, summary: "replaces the record by one record per element of a list expression", decode: decodeExpr(KindFlatMap, wantList), describe: describeExpr},
-	{kind: KindKey, summary: "replaces the key by an expression's result", decode: decodeExpr(KindKey, wantAny), describe: describeExpr},
-	{kind: KindRoute, summary: "sends each record to the first branch whose when is true", keys: branchKeys,
+	{kind: KindFilter, summary: "keeps the records for which a bool expression is true", doc: "a bool expression; records for which it is false are dropped.", decode: decodeExpr(KindFilter, wantBool), describe: describeExpr},
+	{kind: KindMap, summary: "replaces the value by an expression's result", doc: "an expression whose result becomes the record value.", decode: decodeExpr(KindMap, wantAny), describe: describeExpr},
+	{kind: KindFlatMap, summary: "replaces the record by one record per element of a list expression", doc: "a list expression; each element becomes the value of one output record (an empty list drops the record).", decode: decodeExpr(KindFlatMap, wantList), describe: describeExpr},
+	{kind: KindKey, summary: "replaces the key by an expression's result", doc: "an expression whose result becomes the record key.", decode: decodeExpr(KindKey, wantAny), describe: describeExpr},
+	{kind: KindRoute, summary: "sends each record to the first branch whose when is true", doc: "a non-empty list of branches, each with an optional when (a bool expression) and a to (the name of a step or sink); see below.", keys: branchKeys,
 		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			routes, tos := p.routes(v, key)
 			if primary {
 				e.node.Routes, e.tos = routes, tos
 			}
 		}, describe: describeRoute},
-	{kind: KindSetHeaders, summary: "sets headers to expressions' results",
+	{kind: KindSetHeaders, summary: "sets headers to expressions' results", doc: "a mapping from header name to an expression yielding string or bytes; each sets that header on the record.",
 		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			hs := p.headers(v, key)
 			if primary {
 				e.node.Headers = hs
 			}
 		}, describe: describeSetHeaders},
-	{kind: KindDropHeaders, summary: "removes headers by name", decode: decodeDropHeaders, describe: func(p *printer, n *Node, _ *StatefulStep) {
+	{kind: KindDropHeaders, summary: "removes headers by name", doc: "a non-empty list of header names; every header with one of them is removed from the record.", decode: decodeDropHeaders, describe: func(p *printer, n *Node, _ *StatefulStep) {
 		p.line(2, "drop_headers: %s", strings.Join(n.DropHeaders, ", "))
 	}},
-	{kind: KindJoin, summary: "looks up each record's key in a table source and makes the value from both", keys: joinKeys,
+	{kind: KindJoin, summary: "looks up each record's key in a table source and makes the value from both", doc: "a stream-table join, a mapping with table (the name of a table source), type (inner, the default: a record whose key has no row is dropped; left: it is output with table null) and output (an expression over the record's variables and table, the row's value, whose result becomes the value). The lookup is the record key as read (bytes) in the table as the task has it when the record is processed: after a start or a rebalance the table partition is caught up to its high watermark before any record of that partition is joined; a row that changes later does not make earlier records join again. Partition p of the input and of the table is one task: an input keyed as read from one topic needs the table's partition count; otherwise (a key step upstream) the records go through the step's repartition topic first, keyed as the table's keys are.", keys: joinKeys,
 		decode: decodeJoin, describe: describeJoin},
-	{kind: KindAggregate, summary: "keeps one row per group (and window), in a store backed by a changelog", keys: aggregateKeys,
+	{kind: KindAggregate, summary: "keeps one row per group (and window), in a store backed by a changelog", doc: "keeps one row per group and outputs it as records change it; see Aggregates below.", keys: aggregateKeys,
 		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			a := p.aggregate(v, key)
 			if primary {
 				e.node.Aggregate = a
 			}
 		}, describe: describeAggregate},
-	{kind: KindDedupe, summary: "drops records whose id was seen within a ttl, in a store backed by a changelog", keys: dedupeKeys,
+	{kind: KindDedupe, summary: "drops records whose id was seen within a ttl, in a store backed by a changelog", doc: "drops records whose id was seen before, within a ttl; see below.", keys: dedupeKeys,
 		decode: func(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			d := p.dedupe(v, key)
 			if primary {

@@ -86,8 +86,6 @@ type Window struct {
 // DefaultUpstreamIdle is Window.UpstreamIdle's default.
 const DefaultUpstreamIdle = time.Second
 
-var windowKeys = []string{"tumbling", "hopping", "session", "grace", "time", "idle_timeout", "upstream_idle", "late"}
-
 // window decodes an aggregate's window.
 func (p *parser) window(v *yaml.Node, key string) *Window {
 	f := p.mapping(v, key, "window", windowKeys)
