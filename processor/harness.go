@@ -80,7 +80,7 @@ func (h *Harness) start() error {
 	}
 	h.g = newGraph(h.topo, metrics.NewPipeline(nil, h.topo.Name))
 	h.mem = statestore.NewMemory()
-	h.tasks = newTasks(h.g, h.mem, nil, nil, slog.New(slog.DiscardHandler), &Stats{}, h.g.m)
+	h.tasks = newTasks(h.g, h.topo.Plan, h.mem, nil, nil, slog.New(slog.DiscardHandler), &Stats{}, h.g.m)
 	h.g.now = func() time.Time { return h.clock }
 	h.g.offsets = harnessOffsets{h}
 	partsOf := map[string]int32{}

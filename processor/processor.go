@@ -195,7 +195,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	if cfg.Clock != nil {
 		p.g.now = cfg.Clock
 	}
-	p.tasks = newTasks(p.g, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
+	p.tasks = newTasks(p.g, topo.Plan, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
 	p.tasks.plain = topo.Guarantee == topology.AtLeastOnce || topo.Guarantee == topology.AtMostOnce
 	return p, nil
 }
