@@ -521,3 +521,31 @@ func TestLongQuietUpstreamGoesIdle(t *testing.T) {
 		t.Errorf("table = %q after a minute of quiet, want the 10:00 window closed", got)
 	}
 }
+
+// The run loop may be busy (a restore, a long commit) through several
+// rebalances: the assignments it applies afterwards must end as the last
+// one left them. A partition revoked, given back and then lost is this
+// member's upstream no more: kept, it would speak for a partition another
+// member owns, never caught up from here, and hold the windows back.
+func TestUpstreamsFollowRebalancesInOrder(t *testing.T) {
+	d := newDriver(t, byUserYAML("tumbling: 1m\n        upstream_idle: 5s", "emit: on_close"), 2)
+	g := d.g
+	a := g.aggs[0]
+	in0 := writer{"in", 0}
+	if _, ok := a.ups[in0]; !ok {
+		t.Fatal("in/0 is not an upstream of the driver's member to begin with")
+	}
+	m := map[string][]int32{"in": {0}}
+	g.asg.add(m, true)  // revoked by a rebalance
+	g.asg.add(m, false) // given back
+	g.asg.add(m, true)  // lost
+	g.syncUpstreams(ten)
+	if _, ok := a.ups[in0]; ok {
+		t.Error("in/0, lost after it was given back, is still this member's upstream")
+	}
+	g.asg.add(m, false) // assigned again
+	g.syncUpstreams(ten)
+	if _, ok := a.ups[in0]; !ok {
+		t.Error("in/0, assigned again, is not this member's upstream")
+	}
+}

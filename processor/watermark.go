@@ -133,27 +133,25 @@ type upstreamOffsets interface {
 func (u *upstream) changed() bool { return !u.sent || u.wm != u.sentWM || u.idle != u.sentIdle }
 
 // assignments carries partition assignments from the client's rebalance
-// callbacks to the run loop.
+// callbacks to the run loop, in the order they happened: the run loop
+// may be busy (a restore, a long commit) through several rebalances, and
+// a partition revoked, given back and then lost must end up gone.
 type assignments struct {
-	mu      sync.Mutex
-	added   map[string][]int32
-	removed map[string][]int32
-	reset   bool
+	mu     sync.Mutex
+	events []asgEvent
+	reset  bool
+}
+
+// asgEvent is one callback's partitions, added or removed.
+type asgEvent struct {
+	parts   map[string][]int32
+	removed bool
 }
 
 func (s *assignments) add(m map[string][]int32, removed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dst := &s.added
-	if removed {
-		dst = &s.removed
-	}
-	if *dst == nil {
-		*dst = map[string][]int32{}
-	}
-	for t, ps := range m {
-		(*dst)[t] = append((*dst)[t], ps...)
-	}
+	s.events = append(s.events, asgEvent{maps.Clone(m), removed})
 }
 
 // clear forgets every upstream: after a client rebuild the member is
@@ -161,7 +159,7 @@ func (s *assignments) add(m map[string][]int32, removed bool) {
 func (s *assignments) clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.added, s.removed, s.reset = nil, nil, true
+	s.events, s.reset = nil, true
 }
 
 // watermarked reports whether a's clock is the minimum over upstream
@@ -190,8 +188,8 @@ func (a *aggregator) setWriters(sources []string, parts map[string]int32, n int3
 // syncUpstreams applies the assignments the callbacks recorded.
 func (g *graph) syncUpstreams(now time.Time) {
 	g.asg.mu.Lock()
-	added, removed, reset := g.asg.added, g.asg.removed, g.asg.reset
-	g.asg.added, g.asg.removed, g.asg.reset = nil, nil, false
+	events, reset := g.asg.events, g.asg.reset
+	g.asg.events, g.asg.reset = nil, false
 	g.asg.mu.Unlock()
 	for _, a := range g.aggs {
 		if !a.watermarked() {
@@ -200,18 +198,18 @@ func (g *graph) syncUpstreams(now time.Time) {
 		if reset {
 			clear(a.ups)
 		}
-		for t, ps := range removed {
-			for _, p := range ps {
-				delete(a.ups, writer{t, p})
-			}
-		}
-		for t, ps := range added {
-			if !a.feeds[t] {
-				continue
-			}
-			for _, p := range ps {
-				if _, ok := a.ups[writer{t, p}]; !ok {
-					a.ups[writer{t, p}] = newUpstream(now)
+		for _, e := range events {
+			for t, ps := range e.parts {
+				if !a.feeds[t] {
+					continue
+				}
+				for _, p := range ps {
+					w := writer{t, p}
+					if e.removed {
+						delete(a.ups, w)
+					} else if _, ok := a.ups[w]; !ok {
+						a.ups[w] = newUpstream(now)
+					}
 				}
 			}
 		}
