@@ -43,6 +43,9 @@ type graph struct {
 	globals map[string]*globalTable
 	// joinRepartition: repartition topic -> the join step reading it.
 	joinRepartition map[string]*node
+	// tableJoins: a table's store -> the table-table joins reading it
+	// (ttjoin.go).
+	tableJoins map[*aggregator][]*node
 
 	// For dead-lettering late records.
 	pipeline, deadLetterTopic string
@@ -224,7 +227,9 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		r.decodedFrom(src.t.KeyFormat, src.t.Format)
 		src.in.Inc()
 		if src.agg != nil && src.agg.table {
-			g.tableRecord(src.agg, &r)
+			if err := g.tableRecord(src.agg, &r, emit); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := g.forward(src, &r, emit); err != nil {

@@ -196,6 +196,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		p.g.now = cfg.Clock
 	}
 	p.tasks = newTasks(p.g, topo.Plan, cfg.State, cfg.Brokers, cfg.KafkaOpts, p.log, &p.stats, cfg.Metrics)
+	p.tasks.group = p.topo.Group
 	p.tasks.plain = topo.Guarantee == topology.AtLeastOnce || topo.Guarantee == topology.AtMostOnce
 	return p, nil
 }

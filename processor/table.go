@@ -28,18 +28,33 @@ import (
 // task's partition: partition p of the input and of the table topic are
 // one task (the balancer keeps them on one member).
 
-// tableRecord applies a record of a table source's topic to its store.
-func (g *graph) tableRecord(a *aggregator, r *record) {
+// tableRecord applies a record of a table source's topic to its store,
+// then runs the table-table joins of the table (ttjoin.go).
+func (g *graph) tableRecord(a *aggregator, r *record, emit emitFunc) error {
 	p, off := r.src.Partition, r.src.Offset
 	if off < a.restoredTo[p] {
-		return // in the store already (see above)
+		return nil // in the store already (see above)
 	}
 	st, ok := a.stores[p]
 	if !ok {
-		return // not this member's task any more (revoked mid-batch)
+		return nil // not this member's task any more (revoked mid-batch)
+	}
+	joins := len(g.tableJoins[a]) > 0 && r.src.Key != nil
+	var old []byte
+	var had bool
+	if joins {
+		var err error
+		if old, had, err = st.Get(r.src.Key); err != nil {
+			return g.fail(a.node, r, PhaseEval, fmt.Errorf("reading table %s: %w", a.node.t.Name, err))
+		}
+		old = slices.Clone(old)
 	}
 	st.Put(r.src.Key, r.src.Value)
 	a.next[p] = off + 1
+	if !joins {
+		return nil
+	}
+	return g.tableChanged(a, r, old, had, emit)
 }
 
 // joinStep joins each record with its key's row in the table.
@@ -169,6 +184,9 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 
 func init() {
 	register(topology.KindJoin, func(g *graph, n *node) step {
+		if n.t.Join.Left != nil {
+			return newTableJoin(g, n)
+		}
 		t := g.nodes[n.t.Join.Table.Name]
 		s := joinStep{j: n.t.Join, table: t.agg, global: g.globals[n.t.Join.Table.Name], codec: t.codec}
 		if n.t.Join.Repartition {

@@ -65,6 +65,7 @@ type tasks struct {
 	stats   *Stats
 	m       *metrics.Pipeline
 	opts    []kgo.Opt // client options (TLS, SASL, hooks) of restore clients
+	group   string    // the consumer group (tables of table-table joins restore to its offsets)
 
 	mu struct {
 		sync.Mutex
@@ -344,7 +345,11 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 		return fmt.Errorf("creating restore client: %w", err)
 	}
 	defer cl.Close()
-	stats, err := statestore.RestoreWith(ctx, cl, a.changelog, p, st, func(done, left int64) {
+	restore := statestore.RestoreWith
+	if len(t.g.tableJoins[a]) > 0 {
+		restore = t.restoreTable // to the committed offset (ttjoin.go)
+	}
+	stats, err := restore(ctx, cl, a.changelog, p, st, func(done, left int64) {
 		t.stats.RestoreRecords.Add(done - seen)
 		t.stats.RestoreRemaining.Store(left)
 		restored.Add(float64(done - seen))

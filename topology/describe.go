@@ -49,6 +49,9 @@ func Describe(w io.Writer, t *Topology) error {
 		if s.Table {
 			p.line(2, "table source: %s, latest value per key", s.Node.Name)
 			p.line(2, "backed by its topic: %s (restored from it, no changelog)", s.Changelog.Name)
+			if pl.ReadByTableJoin(s) {
+				p.line(2, "restored up to the group's committed offset: a table-table join emits for the records after it")
+			}
 			continue
 		}
 		p.line(2, "step: %s", s.Node.Name)

@@ -144,6 +144,9 @@ func (p *parser) link() {
 				case src.node.Kind == KindSink:
 					p.errorf(r.pos, r.key, "cannot read from sink %q: sinks have no output", r.name)
 					e.bad = true
+				case src.node.Kind == KindSource && src.node.Table && e.node.Join != nil:
+					// A table-table join (ttjoin.go checks the rest).
+					p.tableJoinInput(e, src, r)
 				case src.node.Kind == KindSource && src.node.Table:
 					p.errorf(r.pos, r.key, "source %q is a table: a join reads it (table: %s), not from", r.name, r.name)
 					e.bad = true
@@ -163,6 +166,7 @@ func (p *parser) link() {
 		}
 	}
 
+	p.checkJoinTypes()
 	p.checkCycles()
 	p.checkFlow(all)
 

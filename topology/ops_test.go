@@ -46,7 +46,7 @@ sinks: [{name: out, topic: out}]
 		{"true", "  - {name: f, from: customers, filter: 'true'}\n" + strings.Replace(join, "FROM", "from: orders", 1), `source "customers" is a table: a join reads it`},
 		{"true", "  - {name: f, from: orders, filter: 'true'}", `table source "customers" is read by no join`},
 		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "'table'", "'tabel'", 1), "undeclared reference to 'tabel'"},
-		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "output: 'table'", "output: 'table', type: outer", 1), `unknown join type "outer"`},
+		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "output: 'table'", "output: 'table', type: full", 1), `unknown join type "full"`},
 	} {
 		yaml := strings.NewReplacer("TABLE", tc.table, "STEPS", tc.steps).Replace(base)
 		topo, err := Parse("p.yaml", []byte(yaml))

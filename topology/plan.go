@@ -36,6 +36,9 @@ type JoinStep struct {
 	Table *StatefulStep
 	// Global is the global table source, or nil.
 	Global *Node
+	// Left is the store of the table a table-table join reads from
+	// (Input is its topic); nil for a stream-table join.
+	Left *StatefulStep
 }
 
 // StatefulStep is a step that keeps a store: its state is split into
@@ -223,6 +226,9 @@ func plan(t *Topology) *Plan {
 			j := &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]}
 			if n.Join.Table.Global {
 				j.Global = n.Join.Table
+			}
+			if n.Join.Left != nil {
+				j.Left = tables[n.Join.Left]
 			}
 			if n.Join.Repartition {
 				j.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition",

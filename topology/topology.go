@@ -220,11 +220,16 @@ type Node struct {
 // Join is a stream-table join: each record of the step's input looks up
 // the row of its key in a table source, as the task has the table when
 // the record is processed, and the output expression makes the record's
-// new value from both.
+// new value from both. When the step reads from a table source (Left),
+// it is a table-table join instead (ttjoin.go): a change on either table
+// makes the joined row of its key again, an upsert stream.
 type Join struct {
-	Table  *Node    // a source with Table set
-	Type   JoinType // default JoinInner
-	Output *Expr    // over value, key, headers... and table
+	Table *Node    // a source with Table set
+	Type  JoinType // default JoinInner
+	// Left is the table source a table-table join reads from; nil for a
+	// stream-table join.
+	Left   *Node
+	Output *Expr // over value, key, headers... and table
 	// Repartition: the records reaching the join are not keyed as read
 	// from one topic (a key step upstream), so they go through
 	// <pipeline>-<step>-repartition first, keyed as the table's keys are
@@ -241,6 +246,9 @@ const (
 	JoinInner JoinType = "inner"
 	// JoinLeft outputs it with table null.
 	JoinLeft JoinType = "left"
+	// JoinOuter (table-table joins only) makes a row when either side
+	// has one, the missing side null.
+	JoinOuter JoinType = "outer"
 )
 
 // Dedupe drops records whose id was already seen within TTL of record

@@ -1,0 +1,212 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/google/cel-go/common/types"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/statestore"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+// Table-table joins.
+//
+// A table-table join keeps no store of its own: it reads the stores of its
+// two tables, which are co-partitioned (partition p of both is one task).
+// Each record of either table's topic updates its table's store
+// (tableRecord) and then makes the joined row of its key again, from the
+// row the record brings and the other table's row as the task has it:
+//
+//	before: the joined row of the key with the side's old row
+//	after:  the joined row with its new row (none for a delete)
+//
+// A row exists when the join type says so (inner: both sides; left: the
+// left side, the table the step reads from; outer: either side) and the
+// output expression does not return null. An existing row after the
+// change is emitted (an upsert, also when it did not change); a row that
+// existed before and not after is deleted by a tombstone (the key with a
+// null value); nothing is emitted otherwise.
+//
+// Exactly once: the output, the stores' updates and the input offsets move
+// together through the transaction, as for every table record. The output
+// for a table record depends on the other table's store at the moment the
+// record is processed, so after a crash or a rebalance the stores must
+// hold exactly the records the group committed past, not more: the tables
+// of a table-table join are restored up to the group's committed offset of
+// their partition (restoreTable), and the records after it are processed
+// again, emitting their output in the transaction that commits them. (A
+// stream-table join's table is restored to the high watermark instead:
+// there the table side owes no output.)
+
+// tableJoinStep is the runtime of a table-table join. Its records do not
+// arrive through push: tableRecord calls changed for each table record.
+type tableJoinStep struct {
+	j           *topology.Join
+	left, right *aggregator
+	// The tables' codecs, to decode the other side's stored row.
+	lcodec, rcodec codecs
+}
+
+func (tableJoinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	return nil // never pushed: table sources forward nothing (see changed)
+}
+
+// side is one table's row of a key: its decoded value, if it has one.
+type side struct {
+	row any
+	ok  bool
+}
+
+// exists reports whether the join has a row for a key whose sides are l
+// and r, before the output expression has its say.
+func (s tableJoinStep) exists(l, r side) bool {
+	switch s.j.Type {
+	case topology.JoinLeft:
+		return l.ok
+	case topology.JoinOuter:
+		return l.ok || r.ok
+	}
+	return l.ok && r.ok
+}
+
+// row evaluates the output for sides l and r of r's key; ok is false
+// when the join has no row for them.
+func (s tableJoinStep) row(g *graph, n *node, rec *record, l, r side) (any, bool, error) {
+	if !s.exists(l, r) {
+		return nil, false, nil
+	}
+	ev := *rec
+	ev.value = l.row
+	act := g.activation(&ev)
+	act.table = r.row
+	res, _, err := s.j.Output.Program.Eval(act)
+	if err != nil {
+		return nil, false, g.fail(n, rec, PhaseEval, err)
+	}
+	if _, null := res.(types.Null); null {
+		return nil, false, nil
+	}
+	v, err := g.native(n, res, rec)
+	return v, err == nil, err
+}
+
+// changed makes the joined row of rec's key after rec, a record of table
+// a's topic, changed a's row from old to rec's value.
+func (s tableJoinStep) changed(g *graph, n *node, a *aggregator, rec *record, old side, emit emitFunc) error {
+	otherAgg, otherCodec := s.right, s.rcodec
+	if a == s.right {
+		otherAgg, otherCodec = s.left, s.lcodec
+	}
+	st, err := otherAgg.store(rec.src.Partition)
+	if err != nil {
+		return g.fail(n, rec, PhaseEval, err)
+	}
+	b, ok, err := st.Get(rec.src.Key)
+	if err != nil {
+		return g.fail(n, rec, PhaseEval, fmt.Errorf("reading table %s: %w", otherAgg.node.t.Name, err))
+	}
+	var other side
+	if ok {
+		// The store keeps a row's value only, not its headers.
+		t := otherAgg.node.t
+		if other.row, err = otherCodec.value.Decode(t.Topic, format.NoHeaders, b); err != nil {
+			return g.fail(n, rec, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", t.Name, t.Format, err))
+		}
+		other.ok = true
+	}
+	result := "miss"
+	if other.ok {
+		result = "match"
+	}
+	g.m.JoinLookups.WithLabelValues(n.t.Name, result).Inc()
+
+	now := side{row: rec.value, ok: rec.src.Value != nil}
+	lBefore, rBefore, lAfter, rAfter := old, other, now, other
+	if a == s.right {
+		lBefore, rBefore, lAfter, rAfter = other, old, other, now
+	}
+	v, after, err := s.row(g, n, rec, lAfter, rAfter)
+	if err != nil {
+		return err
+	}
+	if !after {
+		before := false
+		if s.exists(lBefore, rBefore) {
+			if _, before, err = s.row(g, n, rec, lBefore, rBefore); err != nil {
+				return err
+			}
+		}
+		if !before {
+			return nil
+		}
+	}
+	out := *rec
+	out.from &^= fromValueMask
+	out.value = v // nil: a tombstone
+	return g.forward(n, &out, emit)
+}
+
+// tableChanged runs the table-table joins of a's table for rec, whose key
+// had the row old (its stored bytes) before rec was applied.
+func (g *graph) tableChanged(a *aggregator, rec *record, old []byte, hadOld bool, emit emitFunc) error {
+	for _, n := range g.tableJoins[a] {
+		s := n.step.(tableJoinStep)
+		prev := side{ok: hadOld}
+		if hadOld {
+			t, c := a.node.t, a.node.codec
+			var err error
+			if prev.row, err = c.value.Decode(t.Topic, format.NoHeaders, old); err != nil {
+				return g.fail(n, rec, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", t.Name, t.Format, err))
+			}
+		}
+		if err := s.changed(g, n, a, rec, prev, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newTableJoin(g *graph, n *node) step {
+	l, r := g.nodes[n.t.Join.Left.Name], g.nodes[n.t.Join.Table.Name]
+	s := tableJoinStep{j: n.t.Join, left: l.agg, right: r.agg, lcodec: l.codec, rcodec: r.codec}
+	if g.tableJoins == nil {
+		g.tableJoins = map[*aggregator][]*node{}
+	}
+	for _, a := range []*aggregator{s.left, s.right} {
+		if !slices.Contains(g.tableJoins[a], n) {
+			g.tableJoins[a] = append(g.tableJoins[a], n)
+		}
+	}
+	return s
+}
+
+// restoreTable restores the store of a table a table-table join reads up
+// to the group's committed offset of its partition (see above): the
+// member's consumer resumes there, and the join's output for the records
+// from there on has not been committed.
+func (t *tasks) restoreTable(ctx context.Context, cl *kgo.Client, topic string, p int32, st statestore.Store, progress statestore.Progress) (statestore.RestoreStats, error) {
+	adm := kadm.NewClient(cl)
+	var offs kadm.OffsetResponses
+	// Stable: a transaction that committed offsets and is not yet
+	// complete would otherwise show the offsets before it.
+	err := retried(ctx, func() (err error) {
+		offs, err = adm.FetchOffsets(kadm.RequireStable(ctx), t.group)
+		return err
+	})
+	if err != nil {
+		return statestore.RestoreStats{}, fmt.Errorf("fetching the committed offsets of group %s for table %s partition %d: %w", t.group, topic, p, err)
+	}
+	end := int64(0) // none committed: the consumer starts at the log start
+	if o, ok := offs.Lookup(topic, p); ok {
+		if o.Err != nil {
+			return statestore.RestoreStats{}, fmt.Errorf("fetching the committed offset of group %s for table %s partition %d: %w", t.group, topic, p, o.Err)
+		}
+		end = max(end, o.At)
+	}
+	return statestore.RestoreUpTo(ctx, cl, topic, p, st, end, progress)
+}

@@ -1,0 +1,98 @@
+package processortest
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var updateTableJoin = flag.Bool("update-ttjoin", false, "rewrite the table-table join golden files")
+
+const tableJoinPipeline = `name: accounts
+sources:
+  - {name: users, topic: users, table: true}
+  - {name: plans, topic: plans, table: true}
+steps:
+  - name: user-plan
+    from: users
+    join:
+      table: plans
+      type: TYPE
+      output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'
+sinks:
+  - {name: out, topic: out}
+`
+
+// stream is every record of topic, tombstones included, one per line.
+func stream(d *Driver, topic string) string {
+	var b strings.Builder
+	for _, r := range d.Records(topic) {
+		v := string(r.Value)
+		if r.Value == nil {
+			v = "<tombstone>"
+		}
+		b.WriteString(string(r.Key) + " " + v + "\n")
+	}
+	return b.String()
+}
+
+func goldenText(t *testing.T, got, path string) {
+	t.Helper()
+	if *updateTableJoin {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("output =\n%s\nwant (%s)\n%s", got, path, want)
+	}
+}
+
+// A table-table join emits the joined row of a key whenever either table
+// changes it, and a tombstone when the row stops existing: inner needs
+// both sides, left the users side, outer either. Deletes on both sides,
+// a delete of a key that never existed, an aborted transaction (its
+// changes never happened) and a crash (uncommitted changes lost, the
+// tables restored to what was committed) are in the script; the golden
+// files hold every output record in order.
+func TestTableTableJoin(t *testing.T) {
+	for _, typ := range []string{"inner", "left", "outer"} {
+		t.Run(typ, func(t *testing.T) {
+			d := New(t, strings.Replace(tableJoinPipeline, "TYPE", typ, 1))
+			at := time.Unix(0, 0)
+			del := func(topic, key string) { d.PipeTo(topic, 0, []byte(key), nil, at) }
+			d.Pipe("users", "u1", `{"name":"Ada"}`, at)
+			d.Pipe("plans", "u1", `{"tier":"gold"}`, at)
+			d.Pipe("plans", "u2", `{"tier":"silver"}`, at)
+			d.Commit()
+			d.Pipe("users", "u1", `{"name":"Ada L."}`, at)
+			del("plans", "u2")
+			del("plans", "u1")
+			d.Commit()
+			d.Pipe("users", "u3", `{"name":"Bob"}`, at)
+			d.Pipe("plans", "u3", `{"tier":"bronze"}`, at)
+			d.Abort()
+			del("users", "u1")
+			del("users", "u9") // never existed
+			d.Commit()
+			d.Pipe("users", "u4", `{"name":"Cy"}`, at)
+			d.Pipe("plans", "u4", `{"tier":"basic"}`, at)
+			d.Crash()
+			d.Pipe("plans", "u4", `{"tier":"premium"}`, at)
+			d.Pipe("users", "u3", `{"name":"Bob"}`, at)
+			d.Commit()
+			d.Pipe("users", "u4", `{"name":"Cy"}`, at)
+			del("plans", "u4")
+			del("users", "u4")
+			d.Commit()
+			goldenText(t, stream(d, "out"), filepath.Join("..", "testdata", "join", "table_"+typ+".golden"))
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package topology
+
+import "slices"
+
+// Table-table joins: a join step whose from is a table source joins that
+// table (the left side, value in the output) with its table: (the right
+// side, table in the output) on the key. Both are partitioned tables,
+// co-partitioned like a stream-table join's input and table.
+
+// tableJoinInput links e, a join step, to src, a table source it names in
+// from: e becomes a table-table join.
+func (p *parser) tableJoinInput(e, src *entry, r ref) {
+	j := e.node.Join
+	switch {
+	case src.node.Global:
+		p.errorf(r.pos, r.key, "source %q is a global table: a table-table join reads partitioned tables on both sides; drop global: true from %s", r.name, r.name)
+		e.bad = true
+		return
+	case j.Left != nil:
+		p.errorf(r.pos, r.key, "a table-table join reads one table (from) and joins another (table); %q is a second table in from", r.name)
+		e.bad = true
+		return
+	case j.Table == src.node:
+		p.errorf(r.pos, r.key, "join of table %q with itself; name another table in from or in table", r.name)
+		e.bad = true
+		return
+	}
+	j.Left = src.node
+	p.tablesUsed[src] = true
+	p.connect(src, e, r)
+}
+
+// checkJoinTypes checks what only the linked graph tells: outer is for
+// table-table joins, which read one table and nothing else and join it
+// with a partitioned table.
+func (p *parser) checkJoinTypes() {
+	for _, e := range p.steps {
+		j := e.node.Join
+		if j == nil {
+			continue
+		}
+		key := e.path + ".join"
+		switch {
+		case j.Left == nil && j.Type == JoinOuter:
+			p.errorf(e.node.Pos, key+".type", "join type outer joins two tables: read a table source in from (a stream-table join is inner or left)")
+		case j.Left == nil:
+		case slices.ContainsFunc(e.in, func(in edge) bool { return in.from.node != j.Left }):
+			p.errorf(e.node.Pos, e.path+".from", "a table-table join reads only its table %q: read the other inputs in another step", j.Left.Name)
+			e.bad = true
+		case j.Table != nil && j.Table.Global:
+			p.errorf(e.node.Pos, key+".table", "table %q is global: a table-table join joins partitioned tables; drop global: true from %s", j.Table.Name, j.Table.Name)
+		}
+	}
+}
+
+// describeTableJoin writes what describe shows under a table-table join.
+func describeTableJoin(p *printer, n *Node) {
+	j := n.Join
+	p.line(2, "join: %s, table %s (topic %s) with table %s (topic %s), on the key", j.Type, j.Left.Name, j.Left.Topic, j.Table.Name, j.Table.Topic)
+	p.expr(2, "output: ", j.Output)
+	p.line(2, "inputs: changes of either table (value: the %s row, table: the %s row; null where a side has none)", j.Left.Name, j.Table.Name)
+	p.line(2, "emits: an upsert stream keyed as the tables: the key's joined row on each change, a tombstone when it stops existing")
+	p.line(2, "stores: %s and %s (the tables' stores, restored to the group's committed offsets)", j.Left.Name, j.Table.Name)
+}
+
+// ReadByTableJoin reports whether s, a table source's store, is a side of
+// a table-table join: its store must then hold exactly the records the
+// group has committed past (restored up to the committed offset, not the
+// high watermark), since the join's output for the records after it is
+// still owed.
+func (p *Plan) ReadByTableJoin(s *StatefulStep) bool {
+	for _, j := range p.Joins {
+		if j.Left != nil && (j.Left == s || j.Table == s) {
+			return true
+		}
+	}
+	return false
+}
