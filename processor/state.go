@@ -235,7 +235,7 @@ func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
 	}
 	for _, j := range pl.Joins {
 		if j.Table != nil { // a global table needs no co-partitioning
-			check(j.Node.Name, []string{j.Input, j.Table.Input})
+			check(j.Node.Name, j.CoPartition())
 		}
 	}
 	return errors.Join(errs...)

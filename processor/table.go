@@ -109,6 +109,9 @@ func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) err
 // fromRepartition joins a record read back from the join's repartition
 // topic.
 func (g *graph) fromRepartition(n *node, in *kgo.Record, emit emitFunc) error {
+	if fk, ok := n.step.(foreignKeyJoin); ok {
+		return fk.fromTopic(g, n, in, emit)
+	}
 	s := n.step.(joinStep)
 	r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
 	var err error

@@ -43,6 +43,12 @@ import (
 // stream-table join's table is restored to the high watermark instead:
 // there the table side owes no output.)
 
+// tableChanger is a join that reads tables' changes: told of each (after
+// the table's store has the change), with the key's row before it.
+type tableChanger interface {
+	changed(g *graph, n *node, a *aggregator, rec *record, old side, emit emitFunc) error
+}
+
 // tableJoinStep is the runtime of a table-table join. Its records do not
 // arrive through push: tableRecord calls changed for each table record.
 type tableJoinStep struct {
@@ -155,7 +161,7 @@ func (s tableJoinStep) changed(g *graph, n *node, a *aggregator, rec *record, ol
 // had the row old (its stored bytes) before rec was applied.
 func (g *graph) tableChanged(a *aggregator, rec *record, old []byte, hadOld bool, emit emitFunc) error {
 	for _, n := range g.tableJoins[a] {
-		s := n.step.(tableJoinStep)
+		s := n.step.(tableChanger)
 		prev := side{ok: hadOld}
 		if hadOld {
 			t, c := a.node.t, a.node.codec
@@ -174,15 +180,23 @@ func (g *graph) tableChanged(a *aggregator, rec *record, old []byte, hadOld bool
 func newTableJoin(g *graph, n *node) step {
 	l, r := g.nodes[n.t.Join.Left.Name], g.nodes[n.t.Join.Table.Name]
 	s := tableJoinStep{j: n.t.Join, left: l.agg, right: r.agg, lcodec: l.codec, rcodec: r.codec}
+	g.readsTables(n, s.left, s.right)
+	if n.t.Join.On != nil {
+		return newForeignKeyJoin(g, n, s)
+	}
+	return s
+}
+
+// readsTables records that n reads the changes of tables (tableChanged).
+func (g *graph) readsTables(n *node, tables ...*aggregator) {
 	if g.tableJoins == nil {
 		g.tableJoins = map[*aggregator][]*node{}
 	}
-	for _, a := range []*aggregator{s.left, s.right} {
+	for _, a := range tables {
 		if !slices.Contains(g.tableJoins[a], n) {
 			g.tableJoins[a] = append(g.tableJoins[a], n)
 		}
 	}
-	return s
 }
 
 // restoreTable restores the store of a table a table-table join reads up

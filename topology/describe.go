@@ -85,6 +85,17 @@ func Describe(w io.Writer, t *Topology) error {
 		p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
 		p.line(2, "configs: %s", configs(j.Repartition.Configs))
 	}
+	for _, j := range pl.Joins {
+		if !j.Foreign() {
+			continue
+		}
+		for _, it := range []*InternalTopic{j.Subscription, j.Response} {
+			p.line(1, "%s", it.Name)
+			p.line(2, "step: %s (foreign-key join %ss)", j.Node.Name, strings.TrimPrefix(it.Name, t.Name+"-"+j.Node.Name+"-"))
+			p.line(2, "partitions: as the table topic %s", it.PartitionsOf)
+			p.line(2, "configs: %s", configs(it.Configs))
+		}
+	}
 
 	// Only shown when there are some, so describe output of pipelines
 	// without joins stays as it was.

@@ -71,8 +71,8 @@ var opSpecs = []opSpec{
 }
 
 var (
-	joinKeys  = []string{"table", "type", "output"}
-	joinTypes = []string{string(JoinInner), string(JoinLeft)}
+	joinKeys  = []string{"table", "type", "on", "output"}
+	joinTypes = []string{string(JoinInner), string(JoinLeft), string(JoinOuter)}
 )
 
 // decodeJoin decodes a join: the table source's name (resolved when the
@@ -100,6 +100,9 @@ func decodeJoin(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 			}
 		}
 	}
+	if x := f.get("on"); x != nil {
+		j.On = p.expr(x, sub(key, "on"), wantAny, "on")
+	}
 	if x := f.require("output"); x != nil {
 		env, err := joinEnv()
 		if err != nil {
@@ -118,6 +121,10 @@ func decodeJoin(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 
 func describeJoin(p *printer, n *Node, _ *StatefulStep) {
 	j := n.Join
+	if j.Left != nil {
+		describeTableJoin(p, n)
+		return
+	}
 	p.line(2, "join: %s with table %s (topic %s)", j.Type, j.Table.Name, j.Table.Topic)
 	p.expr(2, "output: ", j.Output)
 	if j.Repartition {

@@ -39,6 +39,20 @@ type JoinStep struct {
 	// Left is the store of the table a table-table join reads from
 	// (Input is its topic); nil for a stream-table join.
 	Left *StatefulStep
+	// Subscription and Response are a foreign-key join's topics (see
+	// foreignKeyJoin); nil for other joins.
+	Subscription, Response *InternalTopic
+}
+
+// CoPartition returns the topics whose partition p the join reads in one
+// task: its input and its table's topic, or for a foreign-key join the
+// response topic and the left table's (the subscription topic and the
+// right table's are its store's).
+func (j *JoinStep) CoPartition() []string {
+	if j.Foreign() {
+		return []string{j.Response.Name, j.Input}
+	}
+	return []string{j.Input, j.Table.Input}
 }
 
 // StatefulStep is a step that keeps a store: its state is split into
@@ -137,6 +151,9 @@ func (p *Plan) Topics() []InternalTopic {
 		if j.Repartition != nil {
 			out = append(out, *j.Repartition)
 		}
+		if j.Foreign() {
+			out = append(out, *j.Subscription, *j.Response)
+		}
 	}
 	if p.DeadLetter != nil {
 		out = append(out, *p.DeadLetter)
@@ -156,6 +173,9 @@ func (p *Plan) RepartitionTopics() []string {
 		if j.Repartition != nil {
 			out = append(out, j.Repartition.Name)
 		}
+		if j.Foreign() {
+			out = append(out, j.Subscription.Name, j.Response.Name)
+		}
 	}
 	return out
 }
@@ -170,7 +190,7 @@ func (p *Plan) CoPartitionGroups() [][]string {
 	}
 	for _, j := range p.Joins {
 		if j.Table != nil {
-			sets = append(sets, []string{j.Input, j.Table.Input})
+			sets = append(sets, j.CoPartition())
 		}
 	}
 	for _, set := range sets {
@@ -229,6 +249,9 @@ func plan(t *Topology) *Plan {
 			}
 			if n.Join.Left != nil {
 				j.Left = tables[n.Join.Left]
+			}
+			if n.Join.On != nil {
+				p.Stateful = append(p.Stateful, foreignKeyJoin(t, j))
 			}
 			if n.Join.Repartition {
 				j.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition",

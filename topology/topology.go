@@ -228,7 +228,12 @@ type Join struct {
 	Type  JoinType // default JoinInner
 	// Left is the table source a table-table join reads from; nil for a
 	// stream-table join.
-	Left   *Node
+	Left *Node
+	// On (table-table joins only): a foreign-key join. The expression,
+	// over a Left row (value, key), gives the key of Table's row it
+	// joins (encoded as Table's keys are); null joins no row. Without
+	// it, the tables join on their own keys.
+	On     *Expr
 	Output *Expr // over value, key, headers... and table
 	// Repartition: the records reaching the join are not keyed as read
 	// from one topic (a key step upstream), so they go through

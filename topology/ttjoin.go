@@ -41,6 +41,10 @@ func (p *parser) checkJoinTypes() {
 		}
 		key := e.path + ".join"
 		switch {
+		case j.Left == nil && j.On != nil:
+			p.errorf(j.On.Pos, key+".on", "on joins a table by a field of its rows: read a table source in from (a stream-table join looks up the record key)")
+		case j.On != nil && j.Type == JoinOuter:
+			p.errorf(e.node.Pos, key+".type", "a foreign-key join (on) is inner or left, not outer: a row of table %q without a row of %q pointing at it has no key to be emitted under", j.Table.Name, j.Left.Name)
 		case j.Left == nil && j.Type == JoinOuter:
 			p.errorf(e.node.Pos, key+".type", "join type outer joins two tables: read a table source in from (a stream-table join is inner or left)")
 		case j.Left == nil:
@@ -56,6 +60,16 @@ func (p *parser) checkJoinTypes() {
 // describeTableJoin writes what describe shows under a table-table join.
 func describeTableJoin(p *printer, n *Node) {
 	j := n.Join
+	if j.On != nil {
+		p.line(2, "join: %s, table %s (topic %s) with table %s (topic %s), on a foreign key", j.Type, j.Left.Name, j.Left.Topic, j.Table.Name, j.Table.Topic)
+		p.expr(2, "on: ", j.On)
+		p.expr(2, "output: ", j.Output)
+		p.line(2, "inputs: changes of either table (value: the %s row, table: the %s row its foreign key names; null where none)", j.Left.Name, j.Table.Name)
+		p.line(2, "emits: an upsert stream keyed as %s: its joined row on each change of it or of the row it names, a tombstone when it stops existing", j.Left.Name)
+		p.line(2, "stores: %s and %s (the tables' stores, restored to the group's committed offsets), and its own: the %s keys that name each %s key", j.Left.Name, j.Table.Name, j.Left.Name, j.Table.Name)
+		p.line(2, "through: its subscription topic (keyed by the foreign key, to the %s task) and its response topic (keyed as %s, back to its task)", j.Table.Name, j.Left.Name)
+		return
+	}
 	p.line(2, "join: %s, table %s (topic %s) with table %s (topic %s), on the key", j.Type, j.Left.Name, j.Left.Topic, j.Table.Name, j.Table.Topic)
 	p.expr(2, "output: ", j.Output)
 	p.line(2, "inputs: changes of either table (value: the %s row, table: the %s row; null where a side has none)", j.Left.Name, j.Table.Name)
@@ -76,3 +90,34 @@ func (p *Plan) ReadByTableJoin(s *StatefulStep) bool {
 	}
 	return false
 }
+
+// Foreign is whether j is a foreign-key join (Node.Join.On).
+func (j *JoinStep) Foreign() bool { return j.Subscription != nil }
+
+// foreignKeyJoin plans a foreign-key join (KIP-213's design): a change of
+// the left table's row is sent, keyed by the foreign key, through the
+// subscription topic (co-partitioned with the right table) to the task
+// holding the right table's row, which remembers the subscription in the
+// join's own store (changelog-backed) and answers, keyed by the left key,
+// through the response topic (co-partitioned with the left table) with
+// the right row; a change of the right row answers every subscriber. The
+// left table's task makes the joined row from the answer if the left row
+// is still the one that asked (a hash of it travels with the request).
+func foreignKeyJoin(t *Topology, j *JoinStep) *StatefulStep {
+	n := j.Node
+	left, right := n.Join.Left, n.Join.Table
+	j.Subscription = &InternalTopic{Name: SubscriptionTopic(t.Name, n.Name), Purpose: "repartition",
+		PartitionsOf: right.Topic, Configs: repartitionConfigs, Exact: true}
+	j.Response = &InternalTopic{Name: ResponseTopic(t.Name, n.Name), Purpose: "repartition",
+		PartitionsOf: left.Topic, Configs: repartitionConfigs, Exact: true}
+	return &StatefulStep{Node: n, Input: j.Subscription.Name, Feeds: []string{left.Topic},
+		Changelog: InternalTopic{Name: ChangelogTopic(t.Name, n.Name), Purpose: "changelog", PartitionsOf: right.Topic,
+			Configs: changelogConfigs, Exact: true},
+		CoPartition: []string{j.Subscription.Name, right.Topic}}
+}
+
+// SubscriptionTopic and ResponseTopic name a foreign-key join's topics.
+func SubscriptionTopic(pipeline, node string) string { return pipeline + "-" + node + "-subscription" }
+
+// ResponseTopic: see SubscriptionTopic.
+func ResponseTopic(pipeline, node string) string { return pipeline + "-" + node + "-response" }
