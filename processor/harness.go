@@ -220,6 +220,9 @@ func (o harnessOffsets) resume(_ context.Context, ws []writer) (map[writer]int64
 // partition part of repartition topic topic, and returns how many.
 func (h *Harness) Deliver(topic string, part int32, n int) (int, error) {
 	q := h.queues[topic][part]
+	if len(q) == 0 {
+		return 0, nil // nothing written to it yet
+	}
 	if n < 0 || n > len(q) {
 		n = len(q)
 	}

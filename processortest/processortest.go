@@ -178,6 +178,18 @@ func (d *Driver) Settle() {
 	d.check(d.h.Settle())
 }
 
+// Deliver processes, in the open transaction, up to n (all when n < 0)
+// committed and unread records of partition part of an internal topic
+// (repartition, or a join's subscription or response topic), and returns
+// how many it processed. Settle delivers everything; Deliver lets a test
+// choose the order in which partitions catch up.
+func (d *Driver) Deliver(topic string, part int32, n int) int {
+	d.t.Helper()
+	k, err := d.h.Deliver(topic, part, n)
+	d.check(err)
+	return k
+}
+
 // Records returns the committed records of a topic, in order.
 func (d *Driver) Records(topic string) []*kgo.Record { return d.h.Output(topic) }
 
