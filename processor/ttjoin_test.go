@@ -121,3 +121,109 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 		}
 	}
 }
+
+const foreignKeyJoinBrokerPipeline = `name: sellers
+sources:
+  - {name: auctions, topic: auctions, table: true}
+  - {name: persons, topic: persons, table: true}
+steps:
+  - name: with-seller
+    from: auctions
+    join:
+      table: persons
+      on: value.seller
+      output: '{"item": value.item, "seller": table.name}'
+sinks:
+  - {name: out, topic: out}
+`
+
+// An inner foreign-key join on a broker, 3 partitions: auctions join the
+// person their seller field names through the join's subscription and
+// response topics (created by the member, co-partitioned with the persons
+// and auctions topics). Changes written while no member runs (sellers
+// renamed and deleted, auctions moved to another seller or deleted) are
+// joined by the next member, which restores the tables to the group's
+// committed offsets and the join's subscriptions from its changelog. The
+// output read as a table is the join of the final tables.
+func TestForeignKeyJoinOnBroker(t *testing.T) {
+	c := newCluster(t, "auctions", "persons", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	persons, auctions := map[string]string{}, map[string][2]string{} // auction: item, seller
+	var rs []*kgo.Record
+	person := func(k, name string) {
+		r := &kgo.Record{Topic: "persons", Key: []byte(k)}
+		if name == "" {
+			delete(persons, k)
+		} else {
+			persons[k] = name
+			r.Value = []byte(fmt.Sprintf(`{"name":%q}`, name))
+		}
+		rs = append(rs, r)
+	}
+	auction := func(k, item, seller string) {
+		r := &kgo.Record{Topic: "auctions", Key: []byte(k)}
+		if item == "" {
+			delete(auctions, k)
+		} else {
+			auctions[k] = [2]string{item, seller}
+			r.Value = []byte(fmt.Sprintf(`{"item":%q,"seller":%q}`, item, seller))
+		}
+		rs = append(rs, r)
+	}
+	produce := func() {
+		t.Helper()
+		if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		rs = rs[:0]
+	}
+	for i := range 10 {
+		person(fmt.Sprintf("p%d", i), fmt.Sprintf("n%d", i))
+	}
+	for i := range 40 {
+		auction(fmt.Sprintf("a%d", i), fmt.Sprintf("i%d", i), fmt.Sprintf("p%d", i%12)) // p10, p11 never exist
+	}
+	produce()
+	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+
+	person("p1", "renamed")
+	person("p2", "")
+	person("p10", "late")
+	for i := 0; i < 40; i += 3 {
+		auction(fmt.Sprintf("a%d", i), fmt.Sprintf("j%d", i), fmt.Sprintf("p%d", (i+5)%12))
+	}
+	auction("a4", "", "")
+	produce()
+	runUntilCaughtUp(t, ctx, c, topo, "b")
+
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range recs {
+		if r.Value == nil {
+			delete(got, string(r.Key))
+			continue
+		}
+		got[string(r.Key)] = string(r.Value)
+	}
+	want := map[string]string{}
+	for k, a := range auctions {
+		if name, ok := persons[a[1]]; ok {
+			want[k] = fmt.Sprintf(`{"item":%q,"seller":%q}`, a[0], name)
+		}
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("output row %s = %q, want %q", k, got[k], w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("output row %s = %q, want none", k, g)
+		}
+	}
+}

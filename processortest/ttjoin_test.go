@@ -96,3 +96,56 @@ func TestTableTableJoin(t *testing.T) {
 		})
 	}
 }
+
+const foreignKeyJoinPipeline = `name: sellers
+sources:
+  - {name: auctions, topic: auctions, table: true}
+  - {name: persons, topic: persons, table: true}
+steps:
+  - name: with-seller
+    from: auctions
+    join:
+      table: persons
+      on: 'has(value.seller) ? value.seller : null'
+      type: TYPE
+      output: '{"item": value.item, "seller": table == null ? null : table.name}'
+sinks:
+  - {name: out, topic: out}
+`
+
+// A foreign-key join on 3 partitions: each auction joins the person its
+// seller field names. Changes of a person re-emit every auction naming it;
+// an auction moving to another seller joins the new one; deletes on
+// either side tombstone (inner) or null the seller (left, person
+// deleted); an aborted transaction and a crash leave no trace. Settle
+// delivers the join's internal topics between steps.
+func TestForeignKeyJoin(t *testing.T) {
+	for _, typ := range []string{"inner", "left"} {
+		t.Run(typ, func(t *testing.T) {
+			d := New(t, strings.Replace(foreignKeyJoinPipeline, "TYPE", typ, 1), Partitions(3))
+			at := time.Unix(0, 0)
+			del := func(topic, key string) { d.PipeTo(topic, d.partition(topic, []byte(key)), []byte(key), nil, at) }
+			d.Pipe("persons", "p1", `{"name":"Ada"}`, at)
+			d.Pipe("auctions", "a1", `{"item":"lamp","seller":"p1"}`, at)
+			d.Pipe("auctions", "a2", `{"item":"desk","seller":"p2"}`, at) // no such person yet
+			d.Pipe("auctions", "a3", `{"item":"rug"}`, at)                // no seller
+			d.Settle()
+			d.Pipe("persons", "p2", `{"name":"Bob"}`, at)
+			d.Pipe("persons", "p1", `{"name":"Ada L."}`, at)
+			d.Settle()
+			d.Pipe("auctions", "a1", `{"item":"lamp","seller":"p2"}`, at)
+			d.Pipe("auctions", "a2", `{"item":"desk","seller":"p1"}`, at)
+			d.Settle()
+			d.Pipe("persons", "p2", `{"name":"aborted"}`, at)
+			d.Abort()
+			d.Pipe("persons", "p1", `{"name":"lost in the crash"}`, at)
+			d.Crash()
+			del("persons", "p2")
+			d.Settle()
+			del("auctions", "a2")
+			del("auctions", "a9") // never existed
+			d.Settle()
+			goldenText(t, stream(d, "out"), filepath.Join("..", "testdata", "join", "foreign_key_"+typ+".golden"))
+		})
+	}
+}
