@@ -97,7 +97,7 @@
 //   - table: true reads the topic as a table: the latest value per key (a
 //     null value deletes the key), kept in a store per partition that the
 //     topic itself backs (no changelog of its own); join steps look rows up
-//     in it, and nothing reads it with from.
+//     in it, and only a table-table join reads it with from.
 //   - global: with table: true, every instance reads the whole topic (every
 //     partition) into memory before it processes anything and keeps it
 //     current; joins with a global table need no co-partitioning, for small
@@ -143,7 +143,17 @@
 //     Partition p of the input and of the table is one task: an input keyed
 //     as read from one topic needs the table's partition count; otherwise
 //     (a key step upstream) the records go through the step's repartition
-//     topic first, keyed as the table's keys are.
+//     topic first, keyed as the table's keys are. A join step whose from is
+//     a table source is a table-table join: type may also be outer, value
+//     is the from table's row and table the other's (either null where a
+//     side has none), and the output is an upsert stream: on every change
+//     of either table, the key's joined row, or a tombstone when it stops
+//     existing (an output of null means no row). With on (an expression
+//     over the from row giving the other table's key; inner or left only),
+//     it is a foreign-key join, keyed as the from table, through the step's
+//     subscription and response topics; otherwise the tables join on their
+//     keys and must be co-partitioned. The tables of a table-table join are
+//     restored up to the group's committed offsets.
 //   - aggregate: keeps one row per group and outputs it as records change
 //     it; see Aggregates below.
 //   - dedupe: drops records whose id was seen before, within a ttl; see

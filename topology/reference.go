@@ -54,7 +54,7 @@ var sourceDocs = []keyDoc{
 	{key: "topic", required: true, text: `a Kafka topic name, 1 to 249 of a-z A-Z 0-9 . _ -, other than "." and "..".`},
 	{key: "format", text: "how record values are decoded (sources) or encoded (sinks): json (the default), string or bytes. See [Format]. The long form format: {name: json} is the same; it is where a format's options go (format: {name: NAME, OPTION: VALUE...}). json, string and bytes take none; an unknown name, an option the format does not take or a bad option value is an error at that key."},
 	{key: "key_format", text: "the same for record keys; string by default."},
-	{key: "table", text: "true reads the topic as a table: the latest value per key (a null value deletes the key), kept in a store per partition that the topic itself backs (no changelog of its own); join steps look rows up in it, and nothing reads it with from."},
+	{key: "table", text: "true reads the topic as a table: the latest value per key (a null value deletes the key), kept in a store per partition that the topic itself backs (no changelog of its own); join steps look rows up in it, and only a table-table join reads it with from."},
 	{key: "global", text: "with table: true, every instance reads the whole topic (every partition) into memory before it processes anything and keeps it current; joins with a global table need no co-partitioning, for small dimension tables."},
 }
 
