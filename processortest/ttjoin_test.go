@@ -149,3 +149,24 @@ func TestForeignKeyJoin(t *testing.T) {
 		})
 	}
 }
+
+// An output of null means the join has no row for the key: a row that
+// stops qualifying is deleted (a tombstone), as a filter after the join
+// would in SQL, and one that never qualified emits nothing.
+func TestTableTableJoinNullOutput(t *testing.T) {
+	d := New(t, strings.Replace(strings.Replace(tableJoinPipeline, "TYPE", "inner", 1),
+		`output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`,
+		`output: 'table.tier == "gold" ? dyn({"user": value.name}) : null'`, 1))
+	at := time.Unix(0, 0)
+	d.Pipe("users", "u1", `{"name":"Ada"}`, at)
+	d.Pipe("plans", "u1", `{"tier":"silver"}`, at) // never qualified: nothing
+	d.Pipe("plans", "u1", `{"tier":"gold"}`, at)   // qualifies
+	d.Pipe("users", "u1", `{"name":"Ada L."}`, at) // still does: an update
+	d.Pipe("plans", "u1", `{"tier":"bronze"}`, at) // stops: a tombstone
+	d.Pipe("users", "u1", `{"name":"Ada M."}`, at) // still not: nothing
+	d.Commit()
+	want := "u1 {\"user\":\"Ada\"}\nu1 {\"user\":\"Ada L.\"}\nu1 <tombstone>\n"
+	if got := stream(d, "out"); got != want {
+		t.Errorf("output =\n%s\nwant\n%s", got, want)
+	}
+}
