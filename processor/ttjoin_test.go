@@ -227,3 +227,59 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 		}
 	}
 }
+
+// A foreign-key join's store holds, per right key, the left keys naming
+// it now: a left row that moves to another right key or is deleted
+// unsubscribes from the old one, so the store does not grow with every
+// key ever named.
+func TestForeignKeyJoinUnsubscribes(t *testing.T) {
+	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	h, err := NewHarness(topo, 3, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tp := kgo.StickyKeyPartitioner(nil).ForTopic("auctions")
+	input := func(topic, key, value string) {
+		t.Helper()
+		r := &kgo.Record{Key: []byte(key)}
+		var v []byte
+		if value != "" {
+			v = []byte(value)
+		}
+		if err := h.Input(topic, int32(tp.Partition(r, 3)), []byte(key), v, time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := func() (n int64) {
+		for _, st := range h.g.nodes["with-seller"].agg.stores {
+			n += st.Len()
+		}
+		return n
+	}
+	for i := range 10 {
+		input("persons", fmt.Sprintf("p%d", i), `{"name":"n"}`)
+	}
+	for i := range 10 {
+		input("auctions", fmt.Sprintf("a%d", i), fmt.Sprintf(`{"item":"i","seller":"p%d"}`, i))
+	}
+	if err := h.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 10 {
+		t.Fatalf("%d persons with subscribers, want 10", n)
+	}
+	for i := range 10 {
+		if i < 5 {
+			input("auctions", fmt.Sprintf("a%d", i), `{"item":"i","seller":"p0"}`) // all to p0
+		} else {
+			input("auctions", fmt.Sprintf("a%d", i), "") // deleted
+		}
+	}
+	if err := h.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(); n != 1 {
+		t.Errorf("%d persons with subscribers, want 1 (p0)", n)
+	}
+}
