@@ -51,6 +51,8 @@ type Pipeline struct {
 	RestoreRemaining   *prometheus.GaugeVec     // node, partition: exactly_restore_remaining_records
 	GlobalTableLag     *prometheus.GaugeVec     // table: exactly_global_table_lag_records
 	JoinLookups        *prometheus.CounterVec   // node, result: exactly_join_lookups_total
+	JoinBuffered       *prometheus.GaugeVec     // node, partition: exactly_join_buffered_entries
+	JoinExpired        *prometheus.CounterVec   // node, reason: exactly_join_expired_entries_total
 	RestoreDuration    *prometheus.HistogramVec // node: exactly_restore_duration_seconds
 	LateRecords        *prometheus.CounterVec   // node: exactly_late_records_total
 }
@@ -135,8 +137,14 @@ func NewPipeline(reg prometheus.Registerer, pipeline string) *Pipeline {
 			"Changelog records left to replay before a partition's store is restored, by step (node) and partition; 0 when done.",
 			"node", "partition"),
 		JoinLookups: f.counterVec("join_lookups_total",
-			"Table lookups of join steps, by step (node) and result (match or miss), counted as they happen (transactions that abort included).",
+			"Lookups of join steps, by step (node) and result: match or miss (a stream-stream join: whether a record found a buffered record of the other side), or unmatched (a stream-stream join emitted a record without a match when its window closed); counted as they happen (transactions that abort included).",
 			"node", "result"),
+		JoinBuffered: f.gaugeVec("join_buffered_entries",
+			"Records a stream-stream join step holds in its buffers (both sides), by step (node) and partition, as last committed.",
+			"node", "partition"),
+		JoinExpired: f.counterVec("join_expired_entries_total",
+			"Records that left a stream-stream join's buffers, by step (node) and reason: window (event time passed their window plus grace) or ttl (buffered longer than ttl, wall clock); committed transactions only.",
+			"node", "reason"),
 		GlobalTableLag: f.gaugeVec("global_table_lag_records",
 			"Records of a global table's topic this instance has not read yet, by table (source name); the instance is not ready until it first reaches 0.",
 			"table"),

@@ -36,6 +36,8 @@ func touch(p *Pipeline) {
 	p.RestoreDuration.WithLabelValues("per-user").Observe(1.5)
 	p.LateRecords.WithLabelValues("per-window").Inc()
 	p.JoinLookups.WithLabelValues("enrich", "match").Inc()
+	p.JoinBuffered.WithLabelValues("pairs", "0").Set(3)
+	p.JoinExpired.WithLabelValues("pairs", "window").Inc()
 	p.GlobalTableLag.WithLabelValues("countries").Set(0)
 }
 
@@ -67,6 +69,8 @@ var contract = map[string]struct {
 	"exactly_late_records_total":          {dto.MetricType_COUNTER, []string{"node"}},
 	"exactly_join_lookups_total":          {dto.MetricType_COUNTER, []string{"node", "result"}},
 	"exactly_global_table_lag_records":    {dto.MetricType_GAUGE, []string{"table"}},
+	"exactly_join_buffered_entries":       {dto.MetricType_GAUGE, []string{"node", "partition"}},
+	"exactly_join_expired_entries_total":  {dto.MetricType_COUNTER, []string{"node", "reason"}},
 }
 
 func TestPipelineContract(t *testing.T) {

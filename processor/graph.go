@@ -70,6 +70,12 @@ type graph struct {
 	// act binds an expression's variables; one for every evaluation,
 	// since evaluations never nest.
 	act activation
+
+	// sender is the node whose output is being pushed (set just before
+	// each push): a stream-stream join tells its two inputs apart by it.
+	sender *node
+	// streamJoins are the stream-stream join steps (streamjoin.go).
+	streamJoins []*streamJoin
 }
 
 // activation returns the graph's activation bound to r.
@@ -182,6 +188,9 @@ func (g *graph) settle(committed bool) {
 		}
 		n.in, n.out = 0, 0
 	}
+	for _, s := range g.streamJoins {
+		s.settle(committed)
+	}
 }
 
 // emitFunc receives each output record.
@@ -200,6 +209,9 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 				return g.fail(a.node, &record{ts: in.Timestamp, src: in}, PhaseDecode, err)
 			}
 			return g.watermark(a, in, w, wm, idle, emit)
+		}
+		if s := g.streamJoinOf(a); s != nil {
+			return s.fromRepartition(g, in, emit)
 		}
 		r := record{headers: withoutInternal(in.Headers), ts: in.Timestamp, src: in}
 		var err error
@@ -253,6 +265,7 @@ func (g *graph) entry(topic string) *node {
 func (g *graph) forward(n *node, r *record, emit emitFunc) error {
 	n.out.Inc()
 	for _, o := range n.outs {
+		g.sender = n
 		if err := g.push(o, r, emit); err != nil {
 			return err
 		}

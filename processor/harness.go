@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -345,7 +346,9 @@ func (h *Harness) Settle() error {
 func (h *Harness) Output(topic string) []*kgo.Record { return slices.Clone(h.out[topic]) }
 
 // Counter returns the value of one of the pipeline's counters, for a
-// step: "records_in", "records_out", "late", "dead_lettered" (phase late).
+// step: "records_in", "records_out", "late", "dead_lettered" (phase late),
+// "join_matches", "join_misses" (and "join_unmatched"), "join_expired_window", "join_expired_ttl",
+// "join_buffered" (stream-stream joins: records buffered, as committed).
 func (h *Harness) Counter(name, step string) (float64, error) {
 	m := h.g.m
 	var c prometheus.Counter
@@ -362,6 +365,21 @@ func (h *Harness) Counter(name, step string) (float64, error) {
 		c = m.JoinLookups.WithLabelValues(step, "match")
 	case "join_misses":
 		c = m.JoinLookups.WithLabelValues(step, "miss")
+	case "join_unmatched":
+		c = m.JoinLookups.WithLabelValues(step, "unmatched")
+	case "join_expired_window", "join_expired_ttl":
+		c = m.JoinExpired.WithLabelValues(step, name[len("join_expired_"):])
+	case "join_buffered":
+		// A gauge per partition: their sum.
+		total := 0.0
+		for p := range h.parts {
+			var v dto.Metric
+			if err := m.JoinBuffered.WithLabelValues(step, strconv.Itoa(int(p))).Write(&v); err != nil {
+				return 0, err
+			}
+			total += v.GetGauge().GetValue()
+		}
+		return total, nil
 	default:
 		return 0, fmt.Errorf("harness: no counter %q", name)
 	}

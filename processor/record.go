@@ -84,6 +84,7 @@ func (r *record) rawValue(f topology.Format) ([]byte, bool) {
 type activation struct {
 	r       *record
 	table   any               // a join's row (join outputs only)
+	other   any               // the other stream's value (stream-stream join outputs only)
 	headers map[string]string // built on first use
 }
 
@@ -113,6 +114,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.r.src.Offset, true
 	case topology.VarTable:
 		return a.table, true
+	case topology.VarOther:
+		return a.other, true
 	}
 	return nil, false
 }

@@ -111,6 +111,7 @@ func (routeStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 			}
 		}
 		n.out.Inc()
+		g.sender = n
 		return g.push(n.routes[i], r, emit)
 	}
 	return nil // no branch matched: dropped, like a filter

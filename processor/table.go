@@ -190,6 +190,9 @@ func init() {
 		if n.t.Join.Left != nil {
 			return newTableJoin(g, n)
 		}
+		if n.t.StreamJoin() {
+			return newStreamJoin(g, n)
+		}
 		t := g.nodes[n.t.Join.Table.Name]
 		s := joinStep{j: n.t.Join, table: t.agg, global: g.globals[n.t.Join.Table.Name], codec: t.codec}
 		if n.t.Join.Repartition {

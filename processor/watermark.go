@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/statestore"
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // Event time across a repartition.
@@ -165,7 +166,17 @@ func (s *assignments) clear() {
 // watermarked reports whether a's clock is the minimum over upstream
 // partitions: a windowed aggregate behind a repartition.
 func (a *aggregator) watermarked() bool {
-	return a.repartition != "" && windowOf(a) != nil
+	return a.repartition != "" && (windowOf(a) != nil || a.node.t.StreamJoin())
+}
+
+// upstreamIdle is how long an upstream partition of a watermarked step
+// must be quiet to count as idle: the window's upstream_idle, the default
+// for a stream-stream join.
+func (a *aggregator) upstreamIdle() time.Duration {
+	if w := windowOf(a); w != nil {
+		return w.UpstreamIdle
+	}
+	return topology.DefaultUpstreamIdle
 }
 
 // setWriters tells a watermarked aggregate every upstream partition (the
@@ -256,7 +267,7 @@ const upstreamCheckTimeout = 5 * time.Second
 // whether any upstream has a watermark to send (which needs a
 // transaction). Marking is in memory: an abort rewinds it.
 func (g *graph) idleUpstreams(ctx context.Context, a *aggregator, now time.Time) bool {
-	idle := windowOf(a).UpstreamIdle
+	idle := a.upstreamIdle()
 	var quiet []writer
 	for w, u := range a.ups {
 		if !u.idle && now.Sub(u.last) >= idle && (u.checked.IsZero() || now.Sub(u.checked) >= idle) {
@@ -278,7 +289,7 @@ func (g *graph) idleUpstreams(ctx context.Context, a *aggregator, now time.Time)
 // if that check is recent (they keep up with a partition written to all
 // the time, whose records do not reach the window).
 func (g *graph) markCaughtUp(ctx context.Context, a *aggregator, ws []writer, now time.Time) {
-	idle := windowOf(a).UpstreamIdle
+	idle := a.upstreamIdle()
 	if g.offsets == nil {
 		for _, w := range ws {
 			a.ups[w].idle = true
@@ -524,6 +535,9 @@ func (g *graph) watermark(a *aggregator, in *kgo.Record, w writer, wm int64, idl
 		return nil
 	}
 	a.setTaskTime(part, st, t)
+	if s := g.streamJoinOf(a); s != nil {
+		return s.expire(g, part, st, t, g.now(), emit)
+	}
 	return g.closeWindows(a, st, part, t, emit)
 }
 

@@ -557,7 +557,8 @@ func (g *graph) tick(ctx context.Context, now time.Time, dry bool, emit emitFunc
 			any = true
 		}
 	}
-	return any, nil
+	more, err := g.tickStreamJoins(now, dry, emit)
+	return any || more, err
 }
 
 // closesAt is the stream time at which the first window in close-index

@@ -227,7 +227,9 @@ func (d *Driver) Rows(topic string) []map[string]any {
 
 // Counter is one of the pipeline's counters for a step: "late",
 // "dead_lettered" (late records), "records_in", "records_out",
-// "join_matches", "join_misses".
+// "join_matches", "join_misses", and for stream-stream joins
+// "join_unmatched", "join_expired_window", "join_expired_ttl" and
+// "join_buffered" (records buffered, as committed).
 func (d *Driver) Counter(name, step string) float64 {
 	d.t.Helper()
 	v, err := d.h.Counter(name, step)

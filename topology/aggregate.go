@@ -315,6 +315,11 @@ func (p *parser) resolveGroupByKey(steps []*Node) {
 		if a := n.Aggregate; a != nil && a.GroupByKey && (rekeyed[n] || topics[n].many) {
 			a.GroupByKey = false
 		}
+		if n.StreamJoin() && rekeyed[n] {
+			// Either side rekeyed: both go through the step's
+			// repartition topic, keyed by the join key.
+			n.Join.Repartition = true
+		}
 		if j := n.Join; j != nil && j.Table != nil && !j.Table.Global && (rekeyed[n] || topics[n].many) {
 			// Partition p of the input and of the table must hold the
 			// same keys: regroup the records by their key first.

@@ -50,6 +50,7 @@ type entry struct {
 	from    []ref // explicit inputs
 	tos     []ref // route branch targets, parallel to node.Routes; name "" if unusable
 	table   ref   // a join's table source; name "" if unusable
+	stream  ref   // a stream-stream join's other stream; name "" if unusable
 
 	in  []edge   // every incoming edge, explicit or default
 	out []*entry // targets, deduplicated

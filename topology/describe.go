@@ -191,7 +191,7 @@ func DescribeMermaid(w io.Writer, t *Topology) error {
 		} else {
 			p.line(1, "%s[%s]", ids[n], label)
 		}
-		if n.Join != nil && n.Join.Repartition {
+		if n.Join != nil && n.Join.Repartition && !n.StreamJoin() {
 			id := fmt.Sprintf("repartition%d", i)
 			p.line(1, "%s[/%s/]", id, mermaidLabel("repartition topic", RepartitionTopic(t.Name, n.Name)))
 			internal = append(internal, id)

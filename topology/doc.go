@@ -153,7 +153,27 @@
 //     it is a foreign-key join, keyed as the from table, through the step's
 //     subscription and response topics; otherwise the tables join on their
 //     keys and must be co-partitioned. The tables of a table-table join are
-//     restored up to the group's committed offsets.
+//     restored up to the group's committed offsets. With stream (the name
+//     of another source or step) instead of table it is a stream-stream
+//     windowed join on the record key and the record timestamp (event
+//     time): a record of the step's input (value) joins each record of the
+//     other stream (other) with the same key whose time is at most within
+//     before or after its own (or before and after separately, Go
+//     durations); type is inner, left (unmatched input records are output
+//     with other null) or outer (unmatched records of both, the missing
+//     side null). Both sides wait in a changelog-backed store. The task's
+//     event-time clock is the minimum over the two sides of the latest time
+//     each has read; a record more than grace (default 0) behind it is late
+//     (dropped, counted). Unmatched records are output only once their
+//     window closes (the clock passed their time plus within plus grace),
+//     then leave the store with tombstones. idle_timeout (default off): a
+//     side that sent nothing for that long (wall clock) stops holding the
+//     clock back, and when both are quiet the clock moves on by wall clock.
+//     ttl (default off, at least 1s; stream-stream joins only): a record
+//     buffered that long (wall clock) leaves the store, unmatched. Both
+//     sides keyed as their topics were written must be co-partitioned;
+//     after a key step on either side both go through the step's
+//     repartition topic, keyed by the join key.
 //   - aggregate: keeps one row per group and outputs it as records change
 //     it; see Aggregates below.
 //   - dedupe: drops records whose id was seen before, within a ttl; see

@@ -49,6 +49,16 @@ var joinEnv = sync.OnceValues(func() (*cel.Env, error) {
 	return env.Extend(cel.Variable(VarTable, cel.DynType))
 })
 
+// streamJoinEnv is NewEnv plus the other variable of a stream-stream
+// join's output.
+var streamJoinEnv = sync.OnceValues(func() (*cel.Env, error) {
+	env, err := sharedEnv()
+	if err != nil {
+		return nil, err
+	}
+	return env.Extend(cel.Variable(VarOther, cel.DynType))
+})
+
 // sharedEnv builds the environment once per process: building it is far
 // more expensive than a small topology's whole parse.
 var sharedEnv = sync.OnceValues(NewEnv)

@@ -110,6 +110,32 @@ func (p *parser) link() {
 		}
 	}
 
+	// The other stream of stream-stream joins: an input of the join
+	// like its from, told apart by Join.Stream.
+	for _, e := range p.steps {
+		if e.node.Join == nil || e.stream.name == "" {
+			continue
+		}
+		t := resolve(e.stream)
+		switch {
+		case t == nil:
+			e.bad = true
+		case t == e:
+			p.errorf(e.stream.pos, e.stream.key, "a join cannot read itself as its other stream")
+		case t.node.Kind == KindSink:
+			p.errorf(e.stream.pos, e.stream.key, "cannot join with sink %q: sinks have no output", e.stream.name)
+		case t.node.Kind == KindSource && t.node.Table:
+			p.errorf(e.stream.pos, e.stream.key, "source %q is a table: join it with table: %s, not stream", e.stream.name, e.stream.name)
+		case t.node.Kind == KindRoute:
+			p.errorf(e.stream.pos, e.stream.key, "cannot join with route step %q: route steps send records only to their branch targets; route into a step and join with that", e.stream.name)
+		case e.reads(t):
+			p.errorf(e.stream.pos, e.stream.key, "%q is both this join's from and its stream: a stream-stream join needs two different inputs", e.stream.name)
+		default:
+			e.node.Join.Stream = t.node
+			p.connect(t, e, e.stream)
+		}
+	}
+
 	// Sinks of late records: like route targets, fed by the aggregate.
 	lateSinks := map[*Node]*Node{} // late sink -> its aggregate
 	stepAt := map[string]*entry{}  // YAML path -> step

@@ -242,6 +242,10 @@ func plan(t *Topology) *Plan {
 		p.Stateful = append(p.Stateful, s)
 	}
 	for _, n := range t.Steps {
+		if n.StreamJoin() {
+			p.Stateful = append(p.Stateful, streamJoinStep(t, n, up))
+			continue
+		}
 		if n.Join != nil {
 			j := &JoinStep{Node: n, Input: up.first[n], Table: tables[n.Join.Table]}
 			if n.Join.Table.Global {

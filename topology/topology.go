@@ -81,6 +81,12 @@ const (
 	// (dyn; null when a left join finds no row). Only join outputs see
 	// it.
 	VarTable = "table"
+	// VarOther is the value of the other stream's record in a
+	// stream-stream join's output (dyn; null for a record of this
+	// stream that found no match, in left and outer joins). Only those
+	// outputs see it; value is this stream's record (null for an
+	// unmatched record of the other stream, in outer joins).
+	VarOther = "other"
 )
 
 // Pos is a place in a topology file.
@@ -223,8 +229,14 @@ type Node struct {
 // new value from both. When the step reads from a table source (Left),
 // it is a table-table join instead (ttjoin.go): a change on either table
 // makes the joined row of its key again, an upsert stream.
+//
+// With Stream set instead of Table it is a stream-stream windowed join:
+// a record of the step's input (this stream) and one of Stream with the
+// same key join when the other's event time lies within Before before
+// and After after its own; both sides wait in changelog-backed buffers
+// until their window closes (processor/streamjoin.go).
 type Join struct {
-	Table *Node    // a source with Table set
+	Table *Node    // a source with Table set; nil for a stream-stream join
 	Type  JoinType // default JoinInner
 	// Left is the table source a table-table join reads from; nil for a
 	// stream-table join.
@@ -234,7 +246,27 @@ type Join struct {
 	// joins (encoded as Table's keys are); null joins no row. Without
 	// it, the tables join on their own keys.
 	On     *Expr
-	Output *Expr // over value, key, headers... and table
+	Output *Expr // over value, key, headers... and table (or other)
+
+	// Stream is the other stream of a stream-stream join (a source or
+	// a step); nil otherwise.
+	Stream *Node
+	// Before and After bound the other stream's event time relative to
+	// this stream's record: other.time in [time-Before, time+After].
+	// within: D sets both to D.
+	Before, After time.Duration
+	// Grace is how far behind the task's event-time clock a record may
+	// be and still join (default 0); a record further behind is late
+	// (dropped, counted).
+	Grace time.Duration
+	// IdleTimeout, when positive: a side that sent the task nothing for
+	// this long (wall clock) stops holding event time back, and when
+	// both are quiet that long the clock moves on by wall clock, so
+	// unmatched rows still come out when input stops. 0: off.
+	IdleTimeout time.Duration
+	// TTL, when positive, bounds how long (wall clock) a record stays
+	// buffered whatever event time does; 0: no bound but the window.
+	TTL time.Duration
 	// Repartition: the records reaching the join are not keyed as read
 	// from one topic (a key step upstream), so they go through
 	// <pipeline>-<step>-repartition first, keyed as the table's keys are
@@ -242,6 +274,9 @@ type Join struct {
 	// table.
 	Repartition bool
 }
+
+// StreamJoin reports whether n is a stream-stream join step.
+func (n *Node) StreamJoin() bool { return n.Join != nil && n.Join.Stream != nil }
 
 // JoinType says what a join does with a record whose key has no row.
 type JoinType string
@@ -251,8 +286,8 @@ const (
 	JoinInner JoinType = "inner"
 	// JoinLeft outputs it with table null.
 	JoinLeft JoinType = "left"
-	// JoinOuter (table-table joins only) makes a row when either side
-	// has one, the missing side null.
+	// JoinOuter (table-table and stream-stream joins only) makes a row
+	// when either side has one, the missing side null.
 	JoinOuter JoinType = "outer"
 )
 

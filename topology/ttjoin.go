@@ -32,7 +32,7 @@ func (p *parser) tableJoinInput(e, src *entry, r ref) {
 
 // checkJoinTypes checks what only the linked graph tells: outer is for
 // table-table joins, which read one table and nothing else and join it
-// with a partitioned table.
+// with a partitioned table, and for stream-stream joins.
 func (p *parser) checkJoinTypes() {
 	for _, e := range p.steps {
 		j := e.node.Join
@@ -41,12 +41,15 @@ func (p *parser) checkJoinTypes() {
 		}
 		key := e.path + ".join"
 		switch {
+		case j.Stream != nil:
+			// A stream-stream join: inner, left or outer, no on
+			// (decodeJoin).
 		case j.Left == nil && j.On != nil:
 			p.errorf(j.On.Pos, key+".on", "on joins a table by a field of its rows: read a table source in from (a stream-table join looks up the record key)")
 		case j.On != nil && j.Type == JoinOuter:
 			p.errorf(e.node.Pos, key+".type", "a foreign-key join (on) is inner or left, not outer: a row of table %q without a row of %q pointing at it has no key to be emitted under", j.Table.Name, j.Left.Name)
 		case j.Left == nil && j.Type == JoinOuter:
-			p.errorf(e.node.Pos, key+".type", "join type outer joins two tables: read a table source in from (a stream-table join is inner or left)")
+			p.errorf(e.node.Pos, key+".type", "join type outer joins two tables (read a table source in from) or two streams (stream: instead of table:); a stream-table join is inner or left")
 		case j.Left == nil:
 		case slices.ContainsFunc(e.in, func(in edge) bool { return in.from.node != j.Left }):
 			p.errorf(e.node.Pos, e.path+".from", "a table-table join reads only its table %q: read the other inputs in another step", j.Left.Name)
