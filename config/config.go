@@ -58,6 +58,7 @@ type Settings struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 
 	HTTP     HTTP           `mapstructure:"http"`
+	Registry Registry       `mapstructure:"registry"`
 	State    State          `mapstructure:"state"`
 	Embedded EmbeddedBroker `mapstructure:"embedded"`
 	Log      Log            `mapstructure:"log"`

@@ -294,6 +294,7 @@ func (s *Settings) securityProblems() []problem {
 	if strings.Contains(h.BasicAuth.Username, ":") {
 		add("http.basic_auth.username", "%q holds ':', which basic auth cannot carry in a user name (RFC 7617)", h.BasicAuth.Username)
 	}
+	probs = append(probs, s.Registry.problems()...)
 	return probs
 }
 
@@ -604,6 +605,8 @@ func (s *Settings) secretRefs() []secretRef {
 		{"kafka.sasl.aws.secret_key", "kafka.sasl.aws.secret_key_file", &s.Kafka.SASL.AWS.SecretKey, &s.Kafka.SASL.AWS.SecretKeyFile},
 		{"kafka.sasl.aws.session_token", "kafka.sasl.aws.session_token_file", &s.Kafka.SASL.AWS.SessionToken, &s.Kafka.SASL.AWS.SessionTokenFile},
 		{"http.basic_auth.password", "http.basic_auth.password_file", &s.HTTP.BasicAuth.Password, &s.HTTP.BasicAuth.PasswordFile},
+		{"registry.basic_auth.password", "registry.basic_auth.password_file", &s.Registry.BasicAuth.Password, &s.Registry.BasicAuth.PasswordFile},
+		{"registry.bearer_token", "registry.bearer_token_file", &s.Registry.BearerToken, &s.Registry.BearerTokenFile},
 	}
 }
 

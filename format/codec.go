@@ -1,6 +1,7 @@
 package format
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -102,7 +103,23 @@ func (e *OptionError) Unwrap() error { return e.Err }
 // json, string and bytes codecs need none. A field added here is set by
 // the caller of Registry.New; a codec whose dependency is missing fails
 // New, not a record.
-type Deps struct{}
+type Deps struct {
+	// Schemas is the Schema Registry client and the schema cache shared
+	// by every codec of the process; nil when registry.urls is not set,
+	// and then the registry formats fail New with ErrNoRegistry.
+	Schemas *Schemas
+}
+
+// Preparer is a Codec that needs the network before its first record: a
+// sink's codec registers or looks up its schema, a source's may fetch
+// the subject's latest schema. The processor calls Prepare once per
+// codec and topic at start, before it reports ready; an error fails the
+// start (a schema incompatible with the subject is ErrIncompatible). A
+// registry that is down makes Prepare wait (Schemas retries) until ctx
+// ends.
+type Preparer interface {
+	Prepare(ctx context.Context, topic string) error
+}
 
 // Factory makes the codecs of one format. Adding a format is adding one
 // Factory to Standard.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/statestore"
 )
 
@@ -188,6 +189,9 @@ var errNullKey = errors.New("null key for a compacted topic")
 // errorClass names the kind of failure in a word, for routing and
 // dashboards; the message has the details.
 func errorClass(re *RecordError) string {
+	if c := format.Class(re.Err); c != "" {
+		return c // a codec's own class: unknown_schema, wire_format, schema_mismatch
+	}
 	msg := re.Err.Error()
 	switch {
 	case errors.Is(re.Err, errTooLarge):

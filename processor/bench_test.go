@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -34,7 +35,10 @@ func benchGraph(b *testing.B, yaml string, commitEvery int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := newGraph(topo, metrics.NewPipeline(nil, topo.Name))
+	g, err := newGraph(topo, metrics.NewPipeline(nil, topo.Name), format.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
 	mem := statestore.NewMemory()
 	defer mem.Close()
 	for _, a := range g.aggs {

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"github.com/exactly-dev/exactly/format"
 	"slices"
 	"testing"
 
@@ -44,7 +45,10 @@ func TestKafkaHeaders(t *testing.T) {
 	}
 	// Passing the record's headers to a codec allocates nothing (an
 	// empty string decodes without allocating).
-	c := newCodecs(mustParse(t, "name: t\nsources:\n  - {name: in, topic: in, format: string}\nsinks:\n  - {name: out, topic: out}\n").Sources[0])
+	c, err := newCodecs(mustParse(t, "name: t\nsources:\n  - {name: in, topic: in, format: string}\nsinks:\n  - {name: out, topic: out}\n").Sources[0], format.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.Value = []byte{}
 	if n := testing.AllocsPerRun(100, func() {
 		if _, err := c.value.Decode(r.Topic, (*kafkaHeaders)(r), r.Value); err != nil {

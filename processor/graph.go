@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -105,7 +106,7 @@ type node struct {
 	codec codecs
 }
 
-func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
+func newGraph(topo *topology.Topology, m *metrics.Pipeline, deps format.Deps) (*graph, error) {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
 		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}, compacted: map[string]bool{},
 		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
@@ -115,7 +116,11 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 	}
 	all := slices.Concat(topo.Sources, topo.Steps, topo.Sinks)
 	for _, n := range all {
-		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name), codec: newCodecs(n)}
+		cs, err := newCodecs(n, deps)
+		if err != nil {
+			return nil, err
+		}
+		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name), codec: cs}
 		g.nodes[n.Name] = gn
 		g.list = append(g.list, gn)
 		if s := topo.Plan.Step(n.Name); s != nil {
@@ -155,7 +160,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline) *graph {
 			g.joins = append(g.joins, j.Input)
 		}
 	}
-	return g
+	return g, nil
 }
 
 // toJSONSink reports whether n's only output is a sink writing JSON
@@ -231,9 +236,15 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		r := record{headers: in.Headers, ts: in.Timestamp, src: in}
 		var err error
 		if r.key, err = src.codec.key.Decode(in.Topic, (*kafkaHeaders)(in), in.Key); err != nil {
+			if errors.Is(err, format.ErrRegistryUnavailable) {
+				return err // not the record's fault: stop, never dead-letter
+			}
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("key (format %s): %w", src.t.KeyFormat, err))
 		}
 		if r.value, err = src.codec.value.Decode(in.Topic, (*kafkaHeaders)(in), in.Value); err != nil {
+			if errors.Is(err, format.ErrRegistryUnavailable) {
+				return err // not the record's fault: stop, never dead-letter
+			}
 			return g.fail(src, &r, PhaseDecode, fmt.Errorf("value (format %s): %w", src.t.Format, err))
 		}
 		r.decodedFrom(src.t.KeyFormat, src.t.Format)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -27,7 +28,10 @@ func mustParse(t *testing.T, yaml string) *topology.Topology {
 // "topic key value [h=v...]" lines.
 func runGraph(t *testing.T, topo *topology.Topology, in ...*kgo.Record) ([]string, error) {
 	t.Helper()
-	g := newGraph(topo, metrics.NewPipeline(nil, topo.Name))
+	g, err := newGraph(topo, metrics.NewPipeline(nil, topo.Name), format.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var out []string
 	for i, r := range in {
 		if r.Topic == "" {

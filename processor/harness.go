@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
@@ -42,6 +43,7 @@ type Harness struct {
 	mem   statestore.Backend
 	parts int32
 	clock time.Time
+	deps  format.Deps // of the codecs
 
 	txn    []*kgo.Record                      // produced in the open transaction
 	queues map[string]map[int32][]*kgo.Record // repartition topic -> partition -> committed, unread
@@ -61,12 +63,18 @@ type Harness struct {
 // NewHarness starts topo's graph with partitions partitions per topic and
 // the wall clock at start.
 func NewHarness(topo *topology.Topology, partitions int32, start time.Time) (*Harness, error) {
+	return NewHarnessDeps(topo, partitions, start, format.Deps{})
+}
+
+// NewHarnessDeps is NewHarness with the codecs' dependencies (a schema
+// registry).
+func NewHarnessDeps(topo *topology.Topology, partitions int32, start time.Time, deps format.Deps) (*Harness, error) {
 	if partitions <= 0 {
 		return nil, fmt.Errorf("harness: %d partitions, want at least 1", partitions)
 	}
 	h := &Harness{topo: topo, parts: partitions, clock: start, queues: map[string]map[int32][]*kgo.Record{},
 		out: map[string][]*kgo.Record{}, byKey: map[string]kgo.TopicPartitioner{}, offset: map[string]map[int32]int64{},
-		changelog: map[string]map[int32][]*kgo.Record{}, unread: map[string]map[int32]int64{}}
+		changelog: map[string]map[int32][]*kgo.Record{}, unread: map[string]map[int32]int64{}, deps: deps}
 	if err := h.start(); err != nil {
 		return nil, err
 	}
@@ -79,7 +87,14 @@ func (h *Harness) start() error {
 	if h.mem != nil {
 		h.mem.Close()
 	}
-	h.g = newGraph(h.topo, metrics.NewPipeline(nil, h.topo.Name))
+	g, err := newGraph(h.topo, metrics.NewPipeline(nil, h.topo.Name), h.deps)
+	if err != nil {
+		return err
+	}
+	if err := g.prepare(context.Background()); err != nil {
+		return err
+	}
+	h.g = g
 	h.mem = statestore.NewMemory()
 	h.tasks = newTasks(h.g, h.topo.Plan, h.mem, nil, nil, slog.New(slog.DiscardHandler), &Stats{}, h.g.m)
 	h.g.now = func() time.Time { return h.clock }

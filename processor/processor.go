@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/balance"
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/internal/kafkaerr"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/statestore"
@@ -80,6 +81,9 @@ type Config struct {
 
 	// KafkaOpts are appended to the client's options (tests use it).
 	KafkaOpts []kgo.Opt
+	// Formats are the dependencies of the codecs (the schema registry
+	// client and cache); zero for pipelines of the standard formats.
+	Formats format.Deps
 
 	// PurgeInterval is how often records the group committed past are
 	// deleted from the repartition topics (see purge.go). Default 30s
@@ -182,7 +186,6 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	p := &Processor{
 		topo:     topo,
 		cfg:      cfg,
-		g:        newGraph(topo, cfg.Metrics),
 		m:        cfg.Metrics,
 		txnID:    txnID,
 		interval: interval,
@@ -191,6 +194,11 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 		startSlow:   startSlow,
 		startGiveUp: startGiveUp,
 	}
+	g, err := newGraph(topo, cfg.Metrics, cfg.Formats)
+	if err != nil {
+		return nil, err
+	}
+	p.g = g
 	p.g.log = p.log
 	if cfg.Clock != nil {
 		p.g.now = cfg.Clock
@@ -290,6 +298,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	if err := p.ensureTopics(startCtx, watch); err != nil {
 		return startErr(err)
+	}
+	// Sink schemas are registered (and checked for compatibility) before
+	// the member joins: an incompatible schema is a start-up error, and
+	// a registry that is down keeps the start waiting, not ready.
+	if err := p.g.prepare(startCtx); err != nil {
+		return startErr(fmt.Errorf("cannot start: %w", err))
 	}
 	// Global tables load whole before the member joins its group: no
 	// record is joined against a table still loading.

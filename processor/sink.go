@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +30,9 @@ func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	if !ok {
 		var err error
 		if key, err = kc.Encode(n.t.Topic, (*kafkaHeaders)(out), r.key); err != nil {
+			if errors.Is(err, format.ErrRegistryUnavailable) {
+				return err // not the record's fault: stop, never dead-letter
+			}
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("key (format %s): %w", n.t.KeyFormat, err))
 		}
 	}
@@ -44,6 +48,9 @@ func (sinkStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	} else if !ok {
 		var err error
 		if val, err = n.codec.value.Encode(n.t.Topic, (*kafkaHeaders)(out), r.value); err != nil {
+			if errors.Is(err, format.ErrRegistryUnavailable) {
+				return err // not the record's fault: stop, never dead-letter
+			}
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("value (format %s): %w", n.t.Format, err))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/config"
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/metrics"
 	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/statestore"
@@ -56,6 +57,21 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 	}
 	for _, w := range s.Warnings() {
 		log.Warn(w)
+	}
+	srcl, srWarns, err := s.RegistryClient()
+	if err != nil {
+		return usageError{err}
+	}
+	var deps format.Deps
+	if srcl != nil {
+		for _, w := range srWarns {
+			log.Warn(w)
+		}
+		deps.Schemas = format.NewSchemas(srcl, log)
+		// A record waiting for a new schema id while the registry is
+		// down must not hold up a stop: Close ends the wait.
+		defer context.AfterFunc(ctx, deps.Schemas.Close)()
+		defer deps.Schemas.Close()
 	}
 
 	brokers := s.Kafka.Brokers
@@ -100,6 +116,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		PurgeInterval:      purgeInterval(s.State.RepartitionPurgeInterval),
 		StaticMembership:   s.Kafka.StaticMembership,
 		Logger:             log,
+		Formats:            deps,
 	})
 	if err != nil {
 		return usageError{err}
