@@ -111,12 +111,14 @@ type Deps struct {
 }
 
 // Preparer is a Codec that needs the network before its first record: a
-// sink's codec registers or looks up its schema, a source's may fetch
-// the subject's latest schema. The processor calls Prepare once per
-// codec and topic at start, before it reports ready; an error fails the
-// start (a schema incompatible with the subject is ErrIncompatible). A
-// registry that is down makes Prepare wait (Schemas retries) until ctx
-// ends.
+// sink's codec registers or looks up its schema. The processor calls
+// Prepare once for each codec of a sink (key and value), with the sink's
+// topic, at start, before it reports ready; an error fails the start (a
+// schema incompatible with the subject is ErrIncompatible). A registry
+// that is down makes Prepare wait (Schemas retries) until ctx ends.
+// Source codecs are not prepared: they learn their schemas from the
+// records (by id), and load a configured reader schema at their first
+// record.
 type Preparer interface {
 	Prepare(ctx context.Context, topic string) error
 }
@@ -225,11 +227,11 @@ func (r *Registry) New(name string, part Part, opts Options, deps Deps) (Codec, 
 }
 
 // Standard returns the registry of every format exactly has: json,
-// string and bytes.
+// string, bytes and avro.
 func Standard() *Registry { return standard() }
 
 var standard = sync.OnceValue(func() *Registry {
-	r, err := NewRegistry(jsonFactory, stringFactory, bytesFactory)
+	r, err := NewRegistry(jsonFactory, stringFactory, bytesFactory, AvroFactory)
 	if err != nil {
 		panic(err) // a broken invariant: the list above is fixed
 	}

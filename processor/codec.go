@@ -41,12 +41,12 @@ func newCodec(f topology.Format, part format.Part, deps format.Deps) (format.Cod
 	return format.Standard().New(name, part, f.Options, deps)
 }
 
-// prepare calls Prepare on every codec that needs the network before its
-// first record (a sink's registers its schema), in node order. An error
-// fails the start.
+// prepare calls Prepare on every sink codec that needs the network before
+// its first record (registers its schema), in node order. An error fails
+// the start.
 func (g *graph) prepare(ctx context.Context) error {
 	for _, n := range g.list {
-		if n.t.Kind != topology.KindSource && n.t.Kind != topology.KindSink {
+		if n.t.Kind != topology.KindSink {
 			continue
 		}
 		for _, c := range []struct {
