@@ -1,0 +1,343 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/format"
+)
+
+const (
+	avroIn  = `{"type":"record","name":"In","fields":[{"name":"id","type":["null","long"]},{"name":"amount","type":"long"}]}`
+	avroOut = `{"type":"record","name":"Out","fields":[{"name":"id","type":"long"},{"name":"amount","type":"long"}]}`
+)
+
+const avroPipeline = `name: avropoison
+dead_letter_topic: avro-dlq
+sources:
+  - {name: in, topic: in, format: avro}
+steps:
+  - name: positive
+    filter: value.amount > 0
+  - name: shape
+    map: '{"id": value.id, "amount": value.amount * 2}'
+sinks:
+  - name: out
+    topic: out
+    format: {name: avro, schema: '` + avroOut + `'}
+`
+
+// avroEnv is a registry, a cache over it and an encoder of avroIn.
+type avroEnv struct {
+	reg     *srfake.Registry
+	schemas *format.Schemas
+	enc     format.Codec
+}
+
+func newAvroEnv(t *testing.T) *avroEnv {
+	t.Helper()
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := format.NewSchemas(cl, nil)
+	t.Cleanup(s.Close)
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": avroIn}, format.Deps{Schemas: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &avroEnv{reg: reg, schemas: s, enc: enc}
+}
+
+func (e *avroEnv) encode(t *testing.T, v map[string]any) []byte {
+	t.Helper()
+	b, err := e.enc.Encode("in", format.NoHeaders, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAvroBadRecords: a record without the magic byte, one naming an
+// unknown schema id, one whose bytes do not match its schema, and one
+// whose output the sink's schema cannot hold each go to the dead-letter
+// topic with their class; the good ones reach the output in Avro.
+func TestAvroBadRecords(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	e := newAvroEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo := mustParse(t, avroPipeline)
+
+	good := func(id int) *kgo.Record {
+		return &kgo.Record{Key: []byte("k" + strconv.Itoa(id)), Value: e.encode(t, map[string]any{"id": int64(id), "amount": int64(5)})}
+	}
+	truncated := e.encode(t, map[string]any{"id": int64(1), "amount": int64(5)})
+	truncated = truncated[:len(truncated)-1]
+	poisons := []poison{
+		{"no magic byte", &kgo.Record{Key: []byte("p1"), Value: []byte(`{"id":1,"amount":5}`)}, "in", "decode", "wire_format", "magic byte"},
+		{"unknown id", &kgo.Record{Key: []byte("p2"), Value: []byte{0, 0, 0, 3, 0xe7, 2, 2, 10}}, "in", "decode", "unknown_schema", "999"},
+		{"truncated", &kgo.Record{Key: []byte("p3"), Value: truncated}, "in", "decode", "schema_mismatch", "truncated"},
+		{"null id for the sink", &kgo.Record{Key: []byte("p4"), Value: e.encode(t, map[string]any{"id": nil, "amount": int64(5)})}, "out", "encode", "schema_mismatch", "field id"},
+	}
+	var rs []*kgo.Record
+	id := 100
+	for _, p := range poisons {
+		rs = append(rs, good(id), p.rec)
+		id++
+	}
+	rs = append(rs, good(id))
+	for _, r := range rs {
+		r.Topic, r.Partition = "in", 0
+	}
+	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
+
+	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"avro-dlq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq) != len(poisons) {
+		t.Errorf("the dead-letter topic holds %d records, want %d", len(dlq), len(poisons))
+	}
+	byOffset := map[string]map[string]string{}
+	for _, r := range dlq {
+		h := headers(r)
+		byOffset[h[HeaderOffset]] = h
+	}
+	for i, ps := range poisons {
+		h := byOffset[strconv.Itoa(2*i+1)]
+		if h == nil {
+			t.Errorf("%s is not in the dead-letter topic", ps.name)
+			continue
+		}
+		if h[HeaderClass] != ps.class || h[HeaderNode] != ps.node || h[HeaderPhase] != ps.phase || !strings.Contains(h[HeaderMessage], ps.messageMatch) {
+			t.Errorf("%s: class %q node %q phase %q message %q, want %s %s %s and a message containing %q",
+				ps.name, h[HeaderClass], h[HeaderNode], h[HeaderPhase], h[HeaderMessage], ps.class, ps.node, ps.phase, ps.messageMatch)
+		}
+	}
+
+	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(poisons)+1 {
+		t.Fatalf("output holds %d records, want the %d good ones", len(out), len(poisons)+1)
+	}
+	// The output is Avro under the sink's registered schema.
+	ss, ok := e.reg.GetSchema("out-value", 1)
+	if !ok {
+		t.Fatal("the sink's schema is not registered under out-value")
+	}
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out {
+		id, _, err := format.SplitWire(r.Value)
+		if err != nil || id != ss.ID {
+			t.Fatalf("output %x: schema id %d, %v, want %d", r.Value, id, err, ss.ID)
+		}
+		v, err := dec.Decode("out", format.NoHeaders, r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := v.(map[string]any); m["amount"] != int64(10) {
+			t.Errorf("output %v, want amount 10", m)
+		}
+	}
+}
+
+// TestAvroRegistryDownMidRun: a record with a schema id not yet cached
+// waits while the registry is down, neither dead-lettered nor skipped,
+// and is processed once the registry is back.
+func TestAvroRegistryDownMidRun(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	e := newAvroEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topo := mustParse(t, avroPipeline)
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	p, err := New(topo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The registry answers the sink's registration, then goes down.
+	var down atomic.Bool
+	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+		if !down.Load() {
+			return false
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	for p.Ready() != nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v", err)
+		case <-ctx.Done():
+			t.Fatal("not ready in time")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// A schema id the pipeline has not seen: registered straight in the
+	// registry, not through the shared cache.
+	// The same layout, another text, so another id.
+	id, _, err := e.reg.RegisterSchema("other", sr.Schema{Schema: strings.Replace(avroIn, `"name":"In"`, `"name":"In","doc":"v2"`, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := e.encode(t, map[string]any{"id": int64(1), "amount": int64(5)})
+	down.Store(true)
+	rec := append(format.AppendWireHeader(nil, id), payload[5:]...)
+	if err := c.cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Key: []byte("k"), Value: rec}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for e.schemas.Waiting() == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
+		case <-ctx.Done():
+			t.Fatalf("the pipeline never asked the registry for the new id; stats in %d dlq %d", p.Stats().RecordsIn.Load(), p.Stats().DeadLettered.Load())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if n := p.Stats().DeadLettered.Load() + p.Stats().Skipped.Load(); n != 0 {
+		t.Fatalf("%d records dead-lettered or skipped while the registry was down", n)
+	}
+	down.Store(false)
+	for {
+		out, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) == 1 {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v", err)
+		case <-ctx.Done():
+			t.Fatal("the record never reached the output after the registry came back")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if n := p.Stats().DeadLettered.Load(); n != 0 {
+		t.Errorf("%d records dead-lettered", n)
+	}
+}
+
+// TestAvroIncompatibleSinkFailsStart: the registry refusing the sink's
+// schema ends Run at start, naming the subject.
+func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	e := newAvroEnv(t)
+	e.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "out-value") {
+			return false
+		}
+		w.WriteHeader(http.StatusConflict)
+		_, _ = w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
+		return true
+	})
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	p, err := New(mustParse(t, avroPipeline), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, format.ErrIncompatible) || !strings.Contains(err.Error(), "out-value") {
+		t.Fatalf("Run() = %v, want ErrIncompatible naming out-value", err)
+	}
+}
+
+// Without a registry, a pipeline using avro fails New.
+func TestAvroWithoutRegistry(t *testing.T) {
+	_, err := New(mustParse(t, avroPipeline), Config{TransactionTimeout: 10 * time.Second})
+	if !errors.Is(err, format.ErrNoRegistry) {
+		t.Fatalf("New() = %v, want ErrNoRegistry", err)
+	}
+}
+
+// TestAvroRegistryDownAtStart: the sink's schema cannot be registered
+// while the registry is down; the start waits, not ready, and goes on
+// once the registry answers.
+func TestAvroRegistryDownAtStart(t *testing.T) {
+	c := newCluster(t, "in", "out")
+	e := newAvroEnv(t)
+	var down atomic.Bool
+	down.Store(true)
+	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+		if !down.Load() {
+			return false
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	p, err := New(mustParse(t, avroPipeline), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	for e.schemas.Waiting() == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
+		case <-ctx.Done():
+			t.Fatal("the start never asked the registry")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := p.Ready(); err == nil {
+		t.Fatal("Ready() = nil while the sink's schema could not be registered")
+	}
+	down.Store(false)
+	for p.Ready() != nil {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v", err)
+		case <-ctx.Done():
+			t.Fatal("not ready after the registry came back")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+}
