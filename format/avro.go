@@ -44,6 +44,7 @@ var AvroFactory = Factory{
 	Options: avroOptions,
 	Check:   checkAvro,
 	New:     newAvro,
+	Type:    avroTypeOf,
 }
 
 // avroParse parses a schema on its own (named types in a cache of its own,

@@ -140,6 +140,11 @@ type Factory struct {
 	// with options Check accepted. It may fail only for want of
 	// something in deps.
 	New func(part Part, opts Options, deps Deps) (Codec, error)
+	// Type, when set, returns the type of the values the format's codecs
+	// decode (see TypeFunc), so that `exactly validate --registry` and
+	// `run` type-check expressions against a source's schema. nil: the
+	// values are dyn.
+	Type TypeFunc
 }
 
 // ErrUnknownOption is wrapped by the *OptionError for an option key the

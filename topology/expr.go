@@ -17,10 +17,14 @@ import (
 // mixes int and double (see mixedArithmetic) and the cel-go extensions
 // for strings, math, base64 and lists. The runtime must bind exactly
 // these variables. A *cel.Env is safe for concurrent use.
-func NewEnv() (*cel.Env, error) {
-	return cel.NewCustomEnv(append(mixedArithmetic(),
-		cel.Variable(VarKey, cel.DynType),
-		cel.Variable(VarValue, cel.DynType),
+func NewEnv() (*cel.Env, error) { return newEnv(cel.DynType, cel.DynType) }
+
+// newEnv is NewEnv with key and value of the given types, plus extra
+// options (a type provider for record types): CheckTypes uses it.
+func newEnv(key, value *cel.Type, extra ...cel.EnvOption) (*cel.Env, error) {
+	return cel.NewCustomEnv(append(append(mixedArithmetic(),
+		cel.Variable(VarKey, key),
+		cel.Variable(VarValue, value),
 		cel.Variable(VarHeaders, cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable(VarTimestamp, cel.TimestampType),
 		cel.Variable(VarTopic, cel.StringType),
@@ -37,7 +41,7 @@ func NewEnv() (*cel.Env, error) {
 		ext.Math(),
 		ext.Encoders(),
 		ext.Lists(),
-	)...)
+	), extra...)...)
 }
 
 // joinEnv is NewEnv plus the table variable of a join's output.

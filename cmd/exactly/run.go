@@ -72,6 +72,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) (err e
 		// down must not hold up a stop: Close ends the wait.
 		defer context.AfterFunc(ctx, deps.Schemas.Close)()
 		defer deps.Schemas.Close()
+		// Expressions are checked against the sources' schemas before
+		// anything starts; a registry that is down is waited for.
+		if err := typeCheck(ctx, topo, deps); err != nil {
+			return usageError{err}
+		}
 	}
 
 	brokers := s.Kafka.Brokers

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/exactly-dev/exactly/config"
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -26,8 +27,26 @@ func validateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, w := range settings.Warnings() {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	fmt.Fprintf(stdout, "%s: pipeline %q is valid: %d sources, %d steps, %d sinks\n",
-		*pipeline, topo.Name, len(topo.Sources), len(topo.Steps), len(topo.Sinks))
+	// With a registry (--registry), expressions are checked against the
+	// sources' registered schemas too; without one, offline as ever.
+	srcl, srWarns, err := settings.RegistryClient()
+	if err != nil {
+		return usageError{err}
+	}
+	typed := ""
+	if srcl != nil {
+		for _, w := range srWarns {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
+		schemas := format.NewSchemas(srcl, nil)
+		defer schemas.Close()
+		if err := validateTypes(ctx, topo, format.Deps{Schemas: schemas}); err != nil {
+			return usageError{err}
+		}
+		typed = " (expressions checked against the registry's schemas)"
+	}
+	fmt.Fprintf(stdout, "%s: pipeline %q is valid: %d sources, %d steps, %d sinks%s\n",
+		*pipeline, topo.Name, len(topo.Sources), len(topo.Steps), len(topo.Sinks), typed)
 	return nil
 }
 
