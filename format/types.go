@@ -154,4 +154,3 @@ func avroTypeOf(ctx context.Context, part Part, topic string, opts Options, deps
 	}
 	return avroType(s, map[string]*Type{}), nil
 }
-
