@@ -2,8 +2,11 @@ package processor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/topology"
 )
 
 const (
@@ -340,4 +344,90 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
+}
+
+// TestCategoryRevenueAvro is the seed's category revenue example with
+// Avro in and out: the orders of testdata/aggregate/orders.jsonl written
+// as Avro, the table read back from Avro, equal to the JSON pipeline's
+// golden rows (total_revenue an exact decimal).
+func TestCategoryRevenueAvro(t *testing.T) {
+	c := newCluster(t, "orders", "category-revenue")
+	e := newAvroEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo, err := topology.Load("../testdata/avro/category_revenue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := os.ReadFile("../testdata/avro/orders.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": string(schema)}, format.Deps{Schemas: e.schemas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := os.ReadFile("../testdata/aggregate/orders.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*kgo.Record
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var in struct {
+			Key   string
+			Value map[string]any
+		}
+		if err := json.Unmarshal([]byte(l), &in); err != nil {
+			t.Fatal(err)
+		}
+		v := map[string]any{}
+		for k, x := range in.Value {
+			if f, ok := x.(float64); ok && k != "price" {
+				v[k] = int64(f)
+			} else {
+				v[k] = x
+			}
+		}
+		b, err := enc.Encode("orders", format.NoHeaders, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(in.Key), Value: b})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
+
+	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"category-revenue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]string{}
+	for _, r := range out {
+		v, err := dec.Decode(r.Topic, format.NoHeaders, r.Value)
+		if err != nil {
+			t.Fatalf("output %x: %v", r.Value, err)
+		}
+		if _, ok := v.(map[string]any)["total_revenue"].(format.Number); !ok {
+			t.Errorf("total_revenue decoded as %T, want an exact decimal", v.(map[string]any)["total_revenue"])
+		}
+		j, err := format.EncodeJSON(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[string(r.Key)] = string(r.Key) + "\t" + string(j)
+	}
+	var got []string
+	for _, l := range latest {
+		got = append(got, l)
+	}
+	slices.Sort(got)
+	checkGoldenAt(t, "../testdata/avro/category_revenue.golden", got)
 }
