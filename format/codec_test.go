@@ -6,16 +6,21 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 )
 
 func TestStandard(t *testing.T) {
 	r := Standard()
-	if got, want := r.Names(), []string{JSON, String, Bytes}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Standard().Names() = %q, want %q", got, want)
+	if got, want := r.Names()[:4], []string{JSON, String, Bytes, Avro}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Standard().Names() = %q, want %q first", r.Names(), want)
 	}
+	reg := srfake.New()
+	defer reg.Close()
+	deps := Deps{Schemas: newTestSchemas(t, reg)}
 	for _, name := range r.Names() {
 		for _, part := range []Part{PartKey, PartValue} {
-			c, err := r.New(name, part, nil, Deps{})
+			c, err := r.New(name, part, nil, deps)
 			if err != nil {
 				t.Fatalf("New(%s, %s) error: %v", name, part, err)
 			}
