@@ -43,22 +43,46 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes for about a minute")
 	}
-	const (
-		records    = 100_000
-		partitions = 6
-		kills      = 6
-	)
+	crashTest(t, crashCase{
+		pipeline: crashPipeline, records: 100_000, kills: 6,
+		encode: func(id int) []byte {
+			if poisoned(int64(id)) {
+				return []byte(`{"id":` + strconv.Itoa(id) + `,`) // invalid JSON
+			}
+			return []byte(`{"id":` + strconv.Itoa(id) + `}`)
+		},
+		decode: func(b []byte) (id, twice int64, err error) {
+			var v struct{ ID, Twice int64 }
+			err = json.Unmarshal(b, &v)
+			return v.ID, v.Twice, err
+		},
+	})
+}
+
+// crashCase is TestCrash in one format: the pipeline, how input values
+// are written (poison ones too) and output values read.
+type crashCase struct {
+	pipeline       string
+	args           []string // more flags for the instances
+	records, kills int
+	encode         func(id int) []byte
+	decode         func(b []byte) (id, twice int64, err error)
+}
+
+func crashTest(t *testing.T, cc crashCase) {
+	records, kills := cc.records, cc.kills
+	const partitions = 6
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	addr := testBroker(t, partitions, "crash-in", "crash-out")
 	pipeline := filepath.Join(t.TempDir(), "crash.yaml")
-	if err := os.WriteFile(pipeline, []byte(crashPipeline), 0o644); err != nil {
+	if err := os.WriteFile(pipeline, []byte(cc.pipeline), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	member := func(id string) *proc {
-		return start(t, id, "run", "-c", pipeline, "--brokers", addr, "--instance-id", id,
-			"--session-timeout", "4s", "--transaction-timeout", "3s", "--rebalance-timeout", "8s", "--commit-interval", "100ms", "--log-level", "info", "--http-addr", "127.0.0.1:0")
+		return start(t, id, append([]string{"run", "-c", pipeline, "--brokers", addr, "--instance-id", id,
+			"--session-timeout", "4s", "--transaction-timeout", "3s", "--rebalance-timeout", "8s", "--commit-interval", "100ms", "--log-level", "info", "--http-addr", "127.0.0.1:0"}, cc.args...)...)
 	}
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond))
@@ -83,11 +107,7 @@ func TestCrash(t *testing.T) {
 		for i := 0; i < records; i += batch {
 			var rs []*kgo.Record
 			for id := i; id < i+batch; id++ {
-				v := `{"id":` + strconv.Itoa(id) + `}`
-				if poisoned(int64(id)) {
-					v = `{"id":` + strconv.Itoa(id) + `,` // invalid JSON
-				}
-				rs = append(rs, &kgo.Record{Topic: "crash-in", Key: []byte(strconv.Itoa(id)), Value: []byte(v)})
+				rs = append(rs, &kgo.Record{Topic: "crash-in", Key: []byte(strconv.Itoa(id)), Value: cc.encode(id)})
 			}
 			err := up.BeginTransaction()
 			if err == nil {
@@ -131,17 +151,17 @@ func TestCrash(t *testing.T) {
 	}
 	seen := make(map[int64]int, records)
 	for _, r := range committed {
-		var v struct{ ID, Twice int64 }
-		if err := json.Unmarshal(r.Value, &v); err != nil {
+		id, twice, err := cc.decode(r.Value)
+		if err != nil {
 			t.Fatalf("output %s/%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
 		}
-		if v.Twice != 2*v.ID || v.ID%10 == 3 || poisoned(v.ID) || v.ID < 0 || v.ID >= records {
-			t.Errorf("output %s = %s: not a record the pipeline could produce", r.Key, r.Value)
+		if twice != 2*id || id%10 == 3 || poisoned(id) || id < 0 || id >= int64(records) {
+			t.Errorf("output %s = %x: not a record the pipeline could produce", r.Key, r.Value)
 		}
-		seen[v.ID]++
+		seen[id]++
 	}
 	var lost, dups int
-	for id := int64(0); id < records; id++ {
+	for id := int64(0); id < int64(records); id++ {
 		switch n := seen[id]; {
 		case id%10 == 3, poisoned(id):
 		case n == 0:
@@ -151,7 +171,7 @@ func TestCrash(t *testing.T) {
 		}
 	}
 	var poisons int
-	for id := int64(0); id < records; id++ {
+	for id := int64(0); id < int64(records); id++ {
 		if poisoned(id) && id%10 != 3 {
 			poisons++
 		}
@@ -172,14 +192,14 @@ func TestCrash(t *testing.T) {
 		dead[string(r.Key)]++
 	}
 	var deadWrong int
-	for id := int64(0); id < records; id++ {
+	for id := int64(0); id < int64(records); id++ {
 		if n := dead[strconv.FormatInt(id, 10)]; poisoned(id) != (n == 1) || n > 1 {
 			deadWrong++
 		}
 	}
-	t.Logf("poison records %d (all ids with id %% 997 == 1), dead-lettered %d", countPoisoned(records), len(dlq))
-	if deadWrong != 0 || len(dlq) != countPoisoned(records) {
-		t.Errorf("the dead-letter topic holds %d records (%d ids wrong); want each of the %d poison records exactly once", len(dlq), deadWrong, countPoisoned(records))
+	t.Logf("poison records %d (all ids with id %% 997 == 1), dead-lettered %d", countPoisoned(int64(records)), len(dlq))
+	if deadWrong != 0 || len(dlq) != countPoisoned(int64(records)) {
+		t.Errorf("the dead-letter topic holds %d records (%d ids wrong); want each of the %d poison records exactly once", len(dlq), deadWrong, countPoisoned(int64(records)))
 	}
 	if uncommitted <= len(committed) {
 		t.Errorf("read_uncommitted sees %d records, read_committed %d: the kills hit no open transaction, so the test proved nothing", uncommitted, len(committed))
