@@ -92,7 +92,12 @@
 //     format: {name: json} is the same; it is where a format's options go
 //     (format: {name: NAME, OPTION: VALUE...}). json, string and bytes take
 //     none; an unknown name, an option the format does not take or a bad
-//     option value is an error at that key.
+//     option value is an error at that key. avro (Confluent wire format,
+//     schemas in the registry of the registry.urls setting) takes schema or
+//     schema_file (a source's reader schema, a sink's schema to register),
+//     subject, version (a number or latest) and subject_strategy
+//     (topic_name, record_name or topic_record_name); see package format's
+//     Avro.
 //   - key_format: the same for record keys; string by default.
 //   - table: true reads the topic as a table: the latest value per key (a
 //     null value deletes the key), kept in a store per partition that the
