@@ -45,6 +45,7 @@ type bench struct {
 	brk       benchBroker
 	adm       *kadm.Client
 	intervals map[string]time.Duration // chosen per interval-owning mode
+	reg       *benchRegistry           // the Avro mode's; nil without it
 }
 
 // run carries out the whole benchmark and returns its report; on error
@@ -114,7 +115,11 @@ func run(ctx context.Context, cfg Config, progress io.Writer) (rep *Report, err 
 	defer cl.Close()
 	b.adm = kadm.NewClient(cl)
 
-	if err := b.load(ctx); err != nil {
+	err = b.load(ctx)
+	if b.reg != nil {
+		defer b.reg.close()
+	}
+	if err != nil {
 		return rep, err
 	}
 	heap, err := b.brk.gc()
@@ -187,7 +192,7 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.progress, "bench: "+format+"\n", args...)
 }
 
-// selected returns the modes to run, in a-f order.
+// selected returns the modes to run, in a-g order.
 func (b *bench) selected() []*mode {
 	var sel []*mode
 	for _, m := range modes {
@@ -256,7 +261,14 @@ func (b *bench) load(ctx context.Context) error {
 	}
 	if len(inputs) > 0 {
 		start := time.Now()
-		if err := preload(ctx, []string{b.brk.address()}, b.cfg, inputs); err != nil {
+		if slices.Contains(inputs, avroTopic) {
+			reg, err := newBenchRegistry()
+			if err != nil {
+				return err
+			}
+			b.reg = reg
+		}
+		if err := preload(ctx, []string{b.brk.address()}, b.cfg, inputs, b.reg); err != nil {
 			return fmt.Errorf("preloading %v: %w", inputs, err)
 		}
 		b.logf("preloaded %d records into each of %v in %s", b.cfg.Records, inputs, time.Since(start).Round(time.Millisecond))
@@ -339,9 +351,9 @@ func (b *bench) runExactly(ctx context.Context, m *mode, name string, r *Run) er
 	if err := os.WriteFile(path, []byte(m.yaml(name, outTopic(name))), 0o644); err != nil {
 		return err
 	}
-	c, err := startChild(filepath.Join(b.dir, name+".log"), b.bin, "run", "-c", path,
+	c, err := startChild(filepath.Join(b.dir, name+".log"), b.bin, append([]string{"run", "-c", path,
 		"--brokers", b.brk.address(), "--instance-id", "bench", "--until-caught-up", "--http-addr=",
-		"--log-level", "info", "--log-format", "json", "--commit-interval", interval.String())
+		"--log-level", "info", "--log-format", "json", "--commit-interval", interval.String()}, b.registryArgs(m)...)...)
 	if err != nil {
 		return err
 	}
@@ -367,6 +379,14 @@ func (b *bench) runExactly(ctx context.Context, m *mode, name string, r *Run) er
 	}
 	r.CommitP50Seconds, r.CommitP99Seconds = p50.Seconds(), p99.Seconds()
 	return b.window(ctx, name, r)
+}
+
+// registryArgs points the instance at the registry when m reads Avro.
+func (b *bench) registryArgs(m *mode) []string {
+	if m.input != avroTopic || b.reg == nil {
+		return nil
+	}
+	return []string{"--registry", b.reg.reg.URL()}
 }
 
 // runCopy runs the baseline copy loop.

@@ -224,8 +224,8 @@ func TestParseFlags(t *testing.T) {
 		modes         string
 		wantErr       string
 	}{
-		{args: nil, records: 1_000_000, runs: 5, modes: "a,b,c,d,e,f"},
-		{args: []string{"--quick"}, records: 100_000, runs: 2, modes: "a,b,c,d,e,f"},
+		{args: nil, records: 1_000_000, runs: 5, modes: "a,b,c,d,e,f,g"},
+		{args: []string{"--quick"}, records: 100_000, runs: 2, modes: "a,b,c,d,e,f,g"},
 		{args: []string{"--quick", "--runs", "3", "--modes", "b,a,b"}, records: 100_000, runs: 3, modes: "b,a"},
 		{args: []string{"--modes", "a,z"}, wantErr: `unknown mode "z"`},
 		{args: []string{"--records", "5", "--runs", "0"}, wantErr: "--runs 0"},

@@ -29,7 +29,7 @@ type Config struct {
 	// Runs is how many counted runs each mode gets, after one discarded
 	// warm-up (default 5).
 	Runs int
-	// Modes to run, a subset of a-f in any order (default all).
+	// Modes to run, a subset of a-g in any order (default all).
 	Modes []string
 	// Latency, when positive, delays the broker's answer to every
 	// Produce, OffsetCommit and transaction request by this much
@@ -103,11 +103,11 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("--runs %d: want at least 1", c.Runs))
 	}
 	if len(c.Modes) == 0 {
-		errs = append(errs, errors.New("--modes: want at least one of a,b,c,d,e,f"))
+		errs = append(errs, errors.New("--modes: want at least one of a,b,c,d,e,f,g"))
 	}
 	for _, m := range c.Modes {
 		if modeByID(m) == nil {
-			errs = append(errs, fmt.Errorf("--modes: unknown mode %q; want a subset of a,b,c,d,e,f (see --help)", m))
+			errs = append(errs, fmt.Errorf("--modes: unknown mode %q; want a subset of a,b,c,d,e,f,g (see --help)", m))
 		}
 	}
 	if c.Latency < 0 || c.Latency > time.Second {
@@ -146,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	fs.IntVar(&cfg.ValueBytes, "value-bytes", cfg.ValueBytes, "bytes per input value")
 	fs.IntVar(&cfg.Keys, "keys", cfg.Keys, "distinct keys of the input (the aggregate's groups)")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "counted runs per mode, after one discarded warm-up")
-	modes := fs.String("modes", strings.Join(cfg.Modes, ","), "modes to run, comma-separated: a,b,c,d,e,f")
+	modes := fs.String("modes", strings.Join(cfg.Modes, ","), "modes to run, comma-separated: a,b,c,d,e,f,g")
 	fs.DurationVar(&cfg.Latency, "latency", 0, "latency model: the broker answers Produce, OffsetCommit and transaction requests this late, e.g. 3ms (0: off)")
 	fs.DurationVar(&cfg.CommitInterval, "commit-interval", 0, "commit interval of every mode (0: per mode, from its warm-up, so a run spans about 40 transactions; at most 100ms)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the run order (0: from the clock)")

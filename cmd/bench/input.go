@@ -112,7 +112,7 @@ func (p *producer) flush(ctx context.Context) error {
 // preload writes the input topics: records records of valueBytes each,
 // keyed by user and partitioned by key (kgo's default partitioner, which
 // is Kafka's), uncompressed as a plain producer would write them.
-func preload(ctx context.Context, brokers []string, cfg Config, topics []string) error {
+func preload(ctx context.Context, brokers []string, cfg Config, topics []string, reg *benchRegistry) error {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
@@ -133,6 +133,15 @@ func preload(ctx context.Context, brokers []string, cfg Config, topics []string)
 				r.Value = pad[off : off+cfg.ValueBytes : off+cfg.ValueBytes]
 			case jsonTopic:
 				r.Value = jsonValue(i, cfg.Keys, cfg.ValueBytes, pad)
+			case avroTopic:
+				if reg == nil {
+					return fmt.Errorf("topic %s needs the bench's registry", topic)
+				}
+				v, err := reg.avroValue(jsonValue(i, cfg.Keys, cfg.ValueBytes, pad))
+				if err != nil {
+					return err
+				}
+				r.Value = v
 			default:
 				return fmt.Errorf("no generator for topic %s", topic)
 			}

@@ -18,6 +18,8 @@
 //	d  exactly keyed count+sum aggregate, exactly-once
 //	e  the same aggregate at_least_once
 //	f  exactly restoring an aggregate's changelog of --records entries
+//	g  c over Avro in and out (Confluent wire format), with an in-memory
+//	   schema registry (srfake) on loopback, at c's commit interval
 //
 // Every mode has a discarded warm-up run and --runs counted runs; the
 // counted runs of all modes are shuffled together, so drift of the machine

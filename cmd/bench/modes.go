@@ -47,6 +47,7 @@ var modes = []*mode{
 	{id: "d", title: "keyed count+sum", guarantee: "exactly_once", input: jsonTopic, yaml: aggregate("exactly_once", jsonTopic)},
 	{id: "e", title: "keyed count+sum", guarantee: "at_least_once", input: jsonTopic, partner: "d", yaml: aggregate("at_least_once", jsonTopic)},
 	{id: "f", title: "restore changelog", guarantee: "exactly_once", input: emptyTopic, yaml: aggregate("exactly_once", emptyTopic)},
+	{id: "g", title: "Avro filter+map (CEL)", guarantee: "exactly_once", input: avroTopic, partner: "c", yaml: filterMapAvro},
 }
 
 func allModes() []string {

@@ -63,7 +63,7 @@ func BenchmarkPassThrough(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if err := preload(ctx, []string{brk.addr}, cfg, []string{m.input}); err != nil {
+	if err := preload(ctx, []string{brk.addr}, cfg, []string{m.input}, nil); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := brk.gc(); err != nil {
