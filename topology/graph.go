@@ -173,8 +173,8 @@ func (p *parser) link() {
 				case src.node.Kind == KindSource && src.node.Table && e.node.Join != nil:
 					// A table-table join (ttjoin.go checks the rest).
 					p.tableJoinInput(e, src, r)
-				case src.node.Kind == KindSource && src.node.Table:
-					p.errorf(r.pos, r.key, "source %q is a table: a join reads it (table: %s), not from", r.name, r.name)
+				case src.node.Kind == KindSource && src.node.Global:
+					p.errorf(r.pos, r.key, "source %q is a global table: only a join reads it (table: %s), not from; drop global: true to read its changes", r.name, r.name)
 					e.bad = true
 				case src.node.Kind == KindRoute:
 					p.errorf(r.pos, r.key, "cannot read from route step %q: route steps send records only to their branch targets; name this node in a \"to\" of that route instead", r.name)
@@ -467,8 +467,8 @@ func (p *parser) checkFlow(all []*entry) {
 	for _, e := range p.sources {
 		switch {
 		case !e.named:
-		case e.node.Table && !p.tablesUsed[e]:
-			p.errorf(e.node.Pos, e.path, "table source %q is read by no join; add a join step with table: %s", e.node.Name, e.node.Name)
+		case e.node.Table && !p.tablesUsed[e] && len(e.out) == 0:
+			p.errorf(e.node.Pos, e.path, "table source %q is read by no join and no step; add a join step with table: %s, or a step with from: %s", e.node.Name, e.node.Name, e.node.Name)
 		case len(e.out) == 0 && !e.node.Table:
 			p.errorf(e.node.Pos, e.path, "source %q feeds nothing; add a step or sink with from: %s", e.node.Name, e.node.Name)
 		}
