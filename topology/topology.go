@@ -218,7 +218,7 @@ type Node struct {
 	Table bool
 	// Global: a table every instance reads whole (every partition), for
 	// small dimension tables: joins with it need no co-partitioning.
-	Global    bool
+	Global bool
 	// Changes: the node outputs a table's changes rather than a stream
 	// of events: each record is the new row of its key (a null value: the
 	// row was deleted) and carries the row it replaced, so that a reader
