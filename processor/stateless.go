@@ -13,6 +13,9 @@ import (
 type filterStep struct{}
 
 func (filterStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	if r.chg != nil {
+		return g.filterChange(n, r, emit)
+	}
 	ok, err := g.test(n, n.t.Expr, r)
 	if err != nil || !ok {
 		return err
@@ -23,6 +26,9 @@ func (filterStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 type mapStep struct{}
 
 func (mapStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	if r.chg != nil {
+		return g.mapChange(n, r, emit)
+	}
 	res, err := g.evalRef(n, n.t.Expr, r)
 	if err != nil {
 		return err

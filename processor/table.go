@@ -29,8 +29,11 @@ import (
 // one task (the balancer keeps them on one member).
 
 // tableRecord applies a record of a table source's topic to its store,
-// then runs the table-table joins of the table (ttjoin.go).
-func (g *graph) tableRecord(a *aggregator, r *record, emit emitFunc) error {
+// then runs the table-table joins of the table (ttjoin.go) and, when other
+// steps read the table (from), forwards the record to them as a change:
+// the new row, and the row of its key the store had (changes.go).
+func (g *graph) tableRecord(src *node, r *record, emit emitFunc) error {
+	a := src.agg
 	p, off := r.src.Partition, r.src.Offset
 	if off < a.restoredTo[p] {
 		return nil // in the store already (see above)
@@ -40,21 +43,60 @@ func (g *graph) tableRecord(a *aggregator, r *record, emit emitFunc) error {
 		return nil // not this member's task any more (revoked mid-batch)
 	}
 	joins := len(g.tableJoins[a]) > 0 && r.src.Key != nil
+	readers := changeReaders(src)
 	var old []byte
 	var had bool
-	if joins {
+	if joins || len(readers) > 0 {
 		var err error
 		if old, had, err = st.Get(r.src.Key); err != nil {
-			return g.fail(a.node, r, PhaseEval, fmt.Errorf("reading table %s: %w", a.node.t.Name, err))
+			return g.fail(src, r, PhaseEval, fmt.Errorf("reading table %s: %w", src.t.Name, err))
 		}
 		old = slices.Clone(old)
 	}
-	st.Put(r.src.Key, r.src.Value)
+	// Undo (a record failing downstream) puts the row back.
+	a.put(p, st, r.src.Key, r.src.Value, dirtyRow{})
+	delete(a.dirty[p], string(r.src.Key)) // the topic is the changelog: nothing to write
 	a.next[p] = off + 1
-	if !joins {
+	if joins {
+		if err := g.tableChanged(a, r, old, had, emit); err != nil {
+			return err
+		}
+	}
+	if len(readers) == 0 {
 		return nil
 	}
-	return g.tableChanged(a, r, old, had, emit)
+	var oldRow any
+	if had {
+		var err error
+		if oldRow, err = src.codec.value.Decode(src.t.Topic, format.NoHeaders, old); err != nil {
+			return g.fail(src, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", src.t.Name, src.t.Format, err))
+		}
+	}
+	if oldRow == nil && r.value == nil {
+		return nil
+	}
+	out := *r
+	out.chg = &change{old: oldRow}
+	src.out.Inc()
+	for _, o := range readers {
+		if err := g.push(o, &out, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeReaders are the steps that read table source src with from,
+// other than its table-table joins (which tableChanged runs).
+func changeReaders(src *node) []*node {
+	var out []*node
+	for _, o := range src.outs {
+		if j := o.t.Join; j != nil && j.Left == src.t {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // joinStep joins each record with its key's row in the table.

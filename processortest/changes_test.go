@@ -1,0 +1,253 @@
+package processortest
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exactly-dev/exactly/internal/sqlitetest"
+)
+
+const tiersYAML = "../testdata/tables/spend_tiers.yaml"
+
+func table(d *Driver, topic string) string { return strings.Join(d.Table(topic), "\n") }
+
+// A user who moves between tiers leaves the old tier's row and joins the
+// new one's; a deleted user leaves the table; a tier left without users
+// is deleted (a tombstone); a change that keeps a user in its tier with
+// the same contribution outputs nothing.
+func TestRetractingAggregateOverTable(t *testing.T) {
+	d := Load(t, tiersYAML)
+	at := time.Unix(0, 0)
+	d.Pipe("cons_user_spend", "u1", `{"spend": 50, "country": "NL"}`, at)
+	d.Pipe("cons_user_spend", "u2", `{"spend": 70.5, "country": "DE"}`, at)
+	d.Pipe("cons_user_spend", "u3", `{"spend": 500, "country": "NL"}`, at)
+	d.Commit()
+	want := `bronze	{"countries":2,"key":"bronze","spend":120.50,"users":2}
+silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`
+	if got := table(d, "tiers"); got != want {
+		t.Fatalf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	n := len(d.Records("tiers"))
+	d.Pipe("cons_user_spend", "u1", `{"spend": 50, "country": "NL"}`, at) // the same row again
+	d.Commit()
+	if got := len(d.Records("tiers")); got != n {
+		t.Errorf("an unchanged row output %d records, want none", got-n)
+	}
+	d.Pipe("cons_user_spend", "u1", `{"spend": 150, "country": "FR"}`, at) // bronze -> silver
+	d.PipeTo("cons_user_spend", 0, []byte("u2"), nil, at)                  // deleted
+	d.Commit()
+	want = `silver	{"countries":2,"key":"silver","spend":650.00,"users":2}`
+	if got := table(d, "tiers"); got != want {
+		t.Fatalf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	recs := d.Records("tiers")
+	if last := recs[len(recs)-1]; string(last.Key) != "bronze" || last.Value != nil {
+		t.Errorf("last record %s=%s, want the tombstone of bronze (its last user left)", last.Key, last.Value)
+	}
+}
+
+// An aggregate's rows are a table: an aggregate over them retracts, and a
+// filter after an aggregate is SQL's HAVING: a row that stops qualifying
+// is deleted with a tombstone, one that never qualified outputs nothing.
+func TestHavingDeletesRowsThatStopQualifying(t *testing.T) {
+	d := Load(t, "../testdata/tables/spend_tiers_having.yaml")
+	at := time.Unix(0, 0)
+	d.Pipe("events", "u1", `{"amount": 20}`, at)
+	d.Pipe("events", "u2", `{"amount": 30}`, at)
+	d.Pipe("events", "u3", `{"amount": 150}`, at) // silver alone: never qualifies
+	d.Commit()
+	if got, want := table(d, "tiers"), `bronze	{"key":"bronze","spend":50.00,"users":2}`; got != want {
+		t.Fatalf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	for _, r := range d.Records("tiers") {
+		if string(r.Key) == "silver" {
+			t.Errorf("silver output %s, want nothing: it never had two users", r.Value)
+		}
+	}
+	d.Pipe("events", "u1", `{"amount": 100}`, at) // u1: 120, to silver
+	d.Commit()
+	if got, want := table(d, "tiers"), `silver	{"key":"silver","spend":270.00,"users":2}`; got != want {
+		t.Fatalf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	recs := d.Records("tiers")
+	var tail []string
+	for _, r := range recs[len(recs)-2:] {
+		tail = append(tail, fmt.Sprintf("%s=%s", r.Key, r.Value))
+	}
+	if got, want := strings.Join(tail, " "), `bronze= silver={"key":"silver","spend":270.00,"users":2}`; got != want {
+		t.Errorf("last records %s, want %s", got, want)
+	}
+}
+
+// count_distinct counts distinct values (1.5 and 1.50 are one), on a
+// stream and, retracting, on a table.
+func TestCountDistinct(t *testing.T) {
+	d := New(t, `name: p
+sources: [{name: visits, topic: visits}]
+steps:
+  - name: per-page
+    aggregate:
+      group_by: value.page
+      columns:
+        visitors: {fn: count_distinct, of: value.user}
+        prices: {fn: count_distinct, of: value.price}
+sinks: [{name: out, topic: out}]
+`)
+	at := time.Unix(0, 0)
+	for _, v := range []string{
+		`{"page": "a", "user": "x", "price": 1.5}`,
+		`{"page": "a", "user": "y", "price": 1.50}`,
+		`{"page": "a", "user": "x", "price": 2}`,
+		`{"page": "a", "user": null, "price": null}`,
+		`{"page": "b", "user": "x", "price": 1}`,
+	} {
+		d.Pipe("visits", "", v, at)
+	}
+	d.Commit()
+	want := `a	{"key":"a","prices":2,"visitors":2}
+b	{"key":"b","prices":1,"visitors":1}`
+	if got := table(d, "out"); got != want {
+		t.Errorf("out =\n%s\nwant\n%s", got, want)
+	}
+
+	// On a table: a value leaves the set only when no row holds it.
+	d = Load(t, tiersYAML)
+	d.Pipe("cons_user_spend", "u1", `{"spend": 1, "country": "NL"}`, at)
+	d.Pipe("cons_user_spend", "u2", `{"spend": 2, "country": "NL"}`, at)
+	d.Pipe("cons_user_spend", "u3", `{"spend": 3, "country": "BE"}`, at)
+	d.Pipe("cons_user_spend", "u1", `{"spend": 1, "country": "DE"}`, at)
+	d.Commit()
+	if got, want := table(d, "tiers"), `bronze	{"countries":3,"key":"bronze","spend":6.00,"users":3}`; got != want {
+		t.Errorf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	d.PipeTo("cons_user_spend", 0, []byte("u2"), nil, at)
+	d.Commit()
+	if got, want := table(d, "tiers"), `bronze	{"countries":2,"key":"bronze","spend":4.00,"users":2}`; got != want {
+		t.Errorf("tiers =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Retractions are state like the rest: an abort drops the table updates
+// and the group changes they made; a crash restores both the table and the
+// groups from what was committed, so later changes subtract what the
+// groups really hold.
+func TestRetractionAbortAndCrash(t *testing.T) {
+	d := Load(t, tiersYAML)
+	at := time.Unix(0, 0)
+	d.Pipe("cons_user_spend", "u1", `{"spend": 50, "country": "NL"}`, at)
+	d.Pipe("cons_user_spend", "u2", `{"spend": 60, "country": "NL"}`, at)
+	d.Commit()
+	d.Pipe("cons_user_spend", "u1", `{"spend": 5000, "country": "NL"}`, at)
+	d.Abort()
+	d.Pipe("cons_user_spend", "u2", `{"spend": 6000, "country": "NL"}`, at)
+	d.Crash()
+	d.Pipe("cons_user_spend", "u1", `{"spend": 500, "country": "NL"}`, at) // bronze -> silver
+	d.Commit()
+	want := `bronze	{"countries":1,"key":"bronze","spend":60.00,"users":1}
+silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`
+	if got := table(d, "tiers"); got != want {
+		t.Errorf("tiers =\n%s\nwant\n%s", got, want)
+	}
+	d.Crash()
+	d.PipeTo("cons_user_spend", 0, []byte("u2"), nil, at)
+	d.Commit()
+	if got, want := table(d, "tiers"), `silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`; got != want {
+		t.Errorf("after a crash and a delete, tiers =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// userSpend is one generated change of cons_user_spend.
+type userSpend struct {
+	Seq     int     `json:"seq"`
+	User    string  `json:"user"`
+	Deleted bool    `json:"deleted"`
+	Spend   float64 `json:"spend"`
+	Country string  `json:"country"`
+}
+
+// Users per spend tier over generated changes of cons_user_spend (users
+// created, moved between tiers, deleted), in three partitions, with
+// aborts and crashes on the way, against SQLite's GROUP BY over the
+// latest row of each user.
+func TestSpendTiersAgainstSQLite(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 6))
+	var changes []userSpend
+	for i := range 4000 {
+		c := userSpend{Seq: i, User: fmt.Sprintf("u%d", rng.IntN(150))}
+		if rng.IntN(8) == 0 {
+			c.Deleted = true
+		} else {
+			// Cents, across the tier boundaries.
+			c.Spend = float64(rng.IntN(200_000)) / 100
+			c.Country = []string{"NL", "DE", "BE", "FR", "ES"}[rng.IntN(5)]
+		}
+		changes = append(changes, c)
+	}
+	d := Load(t, tiersYAML, Partitions(3))
+	at := time.Unix(0, 0)
+	for i := 0; i < len(changes); {
+		n := min(1+rng.IntN(80), len(changes)-i)
+		for _, c := range changes[i : i+n] {
+			if c.Deleted {
+				d.PipeTo("cons_user_spend", d.partition("cons_user_spend", []byte(c.User)), []byte(c.User), nil, at)
+				continue
+			}
+			d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
+		}
+		switch rng.IntN(10) {
+		case 0:
+			d.Abort()
+			continue
+		case 1:
+			d.Crash()
+			continue
+		}
+		d.Commit()
+		i += n
+	}
+	var got []string
+	for _, line := range d.Table("tiers") {
+		_, v, _ := strings.Cut(line, "\t")
+		var row struct {
+			Key       string
+			Users     int
+			Spend     json.Number
+			Countries int
+		}
+		if err := json.Unmarshal([]byte(v), &row); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s|%d|%s|%d", row.Key, row.Users, row.Spend, row.Countries))
+	}
+	slices.Sort(got)
+	const script = `
+import json, sqlite3, sys
+changes = json.load(sys.stdin)
+db = sqlite3.connect(":memory:")
+db.execute("CREATE TABLE spend (user TEXT PRIMARY KEY, cents INTEGER, country TEXT)")
+for c in changes:
+    if c["deleted"]:
+        db.execute("DELETE FROM spend WHERE user = ?", (c["user"],))
+    else:
+        db.execute("INSERT OR REPLACE INTO spend VALUES (?, ?, ?)", (c["user"], round(c["spend"] * 100), c["country"]))
+q = """
+SELECT tier, COUNT(*), SUM(cents), COUNT(DISTINCT country) FROM (
+  SELECT *, CASE WHEN cents >= 100000 THEN 'gold' WHEN cents >= 10000 THEN 'silver' ELSE 'bronze' END AS tier
+  FROM spend) GROUP BY tier
+"""
+for tier, users, cents, countries in db.execute(q):
+    print("%s|%d|%d.%02d|%d" % (tier, users, cents // 100, cents % 100, countries))
+`
+	want := sqlitetest.Rows(t, script, changes)
+	if len(want) != 3 {
+		t.Fatalf("SQLite found tiers %v: the generator should fill all three", want)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tiers:\n%s\nSQLite:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
