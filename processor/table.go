@@ -24,6 +24,16 @@ import (
 // Later records update the store in the open transaction (an abort drops
 // the update with the rest), and the store's checkpoint follows them.
 //
+// A table source that steps read (from) is restored differently, like a
+// table-table join's tables (restoreTable): to the group's committed
+// offset of the partition rather than its high watermark. Its records from there on are processed again, and each must
+// meet the row it replaced in the store, for the steps to undo that row
+// (an aggregate subtracts it from its group). Restored to the high
+// watermark, the store would already hold the new rows, and the records
+// skipped as "in the store already" would never reach the steps. A join
+// on such a table sees it, at start-up, as of the committed offset; the
+// records after it apply as they are read again.
+//
 // A join looks the record key up, as read (its bytes), in the store of the
 // task's partition: partition p of the input and of the table topic are
 // one task (the balancer keeps them on one member).
