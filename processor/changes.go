@@ -218,9 +218,9 @@ func (g *graph) emitChange(a *aggregator, key any, prev, accs []acc, r *record, 
 	}
 	var old any
 	if wasRow && a.oldRows {
-		row, err := g.rowValue(a, key, prev, r)
+		row, err := rowValue(a, key, prev)
 		if err != nil {
-			return err
+			return g.fail(a.node, r, PhaseEval, err)
 		}
 		old = row
 	}
@@ -230,9 +230,9 @@ func (g *graph) emitChange(a *aggregator, key any, prev, accs []acc, r *record, 
 		out.chg = &change{old: old}
 	}
 	if isRow {
-		row, err := g.rowValue(a, key, accs, r)
+		row, err := rowValue(a, key, accs)
 		if err != nil {
-			return err
+			return g.fail(a.node, r, PhaseEval, err)
 		}
 		out.value = row
 	} else {
@@ -243,9 +243,8 @@ func (g *graph) emitChange(a *aggregator, key any, prev, accs []acc, r *record, 
 
 // rowValue is the output row of an unwindowed group: its group columns
 // and its columns.
-func (g *graph) rowValue(a *aggregator, key any, accs []acc, r *record) (map[string]any, error) {
-	n := a.node
-	agg := n.t.Aggregate
+func rowValue(a *aggregator, key any, accs []acc) (map[string]any, error) {
+	agg := a.node.t.Aggregate
 	row := make(map[string]any, len(agg.GroupBy)+len(agg.Columns))
 	if len(agg.GroupBy) == 1 {
 		row[agg.GroupBy[0].Name] = key
@@ -258,7 +257,7 @@ func (g *graph) rowValue(a *aggregator, key any, accs []acc, r *record) (map[str
 		c := &agg.Columns[i]
 		v, err := accs[i].result(c)
 		if err != nil {
-			return nil, g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
+			return nil, fmt.Errorf("column %s: %w", c.Name, err)
 		}
 		row[c.Name] = v
 	}
@@ -378,4 +377,37 @@ func numberForCEL(n format.Number) any {
 		return s
 	}
 	return f
+}
+
+// aggregateRow returns the row of the group whose JSON is kb in task
+// part of aggregate a, as the task has it (the open transaction's changes
+// included), for a join that uses the aggregate's rows as its table.
+func (g *graph) aggregateRow(a *aggregator, part int32, kb []byte) (any, bool, error) {
+	if kb == nil {
+		return nil, false, nil
+	}
+	var accs []acc
+	var key any
+	if cr, ok := a.rows[part][string(kb)]; ok {
+		accs, key = cr.accs, cr.key
+	} else {
+		st, err := a.store(part)
+		if err != nil {
+			return nil, false, err
+		}
+		if accs, err = loadRow(st, kb, a.rowLen()); err != nil {
+			return nil, false, err
+		}
+		if key, err = format.DecodeJSON(kb); err != nil {
+			return nil, false, fmt.Errorf("corrupt state key: %w", err)
+		}
+	}
+	if a.emptyRow(accs) {
+		return nil, false, nil
+	}
+	row, err := rowValue(a, key, accs)
+	if err != nil {
+		return nil, false, err
+	}
+	return rowForCEL(row), true, nil
 }

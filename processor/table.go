@@ -117,7 +117,10 @@ type joinStep struct {
 	// repartition: records go through this topic first (keyed as the
 	// table's keys are), and are joined when read back from it.
 	repartition string
-	codec       codecs // the table source's
+	codec       codecs // the table source's (json for an aggregate's)
+	// aggTable: the table is an aggregate step's rows (its store holds
+	// accumulators, keyed by the JSON of the group value).
+	aggTable bool
 }
 
 func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
@@ -132,6 +135,10 @@ func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) error {
 	kf := s.j.Table.KeyFormat
 	key, ok := r.rawKey(kf)
+	if s.aggTable {
+		// Keyed as the aggregate's store keys its groups.
+		key, ok = nil, false
+	}
 	if !ok {
 		var err error
 		// Bytes as the table's topic holds its keys, whatever the
@@ -198,6 +205,11 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 			}
 			found = true
 		}
+	} else if s.aggTable {
+		var err error
+		if row, found, err = g.aggregateRow(s.table, r.src.Partition, r.src.Key); err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("reading the rows of %s: %w", s.j.Table.Name, err))
+		}
 	} else if key := r.src.Key; key != nil {
 		st, err := s.table.store(r.src.Partition)
 		if err != nil {
@@ -247,6 +259,10 @@ func init() {
 		}
 		t := g.nodes[n.t.Join.Table.Name]
 		s := joinStep{j: n.t.Join, table: t.agg, global: g.globals[n.t.Join.Table.Name], codec: t.codec}
+		if t.t.Kind == topology.KindAggregate {
+			s.aggTable = true
+			s.codec = newCodecs(&topology.Node{Kind: topology.KindSource}) // json keys and values
+		}
 		if n.t.Join.Repartition {
 			s.repartition = topology.RepartitionTopic(g.pipeline, n.t.Name)
 			g.joinRepartition[s.repartition] = n

@@ -251,3 +251,52 @@ for tier, users, cents, countries in db.execute(q):
 		t.Errorf("tiers:\n%s\nSQLite:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// An aggregate's rows are a table a join can look records up in, in the
+// same pipeline: each order meets its user's row as the task has it when
+// the order is processed (the spend so far), or null before any.
+func TestJoinWithAggregateRows(t *testing.T) {
+	d := New(t, `name: enrich
+sources:
+  - {name: events, topic: events}
+  - {name: orders, topic: orders}
+steps:
+  - name: per-user
+    from: events
+    aggregate:
+      group_by: value.user
+      columns:
+        spend: {fn: sum, of: value.amount}
+  - name: with-spend
+    from: orders
+    join:
+      table: per-user
+      type: left
+      output: '{"order": value.id, "spend": table == null ? null : table.spend, "big": table != null && table.spend > 100}'
+sinks:
+  - {name: out, topic: out, from: with-spend}
+`, Partitions(3))
+	at := time.Unix(0, 0)
+	d.Pipe("orders", "u1", `{"id": 1}`, at)
+	d.Commit()
+	d.Pipe("events", "", `{"user": "u1", "amount": 60.5}`, at)
+	d.Pipe("events", "", `{"user": "u2", "amount": 10}`, at)
+	d.Commit()
+	d.Pipe("orders", "u1", `{"id": 2}`, at)
+	d.Pipe("orders", "u2", `{"id": 3}`, at)
+	d.Commit()
+	d.Pipe("events", "", `{"user": "u1", "amount": 60}`, at)
+	d.Commit()
+	d.Crash()
+	d.Pipe("orders", "u1", `{"id": 4}`, at)
+	d.Commit()
+	want := `u1 {"big":false,"order":1,"spend":null}
+u1 {"big":false,"order":2,"spend":60.5}
+u1 {"big":true,"order":4,"spend":120.5}
+u2 {"big":false,"order":3,"spend":10}`
+	lines := strings.Split(values(d, "out"), "\n")
+	slices.Sort(lines) // partitions interleave
+	if got := strings.Join(lines, "\n"); got != want {
+		t.Errorf("out =\n%s\nwant\n%s", got, want)
+	}
+}

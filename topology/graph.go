@@ -102,8 +102,17 @@ func (p *parser) link() {
 		t := resolve(e.table)
 		switch {
 		case t == nil:
+		case t.node.Kind == KindAggregate && t.node.Aggregate != nil && t.node.Aggregate.Window == nil:
+			// An aggregate's rows: looked up by group, JSON-encoded
+			// as its store keys them, in the task holding the group.
+			// Both the aggregate's records and the join's go through
+			// repartition topics keyed so, with one partition count.
+			e.node.Join.Table = t.node
+			e.node.Join.Repartition = true
+			t.node.Aggregate.GroupByKey = false
+			p.tablesUsed[t] = true
 		case t.node.Kind != KindSource || !t.node.Table:
-			p.errorf(e.table.pos, e.table.key, "join table %q is not a table source; declare a source with table: true and name it here", e.table.name)
+			p.errorf(e.table.pos, e.table.key, "join table %q is not a table source or an aggregate step without a window; declare a source with table: true, or name an aggregate step, here", e.table.name)
 		default:
 			e.node.Join.Table = t.node
 			p.tablesUsed[t] = true
@@ -474,7 +483,7 @@ func (p *parser) checkFlow(all []*entry) {
 		}
 	}
 	for _, e := range p.steps {
-		if len(e.out) == 0 && e.named && e.node.Kind != KindRoute {
+		if len(e.out) == 0 && e.named && e.node.Kind != KindRoute && !p.tablesUsed[e] {
 			p.errorf(e.node.Pos, e.path, "output of step %q goes nowhere; add a sink with from: %s", e.node.Name, e.node.Name)
 		}
 	}

@@ -206,6 +206,13 @@ func describeJoin(p *printer, n *Node, s *StatefulStep) {
 		describeStreamJoin(p, n, s)
 		return
 	}
+	if j.Table.Kind == KindAggregate {
+		p.line(2, "join: %s with table %s (the rows of aggregate step %s)", j.Type, j.Table.Name, j.Table.Name)
+		p.expr(2, "output: ", j.Output)
+		p.line(2, "input: regrouped by key through its repartition topic, keyed as the aggregate's groups are (see repartition topics)")
+		p.line(2, "lookup: the record key, as a group value, in the aggregate's store (its rows as the task has them when the record is processed)")
+		return
+	}
 	p.line(2, "join: %s with table %s (topic %s)", j.Type, j.Table.Name, j.Table.Topic)
 	p.expr(2, "output: ", j.Output)
 	if j.Repartition {

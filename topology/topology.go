@@ -266,7 +266,7 @@ type Node struct {
 // and After after its own; both sides wait in changelog-backed buffers
 // until their window closes (processor/streamjoin.go).
 type Join struct {
-	Table *Node    // a source with Table set; nil for a stream-stream join
+	Table *Node    // a source with Table set, or an aggregate step without a window (its rows); nil for a stream-stream join
 	Type  JoinType // default JoinInner
 	// Left is the table source a table-table join reads from; nil for a
 	// stream-table join.
