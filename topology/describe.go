@@ -342,6 +342,9 @@ func describeAggregate(p *printer, n *Node, s *StatefulStep) {
 			p.line(4, "scale: %d", c.Scale)
 		}
 	}
+	if a.Retract {
+		p.line(2, "retracts: reads a table's changes; a changed row leaves its old group and joins its new one, a deleted one leaves, a group left empty is deleted")
+	}
 	if w := a.Window; w != nil {
 		switch w.Kind {
 		case Tumbling:
@@ -465,6 +468,8 @@ func (p *printer) formats(n *Node) {
 	switch {
 	case n.Global:
 		p.line(2, "read as: a global table (every partition, by every instance, before processing), by joins")
+	case n.Table && len(n.Outputs) > 0:
+		p.line(2, "read as: a table (latest value per key), by joins and, as changes (old and new row), by steps; restored to the group's committed offset")
 	case n.Table:
 		p.line(2, "read as: a table (latest value per key), by joins")
 	}
