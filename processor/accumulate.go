@@ -73,8 +73,10 @@ type acc struct {
 	V   any    // min, max, first, last: the value
 	// D is count_distinct's set: each distinct value (see distinctKey)
 	// with the number of rows holding it, so that a retracted row
-	// removes its value only when no other row holds it. Never changed
-	// in place (an undo keeps the old map).
+	// removes its value only when no other row holds it. Changed in
+	// place (copying a set of thousands per record would cost more than
+	// the record): a copy of the acc shares it, and foldSigned's undo
+	// puts back the one entry a record changed.
 	D map[string]int64
 }
 
@@ -182,12 +184,11 @@ func (a *acc) update(fn topology.AggFunc, v any, hasOf bool) (bool, error) {
 		if _, seen := a.D[k]; !seen && len(a.D) >= topology.MaxDistinct {
 			return false, fmt.Errorf("count_distinct holds %d distinct values for this group, its limit: the set is kept in the group's row, so it is bounded; count fewer values (a coarser of) or group more finely", topology.MaxDistinct)
 		}
-		d := maps.Clone(a.D)
-		if d == nil {
-			d = map[string]int64{}
+		if a.D == nil {
+			a.D = map[string]int64{}
 		}
-		d[k]++
-		a.D, a.N = d, int64(len(d))
+		a.D[k]++
+		a.N = int64(len(a.D))
 		return true, nil
 	}
 	return false, fmt.Errorf("unknown aggregate function %q", fn)
@@ -232,11 +233,10 @@ func (a *acc) retract(fn topology.AggFunc, v any, hasOf bool) error {
 		if a.D[k] == 0 {
 			return nil // never added (the state was reset): nothing to take out
 		}
-		d := maps.Clone(a.D)
-		if d[k]--; d[k] <= 0 {
-			delete(d, k)
+		if a.D[k]--; a.D[k] <= 0 {
+			delete(a.D, k)
 		}
-		a.D, a.N = d, int64(len(d))
+		a.N = int64(len(a.D))
 		return nil
 	}
 	return fmt.Errorf("aggregate function %s cannot take a row back out (it has no inverse); this is a bug: validation refuses it on a table's changes", fn)

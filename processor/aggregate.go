@@ -365,6 +365,9 @@ func (g *graph) foldSigned(n *node, accs []acc, r *record, sign int) (bool, erro
 		}
 		ch := true
 		var err error
+		if c.Func == topology.AggCountDistinct && accs[i].D != nil && v != nil {
+			g.undoDistinct(accs[i].D, v)
+		}
 		if sign < 0 {
 			err = accs[i].retract(c.Func, v, c.Of != nil)
 		} else {

@@ -411,3 +411,21 @@ func (g *graph) aggregateRow(a *aggregator, part int32, kb []byte) (any, bool, e
 	}
 	return rowForCEL(row), true, nil
 }
+
+// undoDistinct registers the undo of a change of v's entry in the set d
+// of a count_distinct column (changed in place: see acc.D). A set nil
+// before the record is dropped with the accumulators the undo restores.
+func (g *graph) undoDistinct(d map[string]int64, v any) {
+	k, err := distinctKey(v)
+	if err != nil {
+		return // update fails on it too, changing nothing
+	}
+	n, had := d[k]
+	g.undo = append(g.undo, undoEntry{fn: func() {
+		if had {
+			d[k] = n
+		} else {
+			delete(d, k)
+		}
+	}})
+}
