@@ -70,3 +70,68 @@ func TestTableChangesAcrossRestartOnBroker(t *testing.T) {
 		t.Errorf("tiers = %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+const aggJoinPipeline = `name: enrich
+sources:
+  - {name: events, topic: events}
+  - {name: orders, topic: orders}
+steps:
+  - name: per-user
+    from: events
+    aggregate:
+      group_by: value.user
+      columns:
+        spend: {fn: sum, of: value.amount}
+  - name: with-spend
+    from: orders
+    join:
+      table: per-user
+      output: '{"order": value.id, "spend": table.spend}'
+sinks:
+  - {name: out, topic: out, from: with-spend}
+`
+
+// An aggregate's rows as a join's table, on a broker: the orders go
+// through the join's repartition topic, co-partitioned with the
+// aggregate's, and each meets its user's row, restored by a second
+// member.
+func TestJoinWithAggregateRowsOnBroker(t *testing.T) {
+	c := newCluster(t, "events", "orders", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	topo := mustParse(t, aggJoinPipeline)
+	var rs []*kgo.Record
+	for i := range 40 {
+		rs = append(rs, &kgo.Record{Topic: "events", Value: []byte(fmt.Sprintf(`{"user":"u%d","amount":%d}`, i%10, i))})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	rs = rs[:0]
+	for i := range 10 {
+		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprintf("u%d", i)), Value: []byte(fmt.Sprintf(`{"id":%d}`, i))})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "b")
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Key)+"="+string(r.Value))
+	}
+	slices.Sort(got)
+	var want []string
+	for i := range 10 {
+		// u_i spent i + (i+10) + (i+20) + (i+30).
+		want = append(want, fmt.Sprintf(`u%d={"order":%d,"spend":%d}`, i, i, 4*i+60))
+	}
+	slices.Sort(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("out =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
