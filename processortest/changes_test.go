@@ -480,3 +480,33 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// HAVING right after an aggregate of a stream, through a map of the rows:
+// a refund that takes a user below the bar deletes the user's row.
+func TestHavingAfterStreamAggregate(t *testing.T) {
+	d := New(t, `name: p
+sources: [{name: events, topic: events}]
+steps:
+  - name: per-user
+    aggregate:
+      group_by: key
+      columns: {spend: {fn: sum, of: value.amount}}
+  - name: shaped
+    map: '{"user": value.key, "big": value.spend >= 100}'
+  - name: having
+    filter: value.big
+sinks: [{name: out, topic: out}]
+`)
+	at := time.Unix(0, 0)
+	d.Pipe("events", "u1", `{"amount": 150}`, at)
+	d.Pipe("events", "u2", `{"amount": 50}`, at) // never big: nothing
+	d.Pipe("events", "u1", `{"amount": 10}`, at) // still big: the row again
+	d.Pipe("events", "u1", `{"amount": -100}`, at)
+	d.Commit()
+	want := `u1 {"big":true,"user":"u1"}
+u1 {"big":true,"user":"u1"}
+u1 `
+	if got := values(d, "out"); got != want {
+		t.Errorf("out =\n%s\nwant\n%s", got, want)
+	}
+}
