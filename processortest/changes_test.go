@@ -159,6 +159,15 @@ silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`
 	if got, want := table(d, "tiers"), `silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`; got != want {
 		t.Errorf("after a crash and a delete, tiers =\n%s\nwant\n%s", got, want)
 	}
+	// The deleted group stays deleted across a crash (a changelog
+	// tombstone): a new user starts it afresh.
+	d.Crash()
+	d.Pipe("cons_user_spend", "u3", `{"spend": 1, "country": "BE"}`, at)
+	d.Commit()
+	if got, want := table(d, "tiers"), `bronze	{"countries":1,"key":"bronze","spend":1.00,"users":1}
+silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`; got != want {
+		t.Errorf("after a crash, a deleted group's new row =\n%s\nwant\n%s", got, want)
+	}
 }
 
 // userSpend is one generated change of cons_user_spend.
