@@ -31,7 +31,9 @@ import (
 //     before the record (emit: on_update) or before the transaction
 //     (emit: on_commit), computed only when a reader uses it;
 //   - a filter of changes, which deletes a row that stops qualifying;
-//   - a map of changes, which maps both rows.
+//   - a map of changes, which maps both rows;
+//   - set_headers and drop_headers pass changes on (a deleted row's headers
+//     are evaluated on the row it deletes).
 //
 // push drops chg before any other step, which reads the new rows as a
 // stream.

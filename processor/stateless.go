@@ -89,8 +89,12 @@ type setHeadersStep struct{}
 func (setHeadersStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	out := *r
 	out.headers = slices.Clone(r.headers)
+	in := r
+	if r.chg != nil && r.value == nil && r.chg.old != nil {
+		in = oldRecord(r) // a deleted row's headers come from the row it deletes
+	}
 	for _, h := range n.t.Headers {
-		v, err := g.eval(n, h.Expr, r)
+		v, err := g.eval(n, h.Expr, in)
 		if err != nil {
 			return err
 		}

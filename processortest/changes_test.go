@@ -519,3 +519,29 @@ u1 `
 		t.Errorf("out =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// set_headers on a deleted row evaluates on the row it deletes, so a
+// HAVING tombstone is not a bad record.
+func TestSetHeadersOnDeletedRow(t *testing.T) {
+	d := New(t, `name: p
+sources: [{name: spend, topic: spend, table: true}]
+steps:
+  - name: tiers
+    from: spend
+    aggregate: {group_by: value.tier, columns: {users: {fn: count}}}
+  - name: tagged
+    set_headers: {tier: value.key}
+sinks: [{name: out, topic: out}]
+`)
+	at := time.Unix(0, 0)
+	d.Pipe("spend", "u1", `{"tier": "a"}`, at)
+	d.PipeTo("spend", 0, []byte("u1"), nil, at)
+	d.Commit()
+	var got []string
+	for _, r := range d.Records("out") {
+		got = append(got, fmt.Sprintf("%s=%s tier=%s", r.Key, r.Value, r.Headers[0].Value))
+	}
+	if want := `a={"key":"a","users":1} tier=a a= tier=a`; strings.Join(got, " ") != want {
+		t.Errorf("out = %s, want %s", strings.Join(got, " "), want)
+	}
+}
