@@ -215,7 +215,7 @@ func (a *aggregator) emptyRow(accs []acc) bool {
 // aggregate of the rows).
 func (g *graph) emitChange(a *aggregator, key any, prev, accs []acc, r *record, emit emitFunc) error {
 	wasRow, isRow := prev != nil && !a.emptyRow(prev), !a.emptyRow(accs)
-	if !wasRow && !isRow || wasRow && isRow && reflect.DeepEqual(prev, accs) {
+	if !wasRow && !isRow || wasRow && isRow && sameRow(prev, accs) {
 		return nil
 	}
 	var old any
@@ -430,4 +430,17 @@ func (g *graph) undoDistinct(d map[string]int64, v any) {
 			delete(d, k)
 		}
 	}})
+}
+
+// sameRow reports whether two states of one row hold the same
+// accumulators. A count_distinct set is shared by both (it changes in
+// place), and its size is N.
+func sameRow(a, b []acc) bool {
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.N != y.N || x.Sum != y.Sum || (x.V != nil || y.V != nil) && !reflect.DeepEqual(x.V, y.V) {
+			return false
+		}
+	}
+	return true
 }
