@@ -82,7 +82,12 @@ func Describe(w io.Writer, t *Topology) error {
 		}
 		p.line(1, "%s", j.Repartition.Name)
 		p.line(2, "step: %s", j.Node.Name)
-		p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
+		if j.Repartition.PartitionsOf == "" {
+			// An aggregate's rows: as its repartition topic.
+			p.line(2, "partitions: max of source partitions (%s), as the repartition topic of %s", all, j.Node.Join.Table.Name)
+		} else {
+			p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
+		}
 		p.line(2, "configs: %s", configs(j.Repartition.Configs))
 	}
 	for _, j := range pl.Joins {
