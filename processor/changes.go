@@ -20,10 +20,15 @@ import (
 //
 // How a change travels. A record that is a change of a table row has
 // value = the new row (nil: the row was deleted) and chg = the row it
-// replaced (chg.old nil: there was none). This is the contract every
-// table-valued step keeps, a table-table join included: it sets chg on
-// what it forwards, with the row its output key had before, and the
-// steps below do the rest. Who makes changes:
+// replaced (chg.old nil: there was none); a change with neither is never
+// forwarded. This is the contract every table-valued step keeps, a
+// table-table join included: it sets Node.Changes on its node when it
+// decodes it (topology's resolveChanges leaves kinds it does not know
+// alone), and forwards each output with chg set to the row its output key
+// had before (the join's previous output for that key, nil if none) and
+// value to the new one (nil: a tombstone); the steps below do the rest. A
+// table-valued step that reads changes itself returns true from
+// readsChanges, or push strips chg before it. Who makes changes:
 //
 //   - a table source: the old row is its store's value of the key before
 //     the record (table.go);
