@@ -473,7 +473,7 @@ func (p *printer) formats(n *Node) {
 	switch {
 	case n.Global:
 		p.line(2, "read as: a global table (every partition, by every instance, before processing), by joins")
-	case n.Table && len(n.Outputs) > 0:
+	case n.Table && slices.ContainsFunc(n.Outputs, func(o *Node) bool { return o.Join == nil || o.Join.Left != n }):
 		p.line(2, "read as: a table (latest value per key), by joins and, as changes (old and new row), by steps; restored to the group's committed offset")
 	case n.Table:
 		p.line(2, "read as: a table (latest value per key), by joins")
