@@ -32,6 +32,8 @@ import (
 //
 //   - a table source: the old row is its store's value of the key before
 //     the record (table.go);
+//   - a table-table join on the key (ttjoin.go): the old row is the
+//     joined row before the change, computed only when a reader uses it;
 //   - an aggregate without a window: the old row is the group's row
 //     before the record (emit: on_update) or before the transaction
 //     (emit: on_commit), computed only when a reader uses it;

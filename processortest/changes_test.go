@@ -545,3 +545,48 @@ sinks: [{name: out, topic: out}]
 		t.Errorf("out = %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// A table-table join's rows are a table too: an aggregate over them
+// retracts as users change plans, lose their plan or are deleted, and as
+// plans change tier.
+func TestAggregateOverTableJoin(t *testing.T) {
+	d := New(t, `name: p
+sources:
+  - {name: users, topic: users, table: true}
+  - {name: plans, topic: plans, table: true}
+steps:
+  - name: user-plan
+    from: users
+    join:
+      table: plans
+      type: left
+      output: '{"tier": table == null ? "none" : table.tier}'
+  - name: per-tier
+    aggregate:
+      group_by: value.tier
+      columns: {users: {fn: count}}
+sinks: [{name: out, topic: out}]
+`, Partitions(2))
+	at := time.Unix(0, 0)
+	for _, u := range []string{"u1", "u2", "u3"} {
+		d.Pipe("users", u, `{}`, at)
+	}
+	d.Pipe("plans", "u1", `{"tier": "gold"}`, at)
+	d.Pipe("plans", "u2", `{"tier": "gold"}`, at)
+	d.Commit()
+	if got, want := table(d, "out"), `gold	{"key":"gold","users":2}
+none	{"key":"none","users":1}`; got != want {
+		t.Fatalf("out =\n%s\nwant\n%s", got, want)
+	}
+	d.Pipe("plans", "u2", `{"tier": "basic"}`, at)
+	d.PipeTo("plans", d.partition("plans", []byte("u1")), []byte("u1"), nil, at) // u1 loses its plan
+	d.PipeTo("users", d.partition("users", []byte("u3")), []byte("u3"), nil, at) // u3 deleted
+	d.Commit()
+	d.Crash()
+	d.Pipe("users", "u4", `{}`, at)
+	d.Commit()
+	if got, want := table(d, "out"), `basic	{"key":"basic","users":1}
+none	{"key":"none","users":2}`; got != want {
+		t.Errorf("out =\n%s\nwant\n%s", got, want)
+	}
+}

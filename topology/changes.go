@@ -4,7 +4,9 @@ import "slices"
 
 // Tables and their changes.
 //
-// A table source's records, and an unwindowed aggregate's rows, are not
+// A table source's records, an unwindowed aggregate's rows and a
+// table-table join's rows (on the key; a foreign-key join's answers
+// arrive through its response topic and are not tracked so) are not
 // events but changes of a table: the new row of a key replaces the old
 // one, and a null value deletes it. Counting them as events double counts
 // (a user who moves from one spend tier to another would stay counted in
@@ -60,6 +62,12 @@ func (p *parser) resolveChanges(sources, steps []*entry) {
 					p.errorf(c.fnPos, c.fnKey, "fn %s cannot be used here: step %q reads a table's changes (from %q), so a changed or deleted row must be subtracted from its group, and %s has no inverse; use count, count_distinct, sum or avg, or read a stream", c.Func, n.Name, from, c.Func)
 				}
 			}
+			continue
+		}
+		if j := n.Join; n.Kind == KindJoin && j != nil && j.Left != nil && j.On == nil {
+			// A table-table join on the key: an upsert stream of
+			// joined rows, whose row before each change it knows.
+			n.Changes = true
 			continue
 		}
 		if slices.Contains(keepsChanges, n.Kind) && len(n.Inputs) > 0 {

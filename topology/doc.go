@@ -271,23 +271,23 @@
 //     Without it a sum keeps the scale of its inputs (100.00 + 20.00 is
 //     120.00).
 //
-// Tables and their changes: the records of a table source (not global) and
-// the rows of an aggregate step without a window are changes of a table,
-// each the new row of its key (a null value: the row was deleted) carrying
-// the row it replaced. An aggregate without a window that reads changes
-// retracts, as Kafka Streams' groupBy().aggregate(adder, subtractor) does:
-// it subtracts the old row from its old group and adds the new row to its
-// new group, and deletes (a tombstone) a group left without rows. Only
-// count, count_distinct, sum and avg may be used there: min, max, first and
-// last cannot subtract a row, and are an error naming the column. A filter
-// of changes keeps a row while it qualifies, deletes it (a tombstone) once
-// it stops, and outputs nothing for a row that never qualified: SQL's
-// HAVING after an aggregate. A map maps both rows; set_headers and
-// drop_headers pass them on. Every other step and every sink reads the new
-// rows as a stream (a deleted row: a null value). A join's table may also
-// be an aggregate step without a window: the record key, as a group value,
-// is looked up in the aggregate's rows (both go through repartition topics
-// keyed by group).
+// Tables and their changes: the records of a table source (not global), the
+// rows of an aggregate step without a window and the rows of a table-table
+// join on the key are changes of a table, each the new row of its key (a
+// null value: the row was deleted) carrying the row it replaced. An
+// aggregate without a window that reads changes retracts, as Kafka Streams'
+// groupBy().aggregate(adder, subtractor) does: it subtracts the old row
+// from its old group and adds the new row to its new group, and deletes (a
+// tombstone) a group left without rows. Only count, count_distinct, sum and
+// avg may be used there: min, max, first and last cannot subtract a row,
+// and are an error naming the column. A filter of changes keeps a row while
+// it qualifies, deletes it (a tombstone) once it stops, and outputs nothing
+// for a row that never qualified: SQL's HAVING after an aggregate. A map
+// maps both rows; set_headers and drop_headers pass them on. Every other
+// step and every sink reads the new rows as a stream (a deleted row: a null
+// value). A join's table may also be an aggregate step without a window:
+// the record key, as a group value, is looked up in the aggregate's rows
+// (both go through repartition topics keyed by group).
 //
 // Column names, of group and aggregate columns alike, are a letter or _
 // followed by up to 63 letters, digits or _, and are unique across both
