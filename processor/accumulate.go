@@ -3,6 +3,7 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -67,9 +68,16 @@ func decimalOut(d *apd.Decimal, scale int) (format.Number, error) {
 // acc is one column's accumulator for one group. Its encoded form goes to
 // the store and the changelog, so it holds exact decimals as strings.
 type acc struct {
-	N   int64  // records counted (count), or non-null values seen (sum, avg, min, max)
+	N   int64  // records counted (count), or non-null values seen (sum, avg, min, max), or distinct values (count_distinct)
 	Sum string // sum and avg: exact decimal
 	V   any    // min, max, first, last: the value
+	// D is count_distinct's set: each distinct value (see distinctKey)
+	// with the number of rows holding it, so that a retracted row
+	// removes its value only when no other row holds it. Changed in
+	// place (copying a set of thousands per record would cost more than
+	// the record): a copy of the acc shares it, and foldSigned's undo
+	// puts back the one entry a record changed.
+	D map[string]int64
 }
 
 func (a *acc) toMap() map[string]any {
@@ -80,6 +88,13 @@ func (a *acc) toMap() map[string]any {
 	if a.V != nil {
 		m["v"] = a.V
 	}
+	if a.D != nil {
+		d := make(map[string]any, len(a.D))
+		for k, n := range a.D {
+			d[k] = n
+		}
+		m["d"] = d
+	}
 	return m
 }
 
@@ -88,6 +103,12 @@ func accFromMap(m map[string]any) acc {
 	a.N, _ = m["n"].(int64)
 	a.Sum, _ = m["s"].(string)
 	a.V = m["v"]
+	if d, ok := m["d"].(map[string]any); ok {
+		a.D = make(map[string]int64, len(d))
+		for k, n := range d {
+			a.D[k], _ = n.(int64)
+		}
+	}
 	return a
 }
 
@@ -155,8 +176,94 @@ func (a *acc) update(fn topology.AggFunc, v any, hasOf bool) (bool, error) {
 		a.V = normalize(v)
 		a.N++
 		return true, nil
+	case topology.AggCountDistinct:
+		k, err := distinctKey(v)
+		if err != nil {
+			return false, err
+		}
+		if _, seen := a.D[k]; !seen && len(a.D) >= topology.MaxDistinct {
+			return false, fmt.Errorf("count_distinct holds %d distinct values for this group, its limit: the set is kept in the group's row, so it is bounded; count fewer values (a coarser of) or group more finely", topology.MaxDistinct)
+		}
+		if a.D == nil {
+			a.D = map[string]int64{}
+		}
+		a.D[k]++
+		a.N = int64(len(a.D))
+		return true, nil
 	}
 	return false, fmt.Errorf("unknown aggregate function %q", fn)
+}
+
+// retract takes v (the column's of value of a row that changed or left
+// the group) back out of a: the inverse of update, for the functions that
+// have one (topology refuses the others on a table's changes).
+func (a *acc) retract(fn topology.AggFunc, v any, hasOf bool) error {
+	if v == nil && (hasOf || fn != topology.AggCount) {
+		return nil // update skipped it
+	}
+	switch fn {
+	case topology.AggCount:
+		a.N--
+		return nil
+	case topology.AggSum, topology.AggAvg:
+		d, err := toDecimal(v)
+		if err != nil {
+			return err
+		}
+		sum := new(apd.Decimal)
+		if a.Sum != "" {
+			if sum, err = parseDecimal(a.Sum); err != nil {
+				return fmt.Errorf("corrupt state: %w", err)
+			}
+		}
+		if _, err := decCtx.Sub(sum, sum, d); err != nil {
+			return err
+		}
+		a.N--
+		a.Sum = sum.Text('f')
+		if a.N <= 0 {
+			a.Sum = "" // no values left: SUM is NULL again
+		}
+		return nil
+	case topology.AggCountDistinct:
+		k, err := distinctKey(v)
+		if err != nil {
+			return err
+		}
+		if a.D[k] == 0 {
+			return nil // never added (the state was reset): nothing to take out
+		}
+		if a.D[k]--; a.D[k] <= 0 {
+			delete(a.D, k)
+		}
+		a.N = int64(len(a.D))
+		return nil
+	}
+	return fmt.Errorf("aggregate function %s cannot take a row back out (it has no inverse); this is a bug: validation refuses it on a table's changes", fn)
+}
+
+// distinctKey is the text count_distinct keeps for v: equal values give
+// equal texts, as SQL's DISTINCT compares them (1.5 and 1.50 are one
+// number; "1" the string is not 1 the number).
+func distinctKey(v any) (string, error) {
+	switch x := v.(type) {
+	case int64, uint64, float64, format.Number:
+		d, err := toDecimal(x)
+		if err != nil {
+			return "", err
+		}
+		d.Reduce(d)
+		return "n" + d.Text('f'), nil
+	case string:
+		return "s" + x, nil
+	case time.Time:
+		return "t" + x.UTC().Format(time.RFC3339Nano), nil
+	}
+	b, err := format.EncodeJSON(normalize(v))
+	if err != nil {
+		return "", fmt.Errorf("count_distinct of %T: %w", v, err)
+	}
+	return "j" + string(b), nil
 }
 
 // normalize turns values that do not survive JSON (timestamps, exact
@@ -216,7 +323,7 @@ func compare(v, stored any) (int, error) {
 // result is the column's output value.
 func (a *acc) result(c *topology.Column) (any, error) {
 	switch c.Func {
-	case topology.AggCount:
+	case topology.AggCount, topology.AggCountDistinct:
 		return a.N, nil
 	case topology.AggSum, topology.AggAvg:
 		if a.N == 0 {
@@ -302,6 +409,15 @@ func (a *acc) merge(fn topology.AggFunc, o *acc) error {
 		}
 	case topology.AggLast:
 		a.V, a.N = o.V, a.N+o.N
+	case topology.AggCountDistinct:
+		d := maps.Clone(a.D)
+		if d == nil {
+			d = map[string]int64{}
+		}
+		for k, n := range o.D {
+			d[k] += n
+		}
+		a.D, a.N = d, int64(len(d))
 	}
 	return nil
 }

@@ -56,6 +56,8 @@ type aggregator struct {
 	table      bool
 	restoredTo map[int32]int64
 	next       map[int32]int64
+	// oldRows: some reader of the rows uses their old row (changes.go).
+	oldRows bool
 }
 
 // reset forgets what the transaction that ended changed (its outcome is
@@ -103,6 +105,9 @@ type cachedRow struct {
 	key  any
 	accs []acc
 	r    record // the last record that changed it
+	// orig is the row as the store had it when the transaction first
+	// touched it: what emit: on_commit output last.
+	orig []acc
 }
 
 type dirtyRow struct {
@@ -257,6 +262,9 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	if err != nil {
 		return err
 	}
+	if r.chg != nil && n.t.Aggregate.Retract {
+		return g.aggregateChange(a, st, part, r, emit)
+	}
 	key, kb, err := g.groupKey(n, r)
 	if err != nil {
 		return err
@@ -264,6 +272,27 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	if n.t.Aggregate.Window != nil {
 		return g.windowed(a, st, part, key, kb, r, emit)
 	}
+	cr, prev, err := g.touchRow(a, st, part, key, kb, r)
+	if err != nil {
+		return err
+	}
+	changed, err := g.foldSigned(n, cr.accs, r, 1)
+	if err != nil || !changed {
+		return err
+	}
+	cr.key, cr.r = key, *r
+	a.rows[part][string(kb)] = cr
+	if n.t.Aggregate.Emit == topology.EmitOnCommit {
+		return nil
+	}
+	return g.emitChange(a, key, prev, cr.accs, r, emit)
+}
+
+// touchRow returns the row of group kb, decoded (cached for the rest of
+// the transaction once changed), and a copy of its accumulators as they
+// are before r: the record's undo puts them back if it fails.
+func (g *graph) touchRow(a *aggregator, st statestore.Store, part int32, key any, kb []byte, r *record) (*cachedRow, []acc, error) {
+	n := a.node
 	rows := a.rows[part]
 	if rows == nil {
 		rows = map[string]*cachedRow{}
@@ -271,30 +300,48 @@ func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	}
 	cr, cached := rows[string(kb)]
 	if !cached {
-		accs, err := loadRow(st, kb, len(n.t.Aggregate.Columns))
+		accs, err := loadRow(st, kb, a.rowLen())
 		if err != nil {
-			return g.fail(n, r, PhaseEval, err)
+			return nil, nil, g.fail(n, r, PhaseEval, err)
 		}
-		cr = &cachedRow{key: key, accs: accs}
+		cr = &cachedRow{key: key, accs: accs, orig: slices.Clone(accs)}
 	}
-	// Undo first: fold may fail half way through the columns.
-	g.undo = append(g.undo, undoEntry{a: a, part: part, key: kb, cached: cr, hadCached: cached, prevAccs: slices.Clone(cr.accs), prevR: cr.r})
-	changed, err := g.fold(n, cr.accs, r)
-	if err != nil || !changed {
-		return err
+	// Undo first: fold may fail half way through the columns. The
+	// accumulators' sets are never changed in place, so a shallow copy
+	// keeps them.
+	prev := slices.Clone(cr.accs)
+	g.undo = append(g.undo, undoEntry{a: a, part: part, key: kb, cached: cr, hadCached: cached, prevAccs: prev, prevR: cr.r})
+	return cr, prev, nil
+}
+
+// rowLen is the number of accumulators of a row: one per column, and for
+// a retracting aggregate one more counting the rows in the group (the
+// group is deleted when it reaches 0).
+func (a *aggregator) rowLen() int {
+	n := len(a.node.t.Aggregate.Columns)
+	if a.node.t.Aggregate.Retract {
+		n++
 	}
-	cr.key, cr.r = key, *r
-	rows[string(kb)] = cr
-	if n.t.Aggregate.Emit == topology.EmitOnCommit {
-		return nil
-	}
-	return g.emitRow(a, key, nil, cr.accs, r, emit)
+	return n
 }
 
 // fold folds r into accs, one accumulator per column, and reports whether
 // any changed.
 func (g *graph) fold(n *node, accs []acc, r *record) (bool, error) {
+	return g.foldSigned(n, accs, r, 1)
+}
+
+// foldSigned folds r into accs (sign 1) or takes it back out (sign -1,
+// a retracting aggregate's old row), and reports whether any column
+// changed.
+func (g *graph) foldSigned(n *node, accs []acc, r *record, sign int) (bool, error) {
 	changed := false
+	if n.t.Aggregate.Retract {
+		// The hidden row count: every row, whatever the columns'
+		// where say.
+		accs[len(n.t.Aggregate.Columns)].N += int64(sign)
+		changed = true
+	}
 	for i := range n.t.Aggregate.Columns {
 		c := &n.t.Aggregate.Columns[i]
 		if c.Where != nil {
@@ -316,7 +363,16 @@ func (g *graph) fold(n *node, accs []acc, r *record) (bool, error) {
 				v = numberText(r, c.OfPath, f)
 			}
 		}
-		ch, err := accs[i].update(c.Func, v, c.Of != nil)
+		ch := true
+		var err error
+		if c.Func == topology.AggCountDistinct && accs[i].D != nil && v != nil {
+			g.undoDistinct(accs[i].D, v)
+		}
+		if sign < 0 {
+			err = accs[i].retract(c.Func, v, c.Of != nil)
+		} else {
+			ch, err = accs[i].update(c.Func, v, c.Of != nil)
+		}
 		if err != nil {
 			return false, g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
 		}
@@ -359,7 +415,7 @@ func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record
 	}
 	out := *r
 	out.key, out.value = outKey, row
-	out.from = 0
+	out.from = fromNumbers
 	return g.forward(n, &out, emit)
 }
 
@@ -382,14 +438,16 @@ func (g *graph) flush(a *aggregator, emit emitFunc, changelog func(*kgo.Record))
 			return err
 		}
 		for kb, cr := range rows {
-			state, err := encodeRow(cr.accs)
-			if err != nil {
-				return err
+			var state []byte // nil: a group left without rows, deleted
+			if !a.emptyRow(cr.accs) {
+				if state, err = encodeRow(cr.accs); err != nil {
+					return err
+				}
 			}
 			st.Put([]byte(kb), state)
 			changelog(&kgo.Record{Topic: a.changelog, Partition: part, Key: []byte(kb), Value: state})
 			if a.node.t.Aggregate.Emit == topology.EmitOnCommit {
-				if err := g.emitRow(a, cr.key, nil, cr.accs, &cr.r, emit); err != nil {
+				if err := g.emitChange(a, cr.key, cr.orig, cr.accs, &cr.r, emit); err != nil {
 					return err
 				}
 			}

@@ -87,9 +87,16 @@ type undoEntry struct {
 	pend        bool
 	prevPending *pendingRow
 	hadPending  bool
+
+	// Anything else: a function that puts it back.
+	fn func()
 }
 
 func (u *undoEntry) revert() {
+	if u.fn != nil {
+		u.fn()
+		return
+	}
 	if u.pend {
 		if u.hadPending {
 			u.a.pending[u.part][string(u.key)] = u.prevPending

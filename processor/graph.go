@@ -104,6 +104,9 @@ type node struct {
 	agg *aggregator
 	// sources and sinks.
 	codec codecs
+	// changes: the step uses the old rows of the changes it reads
+	// (changes.go).
+	changes bool
 }
 
 func newGraph(topo *topology.Topology, m *metrics.Pipeline, deps format.Deps) (*graph, error) {
@@ -120,7 +123,7 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline, deps format.Deps) (*
 		if err != nil {
 			return nil, err
 		}
-		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name), codec: cs}
+		gn := &node{t: n, inC: m.RecordsIn.WithLabelValues(n.Name), outC: m.RecordsOut.WithLabelValues(n.Name), codec: cs, changes: readsChanges(n)}
 		g.nodes[n.Name] = gn
 		g.list = append(g.list, gn)
 		if s := topo.Plan.Step(n.Name); s != nil {
@@ -151,6 +154,9 @@ func newGraph(topo *topology.Topology, m *metrics.Pipeline, deps format.Deps) (*
 	}
 	for _, s := range topo.Sources {
 		g.bySource[s.Topic] = append(g.bySource[s.Topic], g.nodes[s.Name])
+	}
+	for _, a := range g.aggs {
+		a.oldRows = slices.ContainsFunc(a.node.outs, func(o *node) bool { return o.changes })
 	}
 	for _, j := range topo.Plan.Joins {
 		if j.Global != nil {
@@ -227,6 +233,11 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 		}
 		r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
+		if a.node.t.Aggregate.Retract {
+			if err := changeFromRepartition(&r); err != nil {
+				return g.fail(a.node, &r, PhaseDecode, err)
+			}
+		}
 		return g.aggregate(a, &r, emit)
 	}
 	if n, ok := g.joinRepartition[in.Topic]; ok {
@@ -250,7 +261,7 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		r.decodedFrom(src.t.KeyFormat, src.t.Format)
 		src.in.Inc()
 		if src.agg != nil && src.agg.table {
-			if err := g.tableRecord(src.agg, &r, emit); err != nil {
+			if err := g.tableRecord(src, &r, emit); err != nil {
 				return err
 			}
 			continue
@@ -341,6 +352,9 @@ func (g *graph) test(n *node, e *topology.Expr, r *record) (bool, error) {
 // push runs n's step on r.
 func (g *graph) push(n *node, r *record, emit emitFunc) error {
 	n.in.Inc()
+	if r.chg != nil && !n.changes {
+		r = asStream(r)
+	}
 	return n.step.process(g, n, r, emit)
 }
 

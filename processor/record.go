@@ -30,6 +30,10 @@ type record struct {
 	// 1700000000000.0), altering fields no expression touched. One byte,
 	// so the record stays in its allocation size class.
 	from uint8
+	// chg is set when the record is a change of a table row (changes.go):
+	// value is then the new row (nil: the row was deleted) and chg the
+	// row it replaced.
+	chg *change
 }
 
 // The codes of formats in record.from: the key's in the low two bits, the
@@ -37,6 +41,9 @@ type record struct {
 const (
 	fromKeyMask   = 0b0011
 	fromValueMask = 0b1100
+	// fromNumbers: the value is an aggregate's row, whose exact numbers
+	// (format.Number) expressions see as int or double (changes.go).
+	fromNumbers = 0b10000
 )
 
 func formatCode(f topology.Format) uint8 {
@@ -95,6 +102,9 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case topology.VarKey:
 		return a.r.key, true
 	case topology.VarValue:
+		if a.r.from&fromNumbers != 0 {
+			return rowForCEL(a.r.value), true
+		}
 		return a.r.value, true
 	case topology.VarHeaders:
 		if a.headers == nil {

@@ -13,12 +13,12 @@ import (
 // takes the general path.
 
 // appendRowFast appends the encoding of accs, or reports false when some
-// accumulator holds a value ("v").
+// accumulator holds a value ("v") or a set ("d").
 func appendRowFast(b []byte, accs []acc) ([]byte, bool) {
 	b = append(b, '[')
 	for i := range accs {
 		a := &accs[i]
-		if a.V != nil || !plainDecimal(a.Sum) {
+		if a.V != nil || a.D != nil || !plainDecimal(a.Sum) {
 			return nil, false
 		}
 		if i > 0 {

@@ -13,6 +13,9 @@ import (
 type filterStep struct{}
 
 func (filterStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	if r.chg != nil {
+		return g.filterChange(n, r, emit)
+	}
 	ok, err := g.test(n, n.t.Expr, r)
 	if err != nil || !ok {
 		return err
@@ -23,6 +26,9 @@ func (filterStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 type mapStep struct{}
 
 func (mapStep) process(g *graph, n *node, r *record, emit emitFunc) error {
+	if r.chg != nil {
+		return g.mapChange(n, r, emit)
+	}
 	res, err := g.evalRef(n, n.t.Expr, r)
 	if err != nil {
 		return err
@@ -83,8 +89,12 @@ type setHeadersStep struct{}
 func (setHeadersStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	out := *r
 	out.headers = slices.Clone(r.headers)
+	in := r
+	if r.chg != nil && r.value == nil && r.chg.old != nil {
+		in = oldRecord(r) // a deleted row's headers come from the row it deletes
+	}
 	for _, h := range n.t.Headers {
-		v, err := g.eval(n, h.Expr, r)
+		v, err := g.eval(n, h.Expr, in)
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,9 @@ type aggregateStep struct{ a *aggregator }
 
 func (s aggregateStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	if s.a.repartition != "" {
+		if r.chg != nil {
+			return g.toRepartitionChange(s.a, r, emit)
+		}
 		return g.toRepartition(s.a, r, emit)
 	}
 	return g.aggregate(s.a, r, emit)

@@ -24,13 +24,26 @@ import (
 // Later records update the store in the open transaction (an abort drops
 // the update with the rest), and the store's checkpoint follows them.
 //
+// A table source that steps read (from) is restored differently, like a
+// table-table join's tables (restoreTable): to the group's committed
+// offset of the partition rather than its high watermark. Its records from there on are processed again, and each must
+// meet the row it replaced in the store, for the steps to undo that row
+// (an aggregate subtracts it from its group). Restored to the high
+// watermark, the store would already hold the new rows, and the records
+// skipped as "in the store already" would never reach the steps. A join
+// on such a table sees it, at start-up, as of the committed offset; the
+// records after it apply as they are read again.
+//
 // A join looks the record key up, as read (its bytes), in the store of the
 // task's partition: partition p of the input and of the table topic are
 // one task (the balancer keeps them on one member).
 
 // tableRecord applies a record of a table source's topic to its store,
-// then runs the table-table joins of the table (ttjoin.go).
-func (g *graph) tableRecord(a *aggregator, r *record, emit emitFunc) error {
+// then runs the table-table joins of the table (ttjoin.go) and, when other
+// steps read the table (from), forwards the record to them as a change:
+// the new row, and the row of its key the store had (changes.go).
+func (g *graph) tableRecord(src *node, r *record, emit emitFunc) error {
+	a := src.agg
 	p, off := r.src.Partition, r.src.Offset
 	if off < a.restoredTo[p] {
 		return nil // in the store already (see above)
@@ -40,21 +53,60 @@ func (g *graph) tableRecord(a *aggregator, r *record, emit emitFunc) error {
 		return nil // not this member's task any more (revoked mid-batch)
 	}
 	joins := len(g.tableJoins[a]) > 0 && r.src.Key != nil
+	readers := changeReaders(src)
 	var old []byte
 	var had bool
-	if joins {
+	if joins || len(readers) > 0 {
 		var err error
 		if old, had, err = st.Get(r.src.Key); err != nil {
-			return g.fail(a.node, r, PhaseEval, fmt.Errorf("reading table %s: %w", a.node.t.Name, err))
+			return g.fail(src, r, PhaseEval, fmt.Errorf("reading table %s: %w", src.t.Name, err))
 		}
 		old = slices.Clone(old)
 	}
-	st.Put(r.src.Key, r.src.Value)
+	// Undo (a record failing downstream) puts the row back.
+	a.put(p, st, r.src.Key, r.src.Value, dirtyRow{})
+	delete(a.dirty[p], string(r.src.Key)) // the topic is the changelog: nothing to write
 	a.next[p] = off + 1
-	if !joins {
+	if joins {
+		if err := g.tableChanged(a, r, old, had, emit); err != nil {
+			return err
+		}
+	}
+	if len(readers) == 0 {
 		return nil
 	}
-	return g.tableChanged(a, r, old, had, emit)
+	var oldRow any
+	if had {
+		var err error
+		if oldRow, err = src.codec.value.Decode(src.t.Topic, format.NoHeaders, old); err != nil {
+			return g.fail(src, r, PhaseDecode, fmt.Errorf("table %s row (format %s): %w", src.t.Name, src.t.Format, err))
+		}
+	}
+	if oldRow == nil && r.value == nil {
+		return nil
+	}
+	out := *r
+	out.chg = &change{old: oldRow}
+	src.out.Inc()
+	for _, o := range readers {
+		if err := g.push(o, &out, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// changeReaders are the steps that read table source src with from,
+// other than its table-table joins (which tableChanged runs).
+func changeReaders(src *node) []*node {
+	var out []*node
+	for _, o := range src.outs {
+		if j := o.t.Join; j != nil && j.Left == src.t {
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // joinStep joins each record with its key's row in the table.
@@ -65,7 +117,10 @@ type joinStep struct {
 	// repartition: records go through this topic first (keyed as the
 	// table's keys are), and are joined when read back from it.
 	repartition string
-	codec       codecs // the table source's
+	codec       codecs // the table source's (json for an aggregate's)
+	// aggTable: the table is an aggregate step's rows (its store holds
+	// accumulators, keyed by the JSON of the group value).
+	aggTable bool
 }
 
 func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
@@ -80,6 +135,10 @@ func (s joinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) error {
 	kf := s.j.Table.KeyFormat
 	key, ok := r.rawKey(kf)
+	if s.aggTable {
+		// Keyed as the aggregate's store keys its groups.
+		key, ok = nil, false
+	}
 	if !ok {
 		var err error
 		// Bytes as the table's topic holds its keys, whatever the
@@ -146,6 +205,11 @@ func (s joinStep) join(g *graph, n *node, r *record, emit emitFunc) error {
 			}
 			found = true
 		}
+	} else if s.aggTable {
+		var err error
+		if row, found, err = g.aggregateRow(s.table, r.src.Partition, r.src.Key); err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("reading the rows of %s: %w", s.j.Table.Name, err))
+		}
 	} else if key := r.src.Key; key != nil {
 		st, err := s.table.store(r.src.Partition)
 		if err != nil {
@@ -195,6 +259,11 @@ func init() {
 		}
 		t := g.nodes[n.t.Join.Table.Name]
 		s := joinStep{j: n.t.Join, table: t.agg, global: g.globals[n.t.Join.Table.Name], codec: t.codec}
+		if t.t.Kind == topology.KindAggregate {
+			s.aggTable = true
+			// json keys and values: json needs no deps, so this cannot fail.
+			s.codec, _ = newCodecs(&topology.Node{Kind: topology.KindSource}, format.Deps{})
+		}
 		if n.t.Join.Repartition {
 			s.repartition = topology.RepartitionTopic(g.pipeline, n.t.Name)
 			g.joinRepartition[s.repartition] = n

@@ -325,7 +325,9 @@ func (t *tasks) drop(id taskID) {
 }
 
 // restore opens step a's store of task partition p if needed and reads its
-// changelog, from the store's checkpoint to the end, read_committed.
+// changelog, from the store's checkpoint to the end, read_committed (a
+// table source read by table-table joins or other steps: to the group's
+// committed offset, see restoreTable).
 func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	st, ok := a.stores[p]
 	if !ok {
@@ -346,8 +348,10 @@ func (t *tasks) restore(ctx context.Context, a *aggregator, p int32) error {
 	}
 	defer cl.Close()
 	restore := statestore.RestoreWith
-	if len(t.g.tableJoins[a]) > 0 {
-		restore = t.restoreTable // to the committed offset (ttjoin.go)
+	if len(t.g.tableJoins[a]) > 0 || a.table && len(changeReaders(a.node)) > 0 {
+		// To the committed offset (ttjoin.go): the records after it
+		// are processed again, each against the row it replaced.
+		restore = t.restoreTable
 	}
 	stats, err := restore(ctx, cl, a.changelog, p, st, func(done, left int64) {
 		t.stats.RestoreRecords.Add(done - seen)

@@ -140,20 +140,29 @@ func (s tableJoinStep) changed(g *graph, n *node, a *aggregator, rec *record, ol
 	if err != nil {
 		return err
 	}
-	if !after {
-		before := false
-		if s.exists(lBefore, rBefore) {
-			if _, before, err = s.row(g, n, rec, lBefore, rBefore); err != nil {
-				return err
-			}
+	// The row before the change: to know whether a tombstone is owed,
+	// and for readers of the join's changes (changes.go), which undo it.
+	changes := slices.ContainsFunc(n.outs, func(o *node) bool { return o.changes })
+	var vBefore any
+	before := false
+	if (!after || changes) && s.exists(lBefore, rBefore) {
+		if vBefore, before, err = s.row(g, n, rec, lBefore, rBefore); err != nil {
+			return err
 		}
-		if !before {
-			return nil
-		}
+	}
+	if !after && !before {
+		return nil
 	}
 	out := *rec
 	out.from &^= fromValueMask
 	out.value = v // nil: a tombstone
+	out.chg = nil
+	if changes {
+		out.chg = &change{}
+		if before {
+			out.chg.old = vBefore
+		}
+	}
 	return g.forward(n, &out, emit)
 }
 

@@ -51,7 +51,7 @@ const maxTopicLen = 249
 const maxScale = 18
 
 var (
-	aggFuncs = []string{string(AggCount), string(AggSum), string(AggMin), string(AggMax), string(AggAvg), string(AggFirst), string(AggLast)}
+	aggFuncs = []string{string(AggCount), string(AggSum), string(AggMin), string(AggMax), string(AggAvg), string(AggFirst), string(AggLast), string(AggCountDistinct)}
 	emits    = []string{string(EmitOnUpdate), string(EmitOnCommit), string(EmitOnClose)}
 )
 
@@ -194,8 +194,9 @@ func (p *parser) column(v *yaml.Node, key, name string) (Column, bool) {
 		if s, isStr := p.str(fnv, sub(key, "fn")); isStr {
 			if slices.Contains(aggFuncs, s) {
 				c.Func, ok = AggFunc(s), true
+				c.fnPos, c.fnKey = p.pos(fnv), sub(key, "fn")
 			} else {
-				p.errorf(p.pos(fnv), sub(key, "fn"), "unknown fn %q (want count, sum, min, max, avg, first or last)%s", s, suggest.DidYouMean(s, aggFuncs))
+				p.errorf(p.pos(fnv), sub(key, "fn"), "unknown fn %q (want count, count_distinct, sum, min, max, avg, first or last)%s", s, suggest.DidYouMean(s, aggFuncs))
 			}
 		}
 	}

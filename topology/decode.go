@@ -178,10 +178,12 @@ func (p *parser) topology(ctx context.Context, root *yaml.Node) *Topology {
 	for _, e := range p.sources {
 		t.Sources = append(t.Sources, e.node)
 	}
-	for _, e := range p.sortSteps() {
+	sorted := p.sortSteps()
+	for _, e := range sorted {
 		t.Steps = append(t.Steps, e.node)
 	}
 	p.resolveGroupByKey(t.Steps)
+	p.resolveChanges(p.sources, sorted)
 	for _, e := range p.sinks {
 		t.Sinks = append(t.Sinks, e.node)
 	}

@@ -82,7 +82,12 @@ func Describe(w io.Writer, t *Topology) error {
 		}
 		p.line(1, "%s", j.Repartition.Name)
 		p.line(2, "step: %s", j.Node.Name)
-		p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
+		if j.Repartition.PartitionsOf == "" {
+			// An aggregate's rows: as its repartition topic.
+			p.line(2, "partitions: max of source partitions (%s), as the repartition topic of %s", all, j.Node.Join.Table.Name)
+		} else {
+			p.line(2, "partitions: as the table topic %s", j.Repartition.PartitionsOf)
+		}
 		p.line(2, "configs: %s", configs(j.Repartition.Configs))
 	}
 	for _, j := range pl.Joins {
@@ -342,6 +347,9 @@ func describeAggregate(p *printer, n *Node, s *StatefulStep) {
 			p.line(4, "scale: %d", c.Scale)
 		}
 	}
+	if a.Retract {
+		p.line(2, "retracts: reads a table's changes; a changed row leaves its old group and joins its new one, a deleted one leaves, a group left empty is deleted")
+	}
 	if w := a.Window; w != nil {
 		switch w.Kind {
 		case Tumbling:
@@ -465,6 +473,8 @@ func (p *printer) formats(n *Node) {
 	switch {
 	case n.Global:
 		p.line(2, "read as: a global table (every partition, by every instance, before processing), by joins")
+	case n.Table && slices.ContainsFunc(n.Outputs, func(o *Node) bool { return o.Join == nil || o.Join.Left != n }):
+		p.line(2, "read as: a table (latest value per key), by joins and, as changes (old and new row), by steps; restored to the group's committed offset")
 	case n.Table:
 		p.line(2, "read as: a table (latest value per key), by joins")
 	}

@@ -102,7 +102,8 @@
 //   - table: true reads the topic as a table: the latest value per key (a
 //     null value deletes the key), kept in a store per partition that the
 //     topic itself backs (no changelog of its own); join steps look rows up
-//     in it, and only a table-table join reads it with from.
+//     in it, a table-table join reads it with from, and other steps may
+//     read its changes with from (see Tables and their changes).
 //   - global: with table: true, every instance reads the whole topic (every
 //     partition) into memory before it processes anything and keeps it
 //     current; joins with a global table need no co-partitioning, for small
@@ -137,14 +138,17 @@
 //   - drop_headers: a non-empty list of header names; every header with one
 //     of them is removed from the record.
 //   - join: a stream-table join, a mapping with table (the name of a table
-//     source), type (inner, the default: a record whose key has no row is
-//     dropped; left: it is output with table null) and output (an
+//     source, or of an aggregate step without a window: see Tables and
+//     their changes), type (inner, the default: a record whose key has no
+//     row is dropped; left: it is output with table null) and output (an
 //     expression over the record's variables and table, the row's value,
 //     whose result becomes the value). The lookup is the record key as read
 //     (bytes) in the table as the task has it when the record is processed:
 //     after a start or a rebalance the table partition is caught up to its
 //     high watermark before any record of that partition is joined; a row
-//     that changes later does not make earlier records join again.
+//     that changes later does not make earlier records join again (a table
+//     that steps also read with from is caught up to the group's committed
+//     offset instead, and its later records apply as they are read again).
 //     Partition p of the input and of the table is one task: an input keyed
 //     as read from one topic needs the table's partition count; otherwise
 //     (a key step upstream) the records go through the step's repartition
@@ -254,8 +258,13 @@
 //
 // A column takes:
 //
-//   - fn (required): count, sum, min, max, avg, first or last. first and
-//     last keep of from the first and the last record counted.
+//   - fn (required): count, count_distinct, sum, min, max, avg, first or
+//     last. first and last keep of from the first and the last record
+//     counted. count_distinct counts the distinct non-null values of of
+//     (COUNT(DISTINCT of)), 1.5 and 1.50 being one value, in a set per
+//     group of at most 10000 values: a record that would add one more fails
+//     as a bad record. On a table's changes only count, count_distinct, sum
+//     and avg may be used (see Tables and their changes).
 //   - of: the expression to aggregate; required except for count. count
 //     without of counts records (COUNT(*)); with of, the records where of
 //     is not null (COUNT(of)). For sum, min, max and avg of must be a
@@ -266,6 +275,24 @@
 //     number of decimal places the column prints, as in NUMERIC(p, scale).
 //     Without it a sum keeps the scale of its inputs (100.00 + 20.00 is
 //     120.00).
+//
+// Tables and their changes: the records of a table source (not global), the
+// rows of an aggregate step without a window and the rows of a table-table
+// join on the key are changes of a table, each the new row of its key (a
+// null value: the row was deleted) carrying the row it replaced. An
+// aggregate without a window that reads changes retracts, as Kafka Streams'
+// groupBy().aggregate(adder, subtractor) does: it subtracts the old row
+// from its old group and adds the new row to its new group, and deletes (a
+// tombstone) a group left without rows. Only count, count_distinct, sum and
+// avg may be used there: min, max, first and last cannot subtract a row,
+// and are an error naming the column. A filter of changes keeps a row while
+// it qualifies, deletes it (a tombstone) once it stops, and outputs nothing
+// for a row that never qualified: SQL's HAVING after an aggregate. A map
+// maps both rows; set_headers and drop_headers pass them on. Every other
+// step and every sink reads the new rows as a stream (a deleted row: a null
+// value). A join's table may also be an aggregate step without a window:
+// the record key, as a group value, is looked up in the aggregate's rows
+// (both go through repartition topics keyed by group).
 //
 // Column names, of group and aggregate columns alike, are a letter or _
 // followed by up to 63 letters, digits or _, and are unique across both

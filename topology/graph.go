@@ -102,8 +102,17 @@ func (p *parser) link() {
 		t := resolve(e.table)
 		switch {
 		case t == nil:
+		case t.node.Kind == KindAggregate && t.node.Aggregate != nil && t.node.Aggregate.Window == nil:
+			// An aggregate's rows: looked up by group, JSON-encoded
+			// as its store keys them, in the task holding the group.
+			// Both the aggregate's records and the join's go through
+			// repartition topics keyed so, with one partition count.
+			e.node.Join.Table = t.node
+			e.node.Join.Repartition = true
+			t.node.Aggregate.GroupByKey = false
+			p.tablesUsed[t] = true
 		case t.node.Kind != KindSource || !t.node.Table:
-			p.errorf(e.table.pos, e.table.key, "join table %q is not a table source; declare a source with table: true and name it here", e.table.name)
+			p.errorf(e.table.pos, e.table.key, "join table %q is not a table source or an aggregate step without a window; declare a source with table: true, or name an aggregate step, here", e.table.name)
 		default:
 			e.node.Join.Table = t.node
 			p.tablesUsed[t] = true
@@ -173,8 +182,8 @@ func (p *parser) link() {
 				case src.node.Kind == KindSource && src.node.Table && e.node.Join != nil:
 					// A table-table join (ttjoin.go checks the rest).
 					p.tableJoinInput(e, src, r)
-				case src.node.Kind == KindSource && src.node.Table:
-					p.errorf(r.pos, r.key, "source %q is a table: a join reads it (table: %s), not from", r.name, r.name)
+				case src.node.Kind == KindSource && src.node.Global:
+					p.errorf(r.pos, r.key, "source %q is a global table: only a join reads it (table: %s), not from; drop global: true to read its changes", r.name, r.name)
 					e.bad = true
 				case src.node.Kind == KindRoute:
 					p.errorf(r.pos, r.key, "cannot read from route step %q: route steps send records only to their branch targets; name this node in a \"to\" of that route instead", r.name)
@@ -467,14 +476,14 @@ func (p *parser) checkFlow(all []*entry) {
 	for _, e := range p.sources {
 		switch {
 		case !e.named:
-		case e.node.Table && !p.tablesUsed[e]:
-			p.errorf(e.node.Pos, e.path, "table source %q is read by no join; add a join step with table: %s", e.node.Name, e.node.Name)
+		case e.node.Table && !p.tablesUsed[e] && len(e.out) == 0:
+			p.errorf(e.node.Pos, e.path, "table source %q is read by no join and no step; add a join step with table: %s, or a step with from: %s", e.node.Name, e.node.Name, e.node.Name)
 		case len(e.out) == 0 && !e.node.Table:
 			p.errorf(e.node.Pos, e.path, "source %q feeds nothing; add a step or sink with from: %s", e.node.Name, e.node.Name)
 		}
 	}
 	for _, e := range p.steps {
-		if len(e.out) == 0 && e.named && e.node.Kind != KindRoute {
+		if len(e.out) == 0 && e.named && e.node.Kind != KindRoute && !p.tablesUsed[e] {
 			p.errorf(e.node.Pos, e.path, "output of step %q goes nowhere; add a sink with from: %s", e.node.Name, e.node.Name)
 		}
 	}

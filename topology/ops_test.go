@@ -29,7 +29,7 @@ func TestDropHeadersDecode(t *testing.T) {
 }
 
 // A join names a table source; its input is keyed as read from one topic;
-// a table is read by joins only.
+// a global table is read by joins only, a table by a join or a step.
 func TestJoinValidation(t *testing.T) {
 	base := `name: p
 sources:
@@ -43,8 +43,8 @@ sinks: [{name: out, topic: out}]
 	for _, tc := range []struct{ table, steps, want string }{
 		{"true", strings.Replace(join, "FROM", "from: orders", 1), ""},
 		{"false", strings.Replace(join, "FROM", "from: orders", 1), `join table "customers" is not a table source`},
-		{"true", "  - {name: f, from: customers, filter: 'true'}\n" + strings.Replace(join, "FROM", "from: orders", 1), `source "customers" is a table: a join reads it`},
-		{"true", "  - {name: f, from: orders, filter: 'true'}", `table source "customers" is read by no join`},
+		{"true, global: true", "  - {name: f, from: customers, filter: 'true'}\n" + strings.Replace(join, "FROM", "from: orders", 1), `source "customers" is a global table: only a join reads it`},
+		{"true", "  - {name: f, from: orders, filter: 'true'}", `table source "customers" is read by no join and no step`},
 		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "'table'", "'tabel'", 1), "undeclared reference to 'tabel'"},
 		{"true", strings.Replace(strings.Replace(join, "FROM", "from: orders", 1), "output: 'table'", "output: 'table', type: full", 1), `unknown join type "full"`},
 	} {

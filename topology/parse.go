@@ -137,7 +137,8 @@ type parser struct {
 	// complaining would only bury the real problem.
 	uncertain bool
 
-	// tablesUsed are the table sources some join reads.
+	// tablesUsed are the table sources and aggregate steps some join
+	// reads.
 	tablesUsed map[*entry]bool
 
 	// linked holds every edge from -> to once, for constant-time checks.

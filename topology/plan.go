@@ -258,6 +258,8 @@ func plan(t *Topology) *Plan {
 				p.Stateful = append(p.Stateful, foreignKeyJoin(t, j))
 			}
 			if n.Join.Repartition {
+				// An aggregate's table (no topic): as many partitions
+				// as its repartition topic, the most of any source.
 				j.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition",
 					PartitionsOf: n.Join.Table.Topic, Configs: repartitionConfigs, Exact: true}
 				j.Input = j.Repartition.Name
@@ -284,6 +286,14 @@ func plan(t *Topology) *Plan {
 		}
 		s.CoPartition = []string{s.Input}
 		p.Stateful = append(p.Stateful, s)
+		tables[n] = s
+	}
+	// A join's table may be an aggregate step's store, which may come
+	// after the join in processing order.
+	for _, j := range p.Joins {
+		if j.Table == nil && j.Global == nil {
+			j.Table = tables[j.Node.Join.Table]
+		}
 	}
 	if t.DeadLetterTopic != "" {
 		p.DeadLetter = &InternalTopic{Name: t.DeadLetterTopic, Purpose: "dead letters", Configs: repartitionConfigs}

@@ -54,7 +54,7 @@ var sourceDocs = []keyDoc{
 	{key: "topic", required: true, text: `a Kafka topic name, 1 to 249 of a-z A-Z 0-9 . _ -, other than "." and "..".`},
 	{key: "format", text: "how record values are decoded (sources) or encoded (sinks): json (the default), string or bytes. See [Format]. The long form format: {name: json} is the same; it is where a format's options go (format: {name: NAME, OPTION: VALUE...}). json, string and bytes take none; an unknown name, an option the format does not take or a bad option value is an error at that key. avro (Confluent wire format, schemas in the registry of the registry.urls setting) takes schema or schema_file (a source's reader schema, a sink's schema to register), subject, version (a number or latest) and subject_strategy (topic_name, record_name or topic_record_name); see package format's Avro."},
 	{key: "key_format", text: "the same for record keys; string by default."},
-	{key: "table", text: "true reads the topic as a table: the latest value per key (a null value deletes the key), kept in a store per partition that the topic itself backs (no changelog of its own); join steps look rows up in it, and only a table-table join reads it with from."},
+	{key: "table", text: "true reads the topic as a table: the latest value per key (a null value deletes the key), kept in a store per partition that the topic itself backs (no changelog of its own); join steps look rows up in it, a table-table join reads it with from, and other steps may read its changes with from (see Tables and their changes)."},
 	{key: "global", text: "with table: true, every instance reads the whole topic (every partition) into memory before it processes anything and keeps it current; joins with a global table need no co-partitioning, for small dimension tables."},
 }
 
@@ -79,7 +79,7 @@ var aggregateDocs = []keyDoc{
 }
 
 var columnDocs = []keyDoc{
-	{key: "fn", required: true, text: "count, sum, min, max, avg, first or last. first and last keep of from the first and the last record counted."},
+	{key: "fn", required: true, text: "count, count_distinct, sum, min, max, avg, first or last. first and last keep of from the first and the last record counted. count_distinct counts the distinct non-null values of of (COUNT(DISTINCT of)), 1.5 and 1.50 being one value, in a set per group of at most 10000 values: a record that would add one more fails as a bad record. On a table's changes only count, count_distinct, sum and avg may be used (see Tables and their changes)."},
 	{key: "of", text: "the expression to aggregate; required except for count. count without of counts records (COUNT(*)); with of, the records where of is not null (COUNT(of)). For sum, min, max and avg of must be a number (int, uint or double); for first and last it may be anything."},
 	{key: "where", text: "a bool expression; only the records for which it is true count for this column (COUNT(*) FILTER (WHERE ...))."},
 	{key: "scale", text: "for sum, min, max and avg only, an integer from 0 to 18: the number of decimal places the column prints, as in NUMERIC(p, scale). Without it a sum keeps the scale of its inputs (100.00 + 20.00 is 120.00)."},
@@ -210,7 +210,9 @@ An aggregate takes:`
 
 	refColumns = `A column takes:`
 
-	refAfterColumns = `Column names, of group and aggregate columns alike, are a letter or _ followed by up to 63 letters, digits or _, and are unique across both kinds, since together they form the output row. A single-expression group_by takes the name key, so no aggregate column may then be named key.
+	refAfterColumns = `Tables and their changes: the records of a table source (not global), the rows of an aggregate step without a window and the rows of a table-table join on the key are changes of a table, each the new row of its key (a null value: the row was deleted) carrying the row it replaced. An aggregate without a window that reads changes retracts, as Kafka Streams' groupBy().aggregate(adder, subtractor) does: it subtracts the old row from its old group and adds the new row to its new group, and deletes (a tombstone) a group left without rows. Only count, count_distinct, sum and avg may be used there: min, max, first and last cannot subtract a row, and are an error naming the column. A filter of changes keeps a row while it qualifies, deletes it (a tombstone) once it stops, and outputs nothing for a row that never qualified: SQL's HAVING after an aggregate. A map maps both rows; set_headers and drop_headers pass them on. Every other step and every sink reads the new rows as a stream (a deleted row: a null value). A join's table may also be an aggregate step without a window: the record key, as a group value, is looked up in the aggregate's rows (both go through repartition topics keyed by group).
+
+Column names, of group and aggregate columns alike, are a letter or _ followed by up to 63 letters, digits or _, and are unique across both kinds, since together they form the output row. A single-expression group_by takes the name key, so no aggregate column may then be named key.
 
 Each output record has as key the group value when there is one group column (a map from group column name to value otherwise), and as value a map of every group column and aggregate column.
 

@@ -132,7 +132,15 @@ const (
 	AggAvg   AggFunc = "avg"
 	AggFirst AggFunc = "first" // of of the first record
 	AggLast  AggFunc = "last"  // of of the last record
+	// AggCountDistinct counts the distinct non-null values of of, in a
+	// per-group set of at most MaxDistinct values.
+	AggCountDistinct AggFunc = "count_distinct"
 )
+
+// MaxDistinct bounds the set a count_distinct column keeps per group: a
+// record that would add a value beyond it fails (a bad record), so one
+// group's row never grows without bound.
+const MaxDistinct = 10000
 
 // Emit says when an aggregate step outputs its rows.
 type Emit string
@@ -163,6 +171,11 @@ type Column struct {
 	// the number's text from the input's bytes, to keep its decimal
 	// places as SQL's NUMERIC does.
 	OfPath []string
+
+	// fnPos and fnKey locate fn, for checks made once the graph is
+	// linked.
+	fnPos Pos
+	fnKey string
 }
 
 // Aggregate is what an aggregate step computes: one row per distinct group
@@ -182,6 +195,14 @@ type Aggregate struct {
 	// records must go through the repartition topic (see
 	// [RepartitionTopic]).
 	GroupByKey bool
+	// Retract: some input is a table's changes (see [Node.Changes]), so
+	// a change of an input row subtracts the old row's contribution
+	// from its old group before adding the new row's to its new group,
+	// as Kafka Streams' groupBy().aggregate(adder, subtractor) does; a
+	// group left without rows is deleted (a tombstone). Only invertible
+	// functions are allowed (count, count_distinct, sum, avg). Never
+	// with a window.
+	Retract bool
 }
 
 // Node is one vertex of the graph: a source, a step or a sink.
@@ -197,7 +218,16 @@ type Node struct {
 	Table bool
 	// Global: a table every instance reads whole (every partition), for
 	// small dimension tables: joins with it need no co-partitioning.
-	Global    bool
+	Global bool
+	// Changes: the node outputs a table's changes rather than a stream
+	// of events: each record is the new row of its key (a null value: the
+	// row was deleted) and carries the row it replaced, so that a reader
+	// can undo the old row. Table sources (not global), aggregate steps
+	// without a window, and filter, map, set_headers and drop_headers
+	// steps whose inputs all output changes do. A filter of changes
+	// deletes (a tombstone) a row that stops qualifying, as SQL's HAVING
+	// does after GROUP BY. Other steps read the new rows as a stream.
+	Changes   bool
 	Format    Format // value format, default json
 	KeyFormat Format // key format, default string
 
@@ -236,7 +266,7 @@ type Node struct {
 // and After after its own; both sides wait in changelog-backed buffers
 // until their window closes (processor/streamjoin.go).
 type Join struct {
-	Table *Node    // a source with Table set; nil for a stream-stream join
+	Table *Node    // a source with Table set, or an aggregate step without a window (its rows); nil for a stream-stream join
 	Type  JoinType // default JoinInner
 	// Left is the table source a table-table join reads from; nil for a
 	// stream-table join.
