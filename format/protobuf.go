@@ -1,0 +1,262 @@
+package format
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/sr"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// The names of the Schema Registry formats this file and jsonschema.go
+// add to Standard.
+const (
+	// Protobuf decodes Confluent's Protobuf wire format: magic byte 0,
+	// the 4-byte schema id, the message indexes (zig-zag varints: a
+	// count then one index per nesting level, or a single 0 for the
+	// file's first message), then the message. The writer's schema is
+	// fetched by id and its .proto text (with its references) compiled
+	// once; values are mapped as protovalue.go describes.
+	Protobuf = "protobuf"
+	// JSONSchema decodes Confluent's JSON Schema wire format: magic byte
+	// 0, the 4-byte schema id, then a JSON document, which must be valid
+	// against the schema; values are those of the json format.
+	JSONSchema = "json_schema"
+)
+
+// The options of the protobuf and json_schema formats. Both read any
+// record by the schema id it carries; the options pick the schema a sink
+// writes with (and validate --registry types a source with).
+const (
+	// optSubject is the subject whose schema a sink writes with. Default:
+	// "<topic>-value" or "<topic>-key" (Confluent's TopicNameStrategy).
+	optSubject = "subject"
+	// optVersion is the version of the subject; default (or 0, or -1)
+	// the latest at start.
+	optVersion = "version"
+	// optMessage (protobuf only) is the message type a sink writes, by
+	// full name (shop.Order) or within the package (Order, Order.Line).
+	// Default: the first message of the file, as Confluent's
+	// serializers assume.
+	optMessage = "message"
+)
+
+var protobufFactory = Factory{
+	Name:    Protobuf,
+	Options: []string{optMessage, optSubject, optVersion},
+	Check:   checkRegistryOptions,
+	New: func(part Part, opts Options, deps Deps) (Codec, error) {
+		if deps.Schemas == nil {
+			return nil, ErrNoRegistry
+		}
+		c := &protoCodec{schemas: deps.Schemas, target: newRegistryTarget(part, opts)}
+		c.message, _ = opts[optMessage].(string)
+		return c, nil
+	},
+}
+
+// checkRegistryOptions checks the options protobuf and json_schema share
+// (and message, which only protobuf takes).
+func checkRegistryOptions(opts Options) error {
+	var errs []error
+	for _, k := range []string{optSubject, optMessage} {
+		if v, ok := opts[k]; ok {
+			if s, ok := v.(string); !ok || s == "" {
+				errs = append(errs, &OptionError{Key: k, Err: fmt.Errorf("want a non-empty string, got %v", v)})
+			}
+		}
+	}
+	if v, ok := opts[optVersion]; ok {
+		if n, ok := v.(int); !ok || n < -1 {
+			errs = append(errs, &OptionError{Key: optVersion, Err: fmt.Errorf("want a version number (1, 2, ...) or -1 for the latest, got %v", v)})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// registryTarget is the subject and version a sink writes with.
+type registryTarget struct {
+	part    Part
+	subject string // "" is TopicNameStrategy's
+	version int    // 0 is the latest
+}
+
+func newRegistryTarget(part Part, opts Options) registryTarget {
+	t := registryTarget{part: part}
+	t.subject, _ = opts[optSubject].(string)
+	t.version, _ = opts[optVersion].(int)
+	if t.version < 0 {
+		t.version = 0
+	}
+	return t
+}
+
+func (t registryTarget) subjectFor(topic string) string {
+	if t.subject != "" {
+		return t.subject
+	}
+	return topic + "-" + t.part.String()
+}
+
+// protoCodec is the protobuf format. Decoding needs nothing but the
+// registry; encoding looks its schema up once per topic (Prepare, or the
+// first record).
+type protoCodec struct {
+	schemas *Schemas
+	target  registryTarget
+	message string
+
+	mu  sync.Mutex
+	enc map[string]*protoWriter // by topic
+}
+
+// protoWriter is what a sink writes with: the schema id and the message
+// type with its wire index.
+type protoWriter struct {
+	id    int
+	md    protoreflect.MessageDescriptor
+	index []int
+}
+
+// protoSchemaKind keys compiled Protobuf schemas in the Schemas cache.
+const protoSchemaKind = "protobuf"
+
+// compiled returns the schema with id compiled, fetching it and its
+// references from the registry the first time.
+func compiledProto(ctx context.Context, s *Schemas, id int) (*protoSchema, error) {
+	v, err := s.Parsed(ctx, protoSchemaKind, id, func(sch sr.Schema) (any, error) {
+		if sch.Type != sr.TypeProtobuf {
+			return nil, classed("schema_mismatch", fmt.Errorf("%w: schema id %d is %s, not PROTOBUF: is the topic written in another format?", ErrSchemaMismatch, id, schemaTypeName(sch.Type)))
+		}
+		imports := map[string]string{}
+		if err := fetchReferences(ctx, s, sch.References, imports); err != nil {
+			return nil, fmt.Errorf("schema id %d: %w", id, err)
+		}
+		ps, err := compileProto(sch.Schema, imports)
+		if err != nil {
+			return nil, classed("schema_mismatch", fmt.Errorf("schema id %d: %w", id, err))
+		}
+		return ps, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*protoSchema), nil
+}
+
+func schemaTypeName(t sr.SchemaType) string {
+	b, _ := t.MarshalText()
+	return string(b)
+}
+
+// fetchReferences puts the text of every schema refs name, and of their
+// own references, into texts by reference name.
+func fetchReferences(ctx context.Context, s *Schemas, refs []sr.SchemaReference, texts map[string]string) error {
+	for _, ref := range refs {
+		if _, ok := texts[ref.Name]; ok {
+			continue
+		}
+		ss, err := s.ByVersion(ctx, ref.Subject, ref.Version)
+		if err != nil {
+			return fmt.Errorf("reference %s (subject %s version %d): %w", ref.Name, ref.Subject, ref.Version, err)
+		}
+		texts[ref.Name] = ss.Schema.Schema
+		if err := fetchReferences(ctx, s, ss.References, texts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *protoCodec) Decode(_ string, _ Headers, b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	id, payload, err := SplitWire(b)
+	if err != nil {
+		return nil, err
+	}
+	// A new id waits for the registry (Schemas retries) rather than
+	// failing the record: see Schemas.
+	ps, err := compiledProto(context.Background(), c.schemas, id)
+	if err != nil {
+		return nil, err
+	}
+	index, payload, err := SplitIndexes(payload)
+	if err != nil {
+		return nil, err
+	}
+	md, err := ps.message(index)
+	if err != nil {
+		return nil, classed("schema_mismatch", fmt.Errorf("%w: schema id %d: %w", ErrSchemaMismatch, id, err))
+	}
+	m := dynamicpb.NewMessage(md)
+	if err := proto.Unmarshal(payload, m); err != nil {
+		return nil, classed("schema_mismatch", fmt.Errorf("%w: bytes do not parse as protobuf %s (schema id %d): %v", ErrSchemaMismatch, md.FullName(), id, err))
+	}
+	return protoMessageValue(m)
+}
+
+// Prepare looks up the schema the codec writes to topic with and checks
+// that it has the message type asked for, so that a missing subject or a
+// misspelt message fails the start, not the first record.
+func (c *protoCodec) Prepare(ctx context.Context, topic string) error {
+	_, err := c.writer(ctx, topic)
+	return err
+}
+
+func (c *protoCodec) writer(ctx context.Context, topic string) (*protoWriter, error) {
+	c.mu.Lock()
+	w := c.enc[topic]
+	c.mu.Unlock()
+	if w != nil {
+		return w, nil
+	}
+	subject := c.target.subjectFor(topic)
+	ss, err := c.schemas.ByVersion(ctx, subject, c.target.version)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := compiledProto(ctx, c.schemas, ss.ID)
+	if err != nil {
+		return nil, fmt.Errorf("subject %s version %d: %w", subject, ss.Version, err)
+	}
+	md, index, err := ps.messageByName(c.message)
+	if err != nil {
+		return nil, fmt.Errorf("subject %s version %d (schema id %d): %w: set format option message to one of them", subject, ss.Version, ss.ID, err)
+	}
+	w = &protoWriter{id: ss.ID, md: md, index: index}
+	c.mu.Lock()
+	if c.enc == nil {
+		c.enc = map[string]*protoWriter{}
+	}
+	c.enc[topic] = w
+	c.mu.Unlock()
+	return w, nil
+}
+
+var protoMarshal = proto.MarshalOptions{Deterministic: true}
+
+func (c *protoCodec) Encode(topic string, _ Headers, v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	w, err := c.writer(context.Background(), topic)
+	if err != nil {
+		return nil, err
+	}
+	m := dynamicpb.NewMessage(w.md)
+	if err := setProtoMessage(m, v); err != nil {
+		return nil, classed("schema_mismatch", fmt.Errorf("%w (schema id %d): %w", ErrSchemaMismatch, w.id, err))
+	}
+	b := AppendIndexes(AppendWireHeader(make([]byte, 0, 64), w.id), w.index)
+	b, err = protoMarshal.MarshalAppend(b, m)
+	if err != nil {
+		return nil, classed("schema_mismatch", fmt.Errorf("%w: protobuf %s (schema id %d): %w", ErrSchemaMismatch, w.md.FullName(), w.id, err))
+	}
+	return b, nil
+}
