@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-func newJSONSchemaCodec(t *testing.T, s *Schemas, part Part, opts Options) Codec {
+func newJSONSchemaCodec(t testing.TB, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
 	c, err := Standard().New(JSONSchema, part, opts, Deps{Schemas: s})
 	if err != nil {
@@ -137,4 +137,29 @@ func TestJSONSchemaReferences(t *testing.T) {
 	if _, err := c.Decode("file", NoHeaders, append([]byte{0, 0, 0, 0, 22}, `{}`...)); err == nil || !strings.Contains(err.Error(), "does not compile") {
 		t.Errorf("Decode with a file $ref: error = %v, want the schema refused", err)
 	}
+}
+
+// FuzzJSONSchemaDecode: no input makes Decode panic; what it accepts is
+// valid, so it encodes back.
+func FuzzJSONSchemaDecode(f *testing.F) {
+	for _, b := range loadVectors(f) {
+		f.Add(b)
+	}
+	s, _ := newRegistryFixture(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := newJSONSchemaCodec(t, s, PartValue, Options{"subject": orderJSONSubj})
+		v, err := c.Decode("orders-json", NoHeaders, b)
+		if err != nil {
+			if Class(err) == "" {
+				t.Fatalf("Decode(%q) error %v has no class", b, err)
+			}
+			return
+		}
+		if len(b) < 5 || b[4] != orderJSONID {
+			return
+		}
+		if _, err := c.Encode("orders-json", NoHeaders, v); err != nil {
+			t.Fatalf("Encode(Decode(%q)) error: %v", b, err)
+		}
+	})
 }

@@ -195,10 +195,24 @@ func (c *protoCodec) Decode(_ string, _ Headers, b []byte) (any, error) {
 		return nil, classed("schema_mismatch", fmt.Errorf("%w: schema id %d: %w", ErrSchemaMismatch, id, err))
 	}
 	m := dynamicpb.NewMessage(md)
-	if err := proto.Unmarshal(payload, m); err != nil {
+	if err := unmarshalProto(payload, m); err != nil {
 		return nil, classed("schema_mismatch", fmt.Errorf("%w: bytes do not parse as protobuf %s (schema id %d): %v", ErrSchemaMismatch, md.FullName(), id, err))
 	}
 	return protoMessageValue(m)
+}
+
+// unmarshalProto is proto.Unmarshal, with a panic turned into an error:
+// protobuf-go v1.36 panics ("cannot convert nil to map key") on a map
+// entry whose key field comes again with the wrong wire type, decoding
+// into a dynamicpb message (FuzzProtobufDecode found it). A hostile
+// record must be a bad record, not a crashed pipeline.
+func unmarshalProto(b []byte, m proto.Message) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed protobuf (the decoder panicked: %v)", r)
+		}
+	}()
+	return proto.Unmarshal(b, m)
 }
 
 // Prepare looks up the schema the codec writes to topic with and checks

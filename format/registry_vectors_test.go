@@ -22,7 +22,7 @@ type srVector struct {
 	Hex    string `json:"hex"`
 }
 
-func loadVectors(t *testing.T) map[string][]byte {
+func loadVectors(t testing.TB) map[string][]byte {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", "registry", "vectors.json"))
 	if err != nil {
@@ -43,7 +43,7 @@ func loadVectors(t *testing.T) map[string][]byte {
 	return out
 }
 
-func readTestdata(t *testing.T, name string) string {
+func readTestdata(t testing.TB, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "registry", name))
 	if err != nil {
@@ -62,7 +62,7 @@ const (
 
 // newRegistryFixture returns a Schemas over an in-memory registry holding the
 // test schemas under the ids gen.py's records carry.
-func newRegistryFixture(t *testing.T) (*Schemas, *srfake.Registry) {
+func newRegistryFixture(t testing.TB) (*Schemas, *srfake.Registry) {
 	t.Helper()
 	reg := srfake.New()
 	t.Cleanup(reg.Close)
