@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -212,7 +213,18 @@ func unmarshalProto(b []byte, m proto.Message) (err error) {
 			err = fmt.Errorf("malformed protobuf (the decoder panicked: %v)", r)
 		}
 	}()
-	return proto.Unmarshal(b, m)
+	if err := proto.Unmarshal(b, m); err != nil {
+		return errors.New(protoErrText(err))
+	}
+	return nil
+}
+
+// protoErrText is protobuf-go's error text without its "proto: " prefix,
+// with a plain space where it randomly writes a non-breaking one (it does
+// so on purpose, so that nobody matches its texts; dead letters and
+// golden files need them stable).
+func protoErrText(err error) string {
+	return strings.TrimPrefix(strings.ReplaceAll(err.Error(), "\u00a0", " "), "proto: ")
 }
 
 // Prepare looks up the schema the codec writes to topic with and checks
@@ -270,7 +282,7 @@ func (c *protoCodec) Encode(topic string, _ Headers, v any) ([]byte, error) {
 	b := AppendIndexes(AppendWireHeader(make([]byte, 0, 64), w.id), w.index)
 	b, err = protoMarshal.MarshalAppend(b, m)
 	if err != nil {
-		return nil, classed("schema_mismatch", fmt.Errorf("%w: protobuf %s (schema id %d): %w", ErrSchemaMismatch, w.md.FullName(), w.id, err))
+		return nil, classed("schema_mismatch", fmt.Errorf("%w: protobuf %s (schema id %d): %s", ErrSchemaMismatch, w.md.FullName(), w.id, protoErrText(err)))
 	}
 	return b, nil
 }
