@@ -16,13 +16,17 @@ import (
 
 var jsonSchemaFactory = Factory{
 	Name:    JSONSchema,
-	Options: []string{optSubject, optVersion},
-	Check:   checkRegistryOptions,
+	Options: jsonSchemaOptions,
+	Check:   checkJSONSchemaOptions,
 	New: func(part Part, opts Options, deps Deps) (Codec, error) {
 		if deps.Schemas == nil {
 			return nil, ErrNoRegistry
 		}
-		return &jsonSchemaCodec{schemas: deps.Schemas, target: newRegistryTarget(part, opts)}, nil
+		o, err := newSinkSchemaOpts(JSONSchema, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &jsonSchemaCodec{schemas: deps.Schemas, part: part, opts: o}, nil
 	},
 }
 
@@ -31,7 +35,8 @@ var jsonSchemaFactory = Factory{
 // writes a record its readers' schema refuses.
 type jsonSchemaCodec struct {
 	schemas *Schemas
-	target  registryTarget
+	part    Part
+	opts    sinkSchemaOpts
 
 	mu  sync.Mutex
 	enc map[string]*jsonSchemaWriter // by topic
@@ -193,14 +198,13 @@ func (c *jsonSchemaCodec) writer(ctx context.Context, topic string) (*jsonSchema
 	if w != nil {
 		return w, nil
 	}
-	subject := c.target.subjectFor(topic)
-	ss, err := c.schemas.ByVersion(ctx, subject, c.target.version)
+	subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
 	if err != nil {
 		return nil, err
 	}
 	js, err := compiledJSONSchema(ctx, c.schemas, ss.ID)
 	if err != nil {
-		return nil, fmt.Errorf("subject %s version %d: %w", subject, ss.Version, err)
+		return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
 	}
 	w = &jsonSchemaWriter{id: ss.ID, schema: js}
 	c.mu.Lock()

@@ -29,78 +29,20 @@ const (
 	JSONSchema = "json_schema"
 )
 
-// The options of the protobuf and json_schema formats. Both read any
-// record by the schema id it carries; the options pick the schema a sink
-// writes with (and validate --registry types a source with).
-const (
-	// optSubject is the subject whose schema a sink writes with. Default:
-	// "<topic>-value" or "<topic>-key" (Confluent's TopicNameStrategy).
-	optSubject = "subject"
-	// optVersion is the version of the subject; default (or 0, or -1)
-	// the latest at start.
-	optVersion = "version"
-	// optMessage (protobuf only) is the message type a sink writes, by
-	// full name (shop.Order) or within the package (Order, Order.Line).
-	// Default: the first message of the file, as Confluent's
-	// serializers assume.
-	optMessage = "message"
-)
-
 var protobufFactory = Factory{
 	Name:    Protobuf,
-	Options: []string{optMessage, optSubject, optVersion},
-	Check:   checkRegistryOptions,
+	Options: protobufOptions,
+	Check:   checkProtobufOptions,
 	New: func(part Part, opts Options, deps Deps) (Codec, error) {
 		if deps.Schemas == nil {
 			return nil, ErrNoRegistry
 		}
-		c := &protoCodec{schemas: deps.Schemas, target: newRegistryTarget(part, opts)}
-		c.message, _ = opts[optMessage].(string)
-		return c, nil
+		o, err := newSinkSchemaOpts(Protobuf, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &protoCodec{schemas: deps.Schemas, part: part, opts: o}, nil
 	},
-}
-
-// checkRegistryOptions checks the options protobuf and json_schema share
-// (and message, which only protobuf takes).
-func checkRegistryOptions(opts Options) error {
-	var errs []error
-	for _, k := range []string{optSubject, optMessage} {
-		if v, ok := opts[k]; ok {
-			if s, ok := v.(string); !ok || s == "" {
-				errs = append(errs, &OptionError{Key: k, Err: fmt.Errorf("want a non-empty string, got %v", v)})
-			}
-		}
-	}
-	if v, ok := opts[optVersion]; ok {
-		if n, ok := v.(int); !ok || n < -1 {
-			errs = append(errs, &OptionError{Key: optVersion, Err: fmt.Errorf("want a version number (1, 2, ...) or -1 for the latest, got %v", v)})
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// registryTarget is the subject and version a sink writes with.
-type registryTarget struct {
-	part    Part
-	subject string // "" is TopicNameStrategy's
-	version int    // 0 is the latest
-}
-
-func newRegistryTarget(part Part, opts Options) registryTarget {
-	t := registryTarget{part: part}
-	t.subject, _ = opts[optSubject].(string)
-	t.version, _ = opts[optVersion].(int)
-	if t.version < 0 {
-		t.version = 0
-	}
-	return t
-}
-
-func (t registryTarget) subjectFor(topic string) string {
-	if t.subject != "" {
-		return t.subject
-	}
-	return topic + "-" + t.part.String()
 }
 
 // protoCodec is the protobuf format. Decoding needs nothing but the
@@ -108,8 +50,8 @@ func (t registryTarget) subjectFor(topic string) string {
 // first record).
 type protoCodec struct {
 	schemas *Schemas
-	target  registryTarget
-	message string
+	part    Part
+	opts    sinkSchemaOpts
 
 	mu  sync.Mutex
 	enc map[string]*protoWriter // by topic
@@ -242,18 +184,17 @@ func (c *protoCodec) writer(ctx context.Context, topic string) (*protoWriter, er
 	if w != nil {
 		return w, nil
 	}
-	subject := c.target.subjectFor(topic)
-	ss, err := c.schemas.ByVersion(ctx, subject, c.target.version)
+	subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
 	if err != nil {
 		return nil, err
 	}
 	ps, err := compiledProto(ctx, c.schemas, ss.ID)
 	if err != nil {
-		return nil, fmt.Errorf("subject %s version %d: %w", subject, ss.Version, err)
+		return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
 	}
-	md, index, err := ps.messageByName(c.message)
+	md, index, err := ps.messageByName(c.opts.message)
 	if err != nil {
-		return nil, fmt.Errorf("subject %s version %d (schema id %d): %w: set format option message to one of them", subject, ss.Version, ss.ID, err)
+		return nil, fmt.Errorf("subject %s (schema id %d): %w: set format option message to one of them", subject, ss.ID, err)
 	}
 	w = &protoWriter{id: ss.ID, md: md, index: index}
 	c.mu.Lock()

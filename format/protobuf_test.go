@@ -3,6 +3,8 @@ package format
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -335,4 +337,118 @@ func hasNaN(v any) bool {
 		}
 	}
 	return false
+}
+
+// TestSinkSchemaOptions: the options of protobuf and json_schema sinks
+// are checked offline, each problem as an *OptionError naming its key.
+func TestSinkSchemaOptions(t *testing.T) {
+	const proto = "syntax = \"proto3\";\npackage p;\nmessage A { string id = 1; }\n"
+	tests := []struct {
+		format string
+		opts   Options
+		want   []string // "key: text" of each error; nil: none
+	}{
+		{Protobuf, Options{"schema": proto, "message": "A", "subject_strategy": RecordName}, nil},
+		{Protobuf, Options{"message": "p.A", "subject_strategy": TopicRecordName}, nil},
+		{Protobuf, Options{"subject": "s", "version": 3}, nil},
+		{Protobuf, Options{"version": "latest"}, nil},
+		{JSONSchema, Options{"schema": `{"title":"T","type":"object"}`, "subject_strategy": RecordName}, nil},
+		{Protobuf, Options{"schema": proto, "schema_file": "a.proto"}, []string{"schema_file: set with schema: give the schema one way"}},
+		{Protobuf, Options{"schema": proto, "version": 2}, []string{"version: set with a schema: a given schema is registered, a version is looked up; keep one"}},
+		{Protobuf, Options{"version": 0}, []string{"version: 0: versions start at 1 (or say latest)"}},
+		{JSONSchema, Options{"version": "newest"}, []string{`version: "newest": want a version number or latest`}},
+		{Protobuf, Options{"subject_strategy": "topic"}, []string{`subject_strategy: unknown strategy "topic" (want topic_name, record_name or topic_record_name)`}},
+		{Protobuf, Options{"subject_strategy": RecordName, "message": "A"}, []string{"subject_strategy: record_name names the subject after the record, so it needs schema or schema_file, or message as a full name (package.Message)"}},
+		{JSONSchema, Options{"subject_strategy": RecordName}, []string{"subject_strategy: record_name names the subject after the record, so it needs schema or schema_file (its title names the record)"}},
+		{Protobuf, Options{"schema": "syntax = \"proto3\";\nmessage A { strin id = 1; }\n"}, []string{"schema: protobuf schema does not compile: exactly/registered.proto:2:13: field A.id: unknown type strin"}},
+		{Protobuf, Options{"schema": proto, "message": "B"}, []string{`schema: message "B" is not in the protobuf schema (it has p.A)`}},
+		{JSONSchema, Options{"schema": `{"type": 7}`}, []string{"schema: json schema does not compile"}},
+		{Protobuf, Options{"message": 7}, []string{"message: want a non-empty string, got 7"}},
+	}
+	for _, tt := range tests {
+		err := Standard().Check(tt.format, tt.opts)
+		var got []string
+		for _, e := range flatten(err) {
+			var oe *OptionError
+			if !errors.As(e, &oe) {
+				t.Errorf("Check(%s, %v): %v is not an *OptionError", tt.format, tt.opts, e)
+				continue
+			}
+			got = append(got, oe.Key+": "+oe.Err.Error())
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("Check(%s, %v) = %q, want %q", tt.format, tt.opts, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], tt.want[i]) {
+				t.Errorf("Check(%s, %v) error %d = %q, want %q", tt.format, tt.opts, i, got[i], tt.want[i])
+			}
+		}
+	}
+}
+
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// TestSinkSchemaRegistered: a sink given its schema registers it at
+// Prepare, under the subject its strategy names, and writes with its id.
+func TestSinkSchemaRegistered(t *testing.T) {
+	s, reg := newRegistryFixture(t)
+	const proto = "syntax = \"proto3\";\npackage p;\nmessage A { string id = 1; }\nmessage B { int64 n = 1; }\n"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "b.proto")
+	if err := os.WriteFile(file, []byte(proto), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		format  string
+		opts    Options
+		value   any
+		subject string
+		prefix  []byte // header and message index
+	}{
+		{Protobuf, Options{"schema": proto}, map[string]any{"id": "x"}, "out-value", []byte{0}},
+		{Protobuf, Options{"schema_file": file, "message": "B", "subject_strategy": RecordName}, map[string]any{"n": int64(1)}, "p.B", []byte{2, 2}},
+		{Protobuf, Options{"schema": proto, "message": "p.B", "subject_strategy": TopicRecordName}, map[string]any{"n": int64(1)}, "out-p.B", []byte{2, 2}},
+		{JSONSchema, Options{"schema": `{"title":"Total","type":"object","required":["n"]}`, "subject_strategy": TopicRecordName}, map[string]any{"n": int64(1)}, "out-Total", nil},
+	}
+	for _, tt := range tests {
+		c, err := Standard().New(tt.format, PartValue, tt.opts, Deps{Schemas: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.(Preparer).Prepare(t.Context(), "out"); err != nil {
+			t.Fatalf("Prepare(%v) error: %v", tt.opts, err)
+		}
+		ss, ok := reg.GetSchema(tt.subject, 1)
+		if !ok {
+			t.Fatalf("%v: nothing registered under subject %s", tt.opts, tt.subject)
+		}
+		b, err := c.Encode("out", NoHeaders, tt.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]byte{0, 0, 0, 0, byte(ss.ID)}, tt.prefix...)
+		if !bytes.HasPrefix(b, want) {
+			t.Errorf("%v: Encode = %x, want prefix %x (the registered id %d)", tt.opts, b, want, ss.ID)
+		}
+		if v, err := c.Decode("out", NoHeaders, b); err != nil || !reflect.DeepEqual(v, tt.value) {
+			t.Errorf("%v: Decode(Encode(v)) = %v, %v, want %v", tt.opts, v, err, tt.value)
+		}
+	}
+	if _, err := Standard().New(Protobuf, PartValue, Options{"schema_file": filepath.Join(dir, "missing.proto")}, Deps{Schemas: s}); err == nil || !strings.Contains(err.Error(), "missing.proto") {
+		t.Errorf("New with a missing schema_file: error = %v, want one naming the file", err)
+	}
 }
