@@ -54,14 +54,21 @@ const jsonSchemaKind = "json_schema"
 // schema is ever loaded from a URL: every one is given (see compile).
 const jsonSchemaBase = "mem://registry/"
 
+// compiledJSONSchema returns the schema with id compiled; like
+// compiledProto, it fetches before Parsed so that only a compile error is
+// cached.
 func compiledJSONSchema(ctx context.Context, s *Schemas, id int) (*jsonschema.Schema, error) {
+	sch, err := s.ByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]string{}
+	if err := fetchReferences(ctx, s, sch.References, refs); err != nil {
+		return nil, fmt.Errorf("schema id %d: %w", id, err)
+	}
 	v, err := s.Parsed(ctx, jsonSchemaKind, id, func(sch sr.Schema) (any, error) {
 		if sch.Type != sr.TypeJSON {
 			return nil, classed("schema_mismatch", fmt.Errorf("%w: schema id %d is %s, not JSON: is the topic written in another format?", ErrSchemaMismatch, id, schemaTypeName(sch.Type)))
-		}
-		refs := map[string]string{}
-		if err := fetchReferences(ctx, s, sch.References, refs); err != nil {
-			return nil, fmt.Errorf("schema id %d: %w", id, err)
 		}
 		js, err := compileJSONSchema(sch.Schema, refs)
 		if err != nil {

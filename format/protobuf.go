@@ -68,16 +68,25 @@ type protoWriter struct {
 // protoSchemaKind keys compiled Protobuf schemas in the Schemas cache.
 const protoSchemaKind = "protobuf"
 
-// compiled returns the schema with id compiled, fetching it and its
+// compiledProto returns the schema with id compiled, fetching it and its
 // references from the registry the first time.
+//
+// The fetches happen before Parsed, not inside its parse function:
+// Parsed caches a parse's error for good (a schema never changes), and a
+// registry that is down when a reference is first wanted must not make
+// the id fail forever. Once cached, the fetches are map lookups.
 func compiledProto(ctx context.Context, s *Schemas, id int) (*protoSchema, error) {
+	sch, err := s.ByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	imports := map[string]string{}
+	if err := fetchReferences(ctx, s, sch.References, imports); err != nil {
+		return nil, fmt.Errorf("schema id %d: %w", id, err)
+	}
 	v, err := s.Parsed(ctx, protoSchemaKind, id, func(sch sr.Schema) (any, error) {
 		if sch.Type != sr.TypeProtobuf {
 			return nil, classed("schema_mismatch", fmt.Errorf("%w: schema id %d is %s, not PROTOBUF: is the topic written in another format?", ErrSchemaMismatch, id, schemaTypeName(sch.Type)))
-		}
-		imports := map[string]string{}
-		if err := fetchReferences(ctx, s, sch.References, imports); err != nil {
-			return nil, fmt.Errorf("schema id %d: %w", id, err)
 		}
 		ps, err := compileProto(sch.Schema, imports)
 		if err != nil {

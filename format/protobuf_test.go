@@ -2,11 +2,14 @@ package format
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -450,5 +453,42 @@ func TestSinkSchemaRegistered(t *testing.T) {
 	}
 	if _, err := Standard().New(Protobuf, PartValue, Options{"schema_file": filepath.Join(dir, "missing.proto")}, Deps{Schemas: s}); err == nil || !strings.Contains(err.Error(), "missing.proto") {
 		t.Errorf("New with a missing schema_file: error = %v, want one naming the file", err)
+	}
+}
+
+// TestProtobufReferenceWhileRegistryDown: a registry down when a
+// schema's reference is first fetched fails that request only; once it
+// answers, the schema compiles (the failure was not cached with the
+// schema, which never changes).
+func TestProtobufReferenceWhileRegistryDown(t *testing.T) {
+	s, reg := newRegistryFixture(t)
+	s.backoff = func(int) time.Duration { return time.Millisecond }
+	reg.SeedSchema("money.proto", 1, 10, sr.Schema{Type: sr.TypeProtobuf, Schema: "syntax = \"proto3\";\npackage money;\nmessage Amount { int64 cents = 1; }\n"})
+	reg.SeedSchema("payments-value", 1, 11, sr.Schema{Type: sr.TypeProtobuf,
+		Schema:     "syntax = \"proto3\";\nimport \"money.proto\";\nmessage Payment { money.Amount amount = 1; }\n",
+		References: []sr.SchemaReference{{Name: "money.proto", Subject: "money.proto", Version: 1}}})
+	ctx, cancel := context.WithCancel(t.Context())
+	var down atomic.Bool
+	down.Store(true)
+	reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if !down.Load() || !strings.Contains(r.URL.Path, "money.proto") {
+			return false
+		}
+		cancel() // the caller gives up after this refusal
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	c := newProtoCodec(t, s, PartValue, nil)
+	if err := c.(Preparer).Prepare(ctx, "payments"); !errors.Is(err, ErrRegistryUnavailable) {
+		t.Fatalf("Prepare while the registry is down: error = %v, want ErrRegistryUnavailable", err)
+	}
+	down.Store(false)
+	b := []byte{0, 0, 0, 0, 11, 0, 0x0a, 0x02, 0x08, 0x05}
+	v, err := c.Decode("payments", NoHeaders, b)
+	if err != nil {
+		t.Fatalf("Decode once the registry answers: %v", err)
+	}
+	if want := map[string]any{"amount": map[string]any{"cents": int64(5)}}; !reflect.DeepEqual(v, want) {
+		t.Errorf("Decode = %v, want %v", v, want)
 	}
 }
