@@ -28,6 +28,7 @@ var jsonSchemaFactory = Factory{
 		}
 		return &jsonSchemaCodec{schemas: deps.Schemas, part: part, opts: o}, nil
 	},
+	Type: jsonSchemaTypeOf,
 }
 
 // jsonSchemaCodec is the json_schema format: the json format's values,

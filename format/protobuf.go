@@ -43,6 +43,7 @@ var protobufFactory = Factory{
 		}
 		return &protoCodec{schemas: deps.Schemas, part: part, opts: o}, nil
 	},
+	Type: protobufTypeOf,
 }
 
 // protoCodec is the protobuf format. Decoding needs nothing but the

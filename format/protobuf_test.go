@@ -31,7 +31,7 @@ func emptyOrder() map[string]any {
 	return map[string]any{
 		"order_id": "", "quantity": int64(0), "price": 0.0, "status": "UNKNOWN",
 		"placed_at": nil, "coupon": nil, "lines": []any{}, "tags": map[string]any{},
-		"blob": []byte{}, "big": uint64(0), "ratio": 0.0, "note": nil, "total": nil,
+		"blob": []byte{}, "big": int64(0), "ratio": 0.0, "note": nil, "total": nil,
 		"card": nil, "iban": nil, "delta": int64(0), "extra": nil, "wait": nil, "points": nil,
 	}
 }

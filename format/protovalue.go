@@ -20,9 +20,9 @@ import (
 //     file spells them (order_id, not orderId), every field present; a
 //     field that can be unset (a message, an optional or oneof field) and
 //     is unset is nil, one that cannot (a proto3 scalar) has its zero value
-//   - int32, int64, sint*, sfixed*: int64; uint32, uint64, fixed*: uint64
-//     (as CEL types them); float, double: float64; bool, string; bytes:
-//     []byte
+//   - every integer type: int64, as the json format reads integers (a
+//     uint64 or fixed64 above 9223372036854775807: uint64); float,
+//     double: float64; bool, string; bytes: []byte
 //   - enum: the value's name; a number the enum does not declare (proto3
 //     enums are open) its decimal text
 //   - repeated: []any; map: map[string]any, integer and bool keys written
@@ -99,7 +99,12 @@ func protoSingular(fd protoreflect.FieldDescriptor, v protoreflect.Value) (any, 
 		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		return v.Int(), nil
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return v.Uint(), nil
+		// int, as the json format reads numbers, so that value.n + 1
+		// works; uint only above int64's range.
+		if u := v.Uint(); u > math.MaxInt64 {
+			return u, nil
+		}
+		return int64(v.Uint()), nil
 	case protoreflect.FloatKind, protoreflect.DoubleKind:
 		return v.Float(), nil
 	case protoreflect.StringKind:
