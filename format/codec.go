@@ -232,11 +232,12 @@ func (r *Registry) New(name string, part Part, opts Options, deps Deps) (Codec, 
 }
 
 // Standard returns the registry of every format exactly has: json,
-// string, bytes and avro.
+// string, bytes, and the Schema Registry formats avro, protobuf and
+// json_schema (which need Deps.Schemas).
 func Standard() *Registry { return standard() }
 
 var standard = sync.OnceValue(func() *Registry {
-	r, err := NewRegistry(jsonFactory, stringFactory, bytesFactory, AvroFactory)
+	r, err := NewRegistry(jsonFactory, stringFactory, bytesFactory, AvroFactory, protobufFactory, jsonSchemaFactory)
 	if err != nil {
 		panic(err) // a broken invariant: the list above is fixed
 	}

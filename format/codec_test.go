@@ -12,13 +12,19 @@ import (
 
 func TestStandard(t *testing.T) {
 	r := Standard()
-	if got, want := r.Names()[:4], []string{JSON, String, Bytes, Avro}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("Standard().Names() = %q, want %q first", r.Names(), want)
+	if got, want := r.Names(), []string{JSON, String, Bytes, Avro, Protobuf, JSONSchema}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Standard().Names() = %q, want %q", got, want)
 	}
 	reg := srfake.New()
 	defer reg.Close()
 	deps := Deps{Schemas: newTestSchemas(t, reg)}
 	for _, name := range r.Names() {
+		if name == Avro || name == Protobuf || name == JSONSchema {
+			// Without a registry they cannot be made.
+			if _, err := r.New(name, PartValue, nil, Deps{}); !errors.Is(err, ErrNoRegistry) {
+				t.Errorf("New(%s) without a registry error = %v, want ErrNoRegistry", name, err)
+			}
+		}
 		for _, part := range []Part{PartKey, PartValue} {
 			c, err := r.New(name, part, nil, deps)
 			if err != nil {

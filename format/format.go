@@ -3,7 +3,8 @@
 //
 // A format is a [Codec] made by a [Factory] from the format's options; a
 // [Registry] maps format names to factories, and [Standard] holds every
-// format exactly has: json, string and bytes. Package topology checks a
+// format exactly has: json, string and bytes, and the Schema Registry
+// formats avro, protobuf and json_schema. Package topology checks a
 // pipeline's format names and options against it offline; package
 // processor makes one codec per source and sink part from it.
 //

@@ -97,7 +97,10 @@
 //     schema_file (a source's reader schema, a sink's schema to register),
 //     subject, version (a number or latest) and subject_strategy
 //     (topic_name, record_name or topic_record_name); see package format's
-//     Avro.
+//     Avro. protobuf and json_schema (the same wire format, the registry's
+//     .proto files and JSON Schemas) take the same options, and protobuf
+//     also message (the message type a sink writes, default the file's
+//     first); see package format's Protobuf and JSONSchema.
 //   - key_format: the same for record keys; string by default.
 //   - table: true reads the topic as a table: the latest value per key (a
 //     null value deletes the key), kept in a store per partition that the
