@@ -270,6 +270,12 @@ func (s *Schemas) Parsed(ctx context.Context, kind string, id int, parse func(sr
 		return nil, err
 	}
 	v, err := parse(sch)
+	if err != nil && (errors.Is(err, ErrRegistryUnavailable) || ctx.Err() != nil) {
+		// Parsing fetched something (a reference) and the registry did
+		// not answer: not the schema's fault, so not kept; the next
+		// record asks again.
+		return nil, err
+	}
 	s.mu.Lock()
 	if prev, ok := s.mu.parsed[k]; ok { // another goroutine won
 		s.mu.Unlock()

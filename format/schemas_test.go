@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -196,5 +197,41 @@ func TestSchemasRegister(t *testing.T) {
 	_, err = s.Register(context.Background(), "out-value", sr.Schema{Schema: `{"type":"string"}`})
 	if !errors.Is(err, ErrIncompatible) {
 		t.Fatalf("Register(incompatible) = %v, want ErrIncompatible", err)
+	}
+}
+
+// A parse that fails because the registry did not answer (a reference it
+// fetched) is not the schema's fault: Parsed does not keep that failure,
+// and the next call parses again. A parse that fails on the schema itself
+// is kept.
+func TestParsedKeepsOnlySchemaErrors(t *testing.T) {
+	reg := srfake.New()
+	defer reg.Close()
+	reg.SeedSchema("t-value", 1, 7, sr.Schema{Schema: testAvro})
+	s := newTestSchemas(t, reg)
+	ctx := context.Background()
+	calls := 0
+	parse := func(err error) func(sr.Schema) (any, error) {
+		return func(sr.Schema) (any, error) {
+			calls++
+			if err != nil {
+				return nil, err
+			}
+			return "parsed", nil
+		}
+	}
+	if _, err := s.Parsed(ctx, "k", 7, parse(fmt.Errorf("fetching a reference: %w", ErrRegistryUnavailable))); !errors.Is(err, ErrRegistryUnavailable) {
+		t.Fatalf("first Parsed = %v, want ErrRegistryUnavailable", err)
+	}
+	if v, err := s.Parsed(ctx, "k", 7, parse(nil)); err != nil || v != "parsed" {
+		t.Fatalf("Parsed once the registry answers = %v, %v, want parsed: an outage must not fail the id for good", v, err)
+	}
+	bad := errors.New("not a schema")
+	if _, err := s.Parsed(ctx, "k2", 7, parse(bad)); !errors.Is(err, bad) {
+		t.Fatalf("Parsed of a bad schema = %v", err)
+	}
+	before := calls
+	if _, err := s.Parsed(ctx, "k2", 7, parse(nil)); !errors.Is(err, bad) || calls != before {
+		t.Errorf("a schema error was not kept: err %v, parses %d", err, calls-before)
 	}
 }
