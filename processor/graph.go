@@ -48,8 +48,10 @@ type graph struct {
 	// (ttjoin.go).
 	tableJoins map[*aggregator][]*node
 
-	// For dead-lettering late records.
+	// For dead-lettering late records and a stream-stream join's
+	// unmatched rows (whose failure is handled where it happens).
 	pipeline, deadLetterTopic string
+	onError                   topology.ErrorPolicy
 	// hasIdle: some windowed aggregate advances idle tasks by wall clock,
 	// or sends watermarks across a repartition (watermark.go).
 	hasIdle bool
@@ -112,7 +114,7 @@ type node struct {
 func newGraph(topo *topology.Topology, m *metrics.Pipeline, deps format.Deps) (*graph, error) {
 	g := &graph{bySource: map[string][]*node{}, repartition: map[string]*aggregator{}, nodes: map[string]*node{}, m: m,
 		maxIn: topo.Limits.MaxInputBytes, maxOut: map[string]int64{}, compacted: map[string]bool{},
-		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, now: time.Now}
+		pipeline: topo.Name, deadLetterTopic: topo.DeadLetterTopic, onError: topo.OnError, now: time.Now}
 	g.globals, g.joinRepartition = map[string]*globalTable{}, map[string]*node{}
 	for _, n := range topo.Plan.Globals {
 		g.globals[n.Name] = newGlobalTable(n)

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -83,6 +84,18 @@ type buffered struct {
 	V json.RawMessage    `json:"v"`           // value, JSON
 	H []kgo.RecordHeader `json:"h,omitempty"`
 	M bool               `json:"m,omitempty"` // matched at least once
+	// S is where the record was read: its source record's coordinates
+	// (and key, with a dead-letter topic), for the error or dead letter
+	// of its unmatched row, which fails only once its window closes.
+	S *bufferedSource `json:"s,omitempty"`
+}
+
+// bufferedSource is the source record of a buffered one.
+type bufferedSource struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+	Offset    int64  `json:"o"`
+	Key       []byte `json:"k,omitempty"`
 }
 
 var (
@@ -245,6 +258,9 @@ func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFun
 		return g.fail(n, r, PhaseEval, err)
 	}
 	if err := s.expire(g, part, st, clock, now, emit); err != nil {
+		if re := (*RecordError)(nil); errors.As(err, &re) {
+			return err // a buffered record's unmatched row: names that record
+		}
 		return g.fail(n, r, PhaseEval, err)
 	}
 	if clock != noTime && ts < clock-s.j.Grace.Milliseconds() {
@@ -304,6 +320,13 @@ func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFun
 		vb = []byte("null")
 	}
 	e := buffered{T: ts, V: vb, H: r.headers, M: matched}
+	if r.src != nil && r.src.Partition >= 0 {
+		o := original(r.src)
+		e.S = &bufferedSource{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset}
+		if g.deadLetterTopic != "" {
+			e.S.Key = o.Key
+		}
+	}
 	if s.j.TTL > 0 {
 		e.W = now.UnixMilli()
 	}
@@ -576,7 +599,7 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 			return fmt.Errorf("corrupt join buffer: %w", err)
 		}
 		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed}
-		if err := s.emit(g, r, side, v, nil, e.T, emit); err != nil {
+		if err := s.emitClosed(g, r, side, e, key[2:], emit); err != nil {
 			return err
 		}
 	}
@@ -592,6 +615,70 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 	}
 	s.a.putJSON(part, st, key, keep)
 	return nil
+}
+
+// emitClosed emits the unmatched row of buffered record e (r, of side),
+// whose window closed or whose ttl passed. The row fails, if it does, for
+// e alone (an output reading a field of the missing side, say): not for
+// the record whose event time closed the window, and not for every record
+// after it, which would close the same window again and fail again. So
+// the failure is e's, named by its source coordinates, and the pipeline's
+// error policy applies to it here: stop returns it, skip and dead_letter
+// undo what the row did downstream and go on (dead_letter writing e's
+// buffered value and headers, with its source coordinates, to the
+// dead-letter topic).
+func (s *streamJoin) emitClosed(g *graph, r *record, side int, e *buffered, kb []byte, emit emitFunc) error {
+	mark := len(g.undo)
+	counts := make([][2]counter, len(g.list))
+	for i, n := range g.list {
+		counts[i] = [2]counter{n.in, n.out}
+	}
+	var outs []*kgo.Record
+	err := s.emit(g, r, side, r.value, nil, e.T, func(o *kgo.Record) { outs = append(outs, o) })
+	if err == nil {
+		for _, o := range outs {
+			emit(o)
+		}
+		return nil
+	}
+	var re *RecordError
+	if !errors.As(err, &re) {
+		return err
+	}
+	src := &kgo.Record{Topic: joinClosed.Topic, Partition: -1, Offset: -1, Key: e.S.keyOr(kb), Value: e.V, Headers: e.H, Timestamp: time.UnixMilli(e.T)}
+	if e.S != nil {
+		src.Topic, src.Partition, src.Offset = e.S.Topic, e.S.Partition, e.S.Offset
+	}
+	re.Topic, re.Partition, re.Offset = src.Topic, src.Partition, src.Offset
+	re.Err = fmt.Errorf("unmatched row of a record whose join window closed: %w", re.Err)
+	if g.onError == topology.OnErrorStop {
+		return re
+	}
+	for i := len(g.undo) - 1; i >= mark; i-- {
+		g.undo[i].revert()
+	}
+	g.undo = g.undo[:mark]
+	for i, n := range g.list {
+		n.in, n.out = counts[i][0], counts[i][1]
+	}
+	if g.onError == topology.OnErrorDeadLetter {
+		emit(deadLetter(g.deadLetterTopic, g.pipeline, src, re, g.maxOut[g.deadLetterTopic]))
+		g.m.DeadLettered.WithLabelValues(re.Node, string(re.Phase)).Inc()
+		return nil
+	}
+	if g.log != nil { // nil in the harness
+		g.log.Warn("skipped a bad record", "err", re)
+	}
+	return nil
+}
+
+// keyOr is the source record's key, or kb (the join key as JSON) when it
+// was not kept.
+func (b *bufferedSource) keyOr(kb []byte) []byte {
+	if b != nil && b.Key != nil {
+		return b.Key
+	}
+	return kb
 }
 
 // tickStreamJoins runs what time passing does to stream-stream joins:
