@@ -587,6 +587,8 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 			continue
 		}
 		s.expired[reason]++
+		// A failing record undoes the expiry: its count too.
+		g.undo = append(g.undo, undoEntry{fn: func() { s.expired[reason]-- }})
 		if e.M || !s.emitsUnmatched(side) {
 			continue
 		}

@@ -65,3 +65,25 @@ func TestStreamStreamJoinUnmatchedOutputFails(t *testing.T) {
 		t.Errorf("buffered = %v, want 3 (c2, v2, v3)", n)
 	}
 }
+
+// A record that fails after its event time closed a window has its
+// state changes undone, the window's expiry with them; the expiry done
+// again by the next record is counted once.
+func TestStreamStreamJoinExpiredCountedOnceAfterFailedRecord(t *testing.T) {
+	yaml := strings.Replace(streamJoinYAML("inner", ""),
+		`output: '{"view": value == null ? null : value.id, "click": other == null ? null : other.id}'`,
+		`output: '{"view": value.id, "click": other.id}'`, 1)
+	d := New(t, yaml)
+	d.Pipe("views", "k1", `{"id":"v1"}`, sec(0))
+	d.Commit()
+	d.Pipe("clicks", "k2", `{"id":"c2"}`, sec(100))
+	d.PipeError("views", "k2", `{"no_id":1}`, sec(100)) // closes v1's window, then fails
+	d.Pipe("views", "k3", `{"id":"v3"}`, sec(100))     // closes it again
+	d.Commit()
+	if n := d.Counter("join_expired_window", "joined"); n != 1 {
+		t.Errorf("expired (window) = %v, want 1 (v1)", n)
+	}
+	if n := d.Counter("join_buffered", "joined"); n != 2 {
+		t.Errorf("buffered = %v, want 2 (c2, v3)", n)
+	}
+}
