@@ -78,7 +78,7 @@ func TestStreamStreamJoinExpiredCountedOnceAfterFailedRecord(t *testing.T) {
 	d.Commit()
 	d.Pipe("clicks", "k2", `{"id":"c2"}`, sec(100))
 	d.PipeError("views", "k2", `{"no_id":1}`, sec(100)) // closes v1's window, then fails
-	d.Pipe("views", "k3", `{"id":"v3"}`, sec(100))     // closes it again
+	d.Pipe("views", "k3", `{"id":"v3"}`, sec(100))      // closes it again
 	d.Commit()
 	if n := d.Counter("join_expired_window", "joined"); n != 1 {
 		t.Errorf("expired (window) = %v, want 1 (v1)", n)
