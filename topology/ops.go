@@ -109,6 +109,7 @@ func decodeJoin(p *parser, e *entry, v *yaml.Node, key string, primary bool) {
 	}
 	if x := f.get("type"); x != nil {
 		tkey := sub(key, "type")
+		j.TypePos = p.pos(x)
 		// Outer is for table-table and stream-stream joins: the linked
 		// graph tells which a join is (checkJoinTypes).
 		if s, ok := p.str(x, tkey); ok {

@@ -268,6 +268,9 @@ type Node struct {
 type Join struct {
 	Table *Node    // a source with Table set, or an aggregate step without a window (its rows); nil for a stream-stream join
 	Type  JoinType // default JoinInner
+	// TypePos is where type is given (zero when it is not), for errors
+	// about the type that only the linked graph finds.
+	TypePos Pos
 	// Left is the table source a table-table join reads from; nil for a
 	// stream-table join.
 	Left *Node

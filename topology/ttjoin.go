@@ -40,6 +40,14 @@ func (p *parser) checkJoinTypes() {
 			continue
 		}
 		key := e.path + ".join"
+		typePos := e.node.Pos
+		if j.TypePos != (Pos{}) {
+			typePos = j.TypePos
+		}
+		tablePos := e.node.Pos
+		if e.table.name != "" {
+			tablePos = e.table.pos
+		}
 		switch {
 		case j.Stream != nil:
 			// A stream-stream join: inner, left or outer, no on
@@ -47,15 +55,15 @@ func (p *parser) checkJoinTypes() {
 		case j.Left == nil && j.On != nil:
 			p.errorf(j.On.Pos, key+".on", "on joins a table by a field of its rows: read a table source in from (a stream-table join looks up the record key)")
 		case j.On != nil && j.Type == JoinOuter:
-			p.errorf(e.node.Pos, key+".type", "a foreign-key join (on) is inner or left, not outer: a row of table %q without a row of %q pointing at it has no key to be emitted under", j.Table.Name, j.Left.Name)
+			p.errorf(typePos, key+".type", "a foreign-key join (on) is inner or left, not outer: a row of table %q without a row of %q pointing at it has no key to be emitted under", j.Table.Name, j.Left.Name)
 		case j.Left == nil && j.Type == JoinOuter:
-			p.errorf(e.node.Pos, key+".type", "join type outer joins two tables (read a table source in from) or two streams (stream: instead of table:); a stream-table join is inner or left")
+			p.errorf(typePos, key+".type", "join type outer joins two tables (read a table source in from) or two streams (stream: instead of table:); a stream-table join is inner or left")
 		case j.Left == nil:
 		case slices.ContainsFunc(e.in, func(in edge) bool { return in.from.node != j.Left }):
 			p.errorf(e.node.Pos, e.path+".from", "a table-table join reads only its table %q: read the other inputs in another step", j.Left.Name)
 			e.bad = true
 		case j.Table != nil && j.Table.Global:
-			p.errorf(e.node.Pos, key+".table", "table %q is global: a table-table join joins partitioned tables; drop global: true from %s", j.Table.Name, j.Table.Name)
+			p.errorf(tablePos, key+".table", "table %q is global: a table-table join joins partitioned tables; drop global: true from %s", j.Table.Name, j.Table.Name)
 		}
 	}
 }
