@@ -86,9 +86,11 @@ func (s foreignKeyJoin) changed(g *graph, n *node, a *aggregator, rec *record, o
 	var fkOld, fkNew []byte
 	var err error
 	if old.ok {
-		if fkOld, err = s.foreignKey(g, n, rec, old.row); err != nil {
-			return err
-		}
+		// on: failing over the old row means it failed when that row
+		// came too (a bad record): it subscribed nowhere. Failing this
+		// record over it would make every later change of the key a
+		// bad record.
+		fkOld, _ = s.key(g, rec, old.row)
 	}
 	now := rec.src.Value != nil
 	if now {
@@ -126,20 +128,32 @@ func (s foreignKeyJoin) changed(g *graph, n *node, a *aggregator, rec *record, o
 // foreignKey evaluates on: over a left row: the right table's key as its
 // topic holds it, or nil for null.
 func (s foreignKeyJoin) foreignKey(g *graph, n *node, rec *record, row any) ([]byte, error) {
+	b, err := s.key(g, rec, row)
+	if err != nil {
+		return nil, g.fail(n, rec, PhaseEval, err)
+	}
+	return b, nil
+}
+
+// key is foreignKey without counting or naming an error.
+func (s foreignKeyJoin) key(g *graph, rec *record, row any) ([]byte, error) {
 	ev := *rec
 	ev.value = row
 	res, _, err := s.j.On.Program.Eval(g.activation(&ev))
 	if err != nil {
-		return nil, g.fail(n, rec, PhaseEval, fmt.Errorf("on: %w", err))
+		return nil, fmt.Errorf("on: %w", err)
 	}
-	v, err := g.native(n, res, rec)
-	if err != nil || v == nil {
-		return nil, err
+	v, err := native(res)
+	if err != nil {
+		return nil, fmt.Errorf("on: %w", err)
+	}
+	if v == nil {
+		return nil, nil
 	}
 	t := s.j.Table
 	b, err := s.rcodec.key.Encode(t.Topic, format.NoHeaders, v)
 	if err != nil {
-		return nil, g.fail(n, rec, PhaseEval, fmt.Errorf("on: %v as a key of table %s (format %s): %w", v, t.Name, t.KeyFormat, err))
+		return nil, fmt.Errorf("on: %v as a key of table %s (format %s): %w", v, t.Name, t.KeyFormat, err)
 	}
 	return b, nil
 }

@@ -83,6 +83,16 @@ func (s tableJoinStep) exists(l, r side) bool {
 // row evaluates the output for sides l and r of r's key; ok is false
 // when the join has no row for them.
 func (s tableJoinStep) row(g *graph, n *node, rec *record, l, r side) (any, bool, error) {
+	v, ok, err := s.eval(g, rec, l, r)
+	if err != nil {
+		return nil, false, g.fail(n, rec, PhaseEval, err)
+	}
+	return v, ok, nil
+}
+
+// eval is row without counting or naming an error: for the row before a
+// change, whose failure means only that the row was never emitted.
+func (s tableJoinStep) eval(g *graph, rec *record, l, r side) (any, bool, error) {
 	if !s.exists(l, r) {
 		return nil, false, nil
 	}
@@ -92,12 +102,12 @@ func (s tableJoinStep) row(g *graph, n *node, rec *record, l, r side) (any, bool
 	act.table = r.row
 	res, _, err := s.j.Output.Program.Eval(act)
 	if err != nil {
-		return nil, false, g.fail(n, rec, PhaseEval, err)
+		return nil, false, err
 	}
 	if _, null := res.(types.Null); null {
 		return nil, false, nil
 	}
-	v, err := g.native(n, res, rec)
+	v, err := native(res)
 	return v, err == nil, err
 }
 
@@ -142,12 +152,23 @@ func (s tableJoinStep) changed(g *graph, n *node, a *aggregator, rec *record, ol
 	}
 	// The row before the change: to know whether a tombstone is owed,
 	// and for readers of the join's changes (changes.go), which undo it.
+	// If its output fails (a bad record then, or a row of the other side
+	// that made it fail), it was not emitted: no tombstone is owed, and
+	// failing this record for it would make every later change of the
+	// key fail over the same old row. A reader of changes, though, may
+	// hold an older row of the key that did come out (before the other
+	// side's change that failed), which it cannot undo without it: then
+	// the record fails, as a bad record.
 	changes := slices.ContainsFunc(n.outs, func(o *node) bool { return o.changes })
 	var vBefore any
 	before := false
-	if (!after || changes) && s.exists(lBefore, rBefore) {
-		if vBefore, before, err = s.row(g, n, rec, lBefore, rBefore); err != nil {
-			return err
+	if !after || changes {
+		vb, ok, err := s.eval(g, rec, lBefore, rBefore)
+		switch {
+		case err == nil:
+			vBefore, before = vb, ok
+		case changes:
+			return g.fail(n, rec, PhaseEval, err)
 		}
 	}
 	if !after && !before {
