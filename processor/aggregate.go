@@ -85,6 +85,9 @@ func (a *aggregator) dropTask(p int32) error {
 	delete(a.rows, p)
 	delete(a.pending, p)
 	delete(a.lastWall, p)
+	if s := a.g.streamJoinOf(a); s != nil {
+		s.dropTask(p)
+	}
 	if a.table {
 		delete(a.restoredTo, p)
 		delete(a.next, p)

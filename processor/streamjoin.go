@@ -771,6 +771,16 @@ func (s *streamJoin) settle(committed bool) {
 	}
 }
 
+// dropTask forgets task part, which left this member: the wall times of
+// its sides' last records (a task given back later starts afresh, as a
+// new one does, not quiet for all the time it was away, which would move
+// its clock on by that time at once) and its buffered gauge (the task's
+// new owner reports it).
+func (s *streamJoin) dropTask(part int32) {
+	delete(s.lastWall, part)
+	s.a.g.m.JoinBuffered.DeleteLabelValues(s.node.t.Name, strconv.Itoa(int(part)))
+}
+
 // joinCount is the key of the number of records in a task's buffers.
 var joinCount = []byte("c")
 
