@@ -2,6 +2,7 @@ package topology
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -86,5 +87,66 @@ func TestCoPartitionGroups(t *testing.T) {
 	want := [][]string{{"c", "d"}, {"b", "e", "a"}}
 	if got := pl.CoPartitionGroups(); !reflect.DeepEqual(got, want) {
 		t.Errorf("CoPartitionGroups = %v, want %v", got, want)
+	}
+}
+
+const joinPlanYAML = `
+name: enrich
+sources:
+  - {name: orders, topic: orders}
+  - {name: customers, topic: customers, table: true}
+steps:
+  - name: with-customer
+    join:
+      table: customers
+      output: '{"order": value, "customer": table}'
+sinks:
+  - {name: out, topic: out}
+`
+
+// Partition p of a join's input and of its table are one task, so their
+// counts must be equal; the error names both topics and counts and the
+// fix, which works: with a key step before the join, its records go
+// through a repartition topic that takes the table's count.
+func TestCheckCoPartitioned(t *testing.T) {
+	topo, err := Parse("enrich.yaml", []byte(joinPlanYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := topo.Plan
+	if err := pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 4, "customers": 4})); err != nil {
+		t.Errorf("CheckCoPartitioned(4, 4) = %v, want nil", err)
+	}
+	err = pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 3, "customers": 4}))
+	want := "join step with-customer looks up records of partition p of orders in partition p of table customers (topic customers), " +
+		"but orders has 3 partitions and customers has 4: insert a step `key: key` just before with-customer, " +
+		"so its records go through enrich-with-customer-repartition, created with the 4 partitions of customers; or give both topics the same partition count"
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned(3, 4) = %v, want %s", err, want)
+	}
+	// Unknown counts are not checked (validate without a topic).
+	if err := pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 3})); err != nil {
+		t.Errorf("CheckCoPartitioned without the table's count = %v, want nil", err)
+	}
+
+	fixed := strings.Replace(joinPlanYAML, "  - name: with-customer\n", "  - {name: rekey, key: key}\n  - name: with-customer\n", 1)
+	topo, err = Parse("enrich.yaml", []byte(fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl = topo.Plan
+	parts := pl.Partitions(map[string]int32{"orders": 3, "customers": 4})
+	if err := pl.CheckCoPartitioned(parts); err != nil {
+		t.Errorf("with the suggested key step: CheckCoPartitioned(3, 4) = %v, want nil", err)
+	}
+	if n := parts["enrich-with-customer-repartition"]; n != 4 {
+		t.Errorf("the join's repartition topic gets %d partitions, want the table's 4", n)
+	}
+
+	// Any other co-partitioned step: the counts, and the generic fix.
+	pl = &Plan{Stateful: []*StatefulStep{{Node: &Node{Name: "s"}, CoPartition: []string{"a", "b"}}}}
+	err = pl.CheckCoPartitioned(map[string]int32{"a": 3, "b": 4})
+	if want := "step s reads partition p of a and of b together, but a has 3 partitions and b has 4: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned = %v, want %s", err, want)
 	}
 }
