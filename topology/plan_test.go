@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -90,26 +91,16 @@ func TestCoPartitionGroups(t *testing.T) {
 	}
 }
 
-const joinPlanYAML = `
-name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: customers, topic: customers, table: true}
-steps:
-  - name: with-customer
-    join:
-      table: customers
-      output: '{"order": value, "customer": table}'
-sinks:
-  - {name: out, topic: out}
-`
-
 // Partition p of a join's input and of its table are one task, so their
 // counts must be equal; the error names both topics and counts and the
 // fix, which works: with a key step before the join, its records go
 // through a repartition topic that takes the table's count.
 func TestCheckCoPartitioned(t *testing.T) {
-	topo, err := Parse("enrich.yaml", []byte(joinPlanYAML))
+	src, err := os.ReadFile("../testdata/join/enrich.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := Parse("enrich.yaml", src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +120,7 @@ func TestCheckCoPartitioned(t *testing.T) {
 		t.Errorf("CheckCoPartitioned without the table's count = %v, want nil", err)
 	}
 
-	fixed := strings.Replace(joinPlanYAML, "  - name: with-customer\n", "  - {name: rekey, key: key}\n  - name: with-customer\n", 1)
+	fixed := strings.Replace(string(src), "  - name: with-customer\n", "  - {name: rekey, key: key}\n  - name: with-customer\n", 1)
 	topo, err = Parse("enrich.yaml", []byte(fixed))
 	if err != nil {
 		t.Fatal(err)

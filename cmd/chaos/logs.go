@@ -12,7 +12,18 @@ const (
 	logAssigned = "partitions assigned"
 	logRebuild  = "rebuilding the client"
 	logFenced   = "producer fenced" // in the error of a rebuild after a fence
+	// A table partition restored (processor/state.go): the table
+	// source is named after its topic.
+	logTableRestored = "msg=restored node=" + tableTopic
 )
+
+// tableRestoring reports whether the process logging to path has its
+// partitions and has not restored a table partition yet: it is joining
+// the group's assignment to its stores, the table among them.
+func tableRestoring(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(b), logAssigned) && !strings.Contains(string(b), logTableRestored)
+}
 
 // logContains reports whether the file at path contains s.
 func logContains(path, s string) bool {

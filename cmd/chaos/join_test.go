@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The join checker finds each kind of wrong joined row, and nothing in a
+// right run. Key k0's table (partition 0): version 1 at offset 10, 2 (a
+// deletion) at 11, 3 at 12. Input records 1 to 4 are k0's, seq 1 to 4;
+// record 1 was produced before the group committed any of the table,
+// records 2 and 3 after it had committed offset 11 (version 1 applied),
+// record 4 after offset 13 (all three).
+func TestCheckJoined(t *testing.T) {
+	gen := generated{
+		aborted: map[int64]bool{99: true},
+		tableWrites: []tableWrite{
+			{key: "k0", ver: 1, partition: 0, offset: 10},
+			{key: "k0", ver: 2, del: true, partition: 0, offset: 11},
+			{key: "k0", ver: 3, partition: 0, offset: 12},
+		},
+		snapshots: []map[int32]int64{{0: 11}, {0: 13}},
+		snapOf:    []int32{-1, -1, 0, 0, 1},
+	}
+	var in []inputValue
+	for i := int64(1); i <= 4; i++ {
+		in = append(in, inputValue{ID: i, Key: "k0", Seq: i})
+	}
+	tr := &truth{byID: map[int64]inputValue{}, byKey: map[string][]inputValue{"k0": in}}
+	for _, v := range in {
+		tr.byID[v.ID] = v
+	}
+	row := func(id int64, ver int64) *kgo.Record {
+		r := "null"
+		if ver != 0 {
+			r = fmt.Sprintf(`{"key":"k0","ver":%d}`, ver)
+		}
+		v := tr.byID[id]
+		if v.ID == 0 {
+			v = inputValue{ID: id, Key: "k0", Seq: 1}
+		}
+		b, _ := json.Marshal(map[string]any{"id": v.ID, "key": v.Key, "seq": v.Seq, "row": json.RawMessage(r)})
+		return &kgo.Record{Key: []byte("k0"), Value: b}
+	}
+	run := func(recs ...*kgo.Record) Report {
+		var rep Report
+		checkJoined(recs, tr, gen, &rep)
+		return rep
+	}
+
+	// Right: no row, version 1, no row (the deletion), version 3.
+	if rep := run(row(1, 0), row(2, 1), row(3, 0), row(4, 3)); rep.JoinRows != 4 || rep.JoinMatched != 2 || len(rep.joinViolations()) > 0 {
+		t.Errorf("a right run: %d rows, %d matched, violations %v; want 4, 2, none", rep.JoinRows, rep.JoinMatched, rep.joinViolations())
+	}
+	for _, c := range []struct {
+		name string
+		recs []*kgo.Record
+		want func(Report) int
+	}{
+		// Record 4 was produced after version 3 committed to the
+		// group (no row fits record 2, though: version 2 deleted it).
+		{"stale: no row after version 3 committed", []*kgo.Record{row(1, 0), row(2, 0), row(3, 0), row(4, 0)}, func(r Report) int { return r.JoinStale }},
+		{"stale: version 1 after version 3 committed", []*kgo.Record{row(1, 0), row(2, 1), row(3, 1), row(4, 1)}, func(r Report) int { return r.JoinStale }},
+		{"backwards: version 1 after version 3", []*kgo.Record{row(1, 0), row(2, 3), row(3, 1), row(4, 3)}, func(r Report) int { return r.JoinBackwards }},
+		{"backwards: no row after version 3 (no later deletion)", []*kgo.Record{row(1, 0), row(2, 1), row(3, 3), row(4, 0)}, func(r Report) int { return r.JoinBackwards }},
+		{"wrong: version 2 is a deletion", []*kgo.Record{row(1, 0), row(2, 2), row(3, 3), row(4, 3)}, func(r Report) int { return r.JoinWrongRows }},
+		{"wrong: version 4 never written", []*kgo.Record{row(1, 0), row(2, 1), row(3, 3), row(4, 4)}, func(r Report) int { return r.JoinWrongRows }},
+		{"phantom: a row of an aborted transaction", []*kgo.Record{row(1, 0), row(2, 1), row(3, 0), row(4, abortedVer)}, func(r Report) int { return r.JoinPhantoms }},
+		{"phantom: an aborted input record", []*kgo.Record{row(1, 0), row(2, 1), row(3, 0), row(4, 3), row(99, 0)}, func(r Report) int { return r.JoinPhantoms }},
+		{"duplicate", []*kgo.Record{row(1, 0), row(2, 1), row(2, 1), row(3, 0), row(4, 3)}, func(r Report) int { return r.JoinDuplicates }},
+		{"lost", []*kgo.Record{row(1, 0), row(2, 1), row(4, 3)}, func(r Report) int { return r.JoinLost }},
+	} {
+		rep := run(c.recs...)
+		if got := c.want(rep); got != 1 {
+			t.Errorf("%s: counted %d, want 1 (violations %v)", c.name, got, rep.joinViolations())
+		}
+	}
+}
+
+// joinViolations are the join figures that are not 0.
+func (r *Report) joinViolations() []string {
+	var out []string
+	for _, c := range r.joinChecks() {
+		if c.value != 0 {
+			out = append(out, fmt.Sprintf("%s: %d", c.name, c.value))
+		}
+	}
+	return out
+}
