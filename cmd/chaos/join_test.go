@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -89,4 +91,28 @@ func (r *Report) joinViolations() []string {
 		}
 	}
 	return out
+}
+
+// A kill counts as during a table restore when the victim has its
+// partitions and has not logged a restored table partition (the daemon's
+// log lines, as slog's text handler writes them).
+func TestTableRestoring(t *testing.T) {
+	for _, c := range []struct {
+		log  string
+		want bool
+	}{
+		{"time=x level=INFO msg=started pipeline=chaos\n", false},
+		{"time=x level=INFO msg=\"partitions assigned\" pipeline=chaos\n" +
+			"time=x level=INFO msg=restored pipeline=chaos node=per-key topic=chaos-per-key-changelog partition=0 records=5\n", true},
+		{"time=x level=INFO msg=\"partitions assigned\" pipeline=chaos\n" +
+			"time=x level=INFO msg=restored pipeline=chaos node=rows topic=rows partition=0 records=5000\n", false},
+	} {
+		path := filepath.Join(t.TempDir(), "i1.1.log")
+		if err := os.WriteFile(path, []byte(c.log), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := tableRestoring(path); got != c.want {
+			t.Errorf("tableRestoring(%q) = %v, want %v", c.log, got, c.want)
+		}
+	}
 }

@@ -12,17 +12,18 @@ const (
 	logAssigned = "partitions assigned"
 	logRebuild  = "rebuilding the client"
 	logFenced   = "producer fenced" // in the error of a rebuild after a fence
-	// A table partition restored (processor/state.go): the table
-	// source is named after its topic.
-	logTableRestored = "msg=restored node=" + tableTopic
+	// A table partition restored (processor/state.go), on one line: the
+	// table source is named after its topic.
+	logRestored  = "msg=restored "
+	logTableNode = " node=" + tableTopic + " "
 )
 
 // tableRestoring reports whether the process logging to path has its
-// partitions and has not restored a table partition yet: it is joining
-// the group's assignment to its stores, the table among them.
+// partitions and has not restored a table partition yet: it is bringing
+// its stores, the table among them, up to date.
 func tableRestoring(path string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && strings.Contains(string(b), logAssigned) && !strings.Contains(string(b), logTableRestored)
+	n := logCounts(path, 0, []string{logAssigned}, []string{logRestored, logTableNode})
+	return n[0] > 0 && n[1] == 0
 }
 
 // logContains reports whether the file at path contains s.
