@@ -84,21 +84,6 @@ func TestStreamTableJoinOnBroker(t *testing.T) {
 	checkOut(t, ctx, c, want)
 }
 
-const globalJoinPipeline = `name: by-country
-sources:
-  - {name: orders, topic: orders}
-  - {name: countries, topic: countries, table: true, global: true}
-steps:
-  - name: rekey
-    key: value.country
-  - name: with-country
-    join:
-      table: countries
-      output: '{"order": value.id, "country": table.name}'
-sinks:
-  - {name: out, topic: out}
-`
-
 // A global table on a broker: loaded whole before the member joins its
 // group (every order written before the start finds its country, whatever
 // partition either is in), its lag is a metric, and it is not consumed
@@ -115,7 +100,7 @@ func TestGlobalTableJoinOnBroker(t *testing.T) {
 		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(`{"id":%d,"country":"k%d"}`, i, i%20))})
 	}
 	c.produceAll(t, ctx, rs...)
-	topo := mustParse(t, globalJoinPipeline)
+	topo := mustParse(t, readFile(t, "../testdata/join/by_country.yaml"))
 	p := runUntilCaughtUp(t, ctx, c, topo, "a")
 	if slices.Contains(p.Consumed(), "countries") {
 		t.Errorf("the group consumes the global table's topic: %v", p.Consumed())

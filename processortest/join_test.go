@@ -86,20 +86,7 @@ c1 {"customer":"Ada","order":2}`
 // A global table is read whole by every instance: a join with it needs no
 // co-partitioning, so the records may be rekeyed first.
 func TestGlobalTableJoin(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: countries, topic: countries, table: true, global: true}
-steps:
-  - name: by-country
-    key: value.country
-  - name: with-country
-    join:
-      table: countries
-      output: '{"order": value.id, "country": table.name}'
-sinks:
-  - {name: out, topic: out}
-`, Partitions(3))
+	d := Load(t, "../testdata/join/by_country.yaml", Partitions(3))
 	at := time.Unix(0, 0)
 	d.Pipe("countries", "fr", `{"name":"France"}`, at)
 	d.Pipe("countries", "jp", `{"name":"Japan"}`, at)
@@ -119,21 +106,8 @@ sinks:
 // through its repartition topic (keyed as the table's keys are), so each
 // reaches the task holding its customer's row.
 func TestJoinAfterRekey(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: customers, topic: customers, table: true}
-steps:
-  - name: by-customer
-    from: orders
-    key: value.customer
-  - name: with-customer
-    join:
-      table: customers
-      output: '{"order": value.id, "customer": table.name}'
-sinks:
-  - {name: out, topic: out}
-`, Partitions(3))
+	rekeyed := strings.Replace(joinYAML(t, "inner"), "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1)
+	d := New(t, rekeyed, Partitions(3))
 	at := time.Unix(0, 0)
 	for i := range 10 {
 		d.Pipe("customers", fmt.Sprintf("c%d", i), fmt.Sprintf(`{"name":"n%d"}`, i), at)

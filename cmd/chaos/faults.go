@@ -199,7 +199,7 @@ func (c *cluster) killLoop(ctx context.Context, deadline time.Time, rng *rand.Ra
 				// Half of them the moment the instance has its
 				// partitions: while it restores its stores and
 				// the table.
-				wait = c.waitAssigned(ctx, v, 15*time.Second)
+				wait = c.waitAssigned(ctx, v, 5*time.Second)
 			}
 			if wait {
 				c.kill(ctx, v, killAfterRestart)

@@ -355,16 +355,7 @@ func checkJoined(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 		}
 		joined[j.ID] = jv
 	}
-	for id, v := range t.byID {
-		switch c := seen[id]; {
-		case c == 0:
-			rep.JoinLost++
-			rep.example("join lost", "record %d (key %s seq %d): no joined row", id, v.Key, v.Seq)
-		case c > 1:
-			rep.JoinDuplicates += c - 1
-			rep.example("join duplicate", "record %d (key %s seq %d): %d joined rows", id, v.Key, v.Seq, c)
-		}
-	}
+	tally(t, seen, &rep.JoinLost, &rep.JoinDuplicates, rep, "joined row", "joined rows")
 	// Backwards: along each key's records in input order.
 	for k, vs := range t.byKey {
 		var last int64
