@@ -148,7 +148,10 @@ func committedTable(ctx context.Context, adm *kadm.Client) map[int32]int64 {
 
 // preloadTable writes the filler rows, before the instances start.
 func preloadTable(ctx context.Context, addr string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.ProducerLinger(5*time.Millisecond))
+	// Apache Kafka may not know the topic just created yet on every
+	// node: keep trying (ctx bounds it).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.UnknownTopicRetries(-1))
 	if err != nil {
 		return err
 	}
