@@ -271,17 +271,25 @@ steps:
       emit: %s
 `, w.step, windowGroups, windowSize, windowGrace, w.emit)
 	}
-	// The join: see join.go.
-	fmt.Fprintf(&b, `  - name: %s
-    from: tag
+	// The joins: see join.go.
+	for _, j := range joins {
+		from := "tag"
+		if j.rekey != "" {
+			fmt.Fprintf(&b, "  - {name: %s, from: tag, key: key}\n", j.rekey)
+			from = j.rekey
+		}
+		fmt.Fprintf(&b, `  - name: %s
+    from: %s
     join:
       table: %s
       type: left
       output: '{"id": value.id, "key": value.key, "seq": value.seq, "row": table}'
-`, joinStepName, tableTopic)
-	fmt.Fprintf(&b, `sinks:
-  - {name: out, topic: out, from: per-key}
-  - {name: %s-sink, topic: %s, from: %s}`+"\n", joinStepName, joinTopic, joinStepName)
+`, j.step, from, tableTopic)
+	}
+	b.WriteString("sinks:\n  - {name: out, topic: out, from: per-key}\n")
+	for _, j := range joins {
+		fmt.Fprintf(&b, "  - {name: %s-sink, topic: %s, from: %s}\n", j.step, j.topic, j.step)
+	}
 	fmt.Fprintf(&b, `  - {name: %s-sink, topic: %s, from: %s}
   - {name: %s-sink, topic: %s, from: %s}
 `, winCloseStep, winCloseTopic, winCloseStep, winCommitStep, winCommitTopic, winCommitStep)

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // The join half of the chaos pipeline: a left stream-table join of every
@@ -53,9 +55,7 @@ import (
 // one joined row (a left join: with no row as well), nothing of an
 // aborted input record, and nothing aborted is visible.
 const (
-	tableTopic   = "rows"
-	joinStepName = "with-row"
-	joinTopic    = "joined"
+	tableTopic = "rows"
 	// tableFiller rows of keys no input record has are written before the
 	// instances start, so a table partition's restore is not instant.
 	tableFiller = 30_000
@@ -65,6 +65,28 @@ const (
 	// deleteShare of table writes delete the key's row (when it has one).
 	deleteShare = 0.2
 )
+
+// The two joins: one reads the records keyed as read from `in` (partition
+// p of `in` with partition p of the table); the other comes after a key
+// step that keeps the key, so its records go through the join's
+// repartition topic first (the path `exactly validate` suggests when the
+// partition counts differ).
+var joins = []struct{ step, topic, rekey string }{
+	{"with-row", "joined", ""},
+	{"with-row-rekeyed", "joined-rekeyed", "rekey"},
+}
+
+// joinRepartitionTopic is the rekeyed join's repartition topic, which the
+// catch-up waits for the group to consume.
+func joinRepartitionTopic() string { return topology.RepartitionTopic(pipelineName, joins[1].step) }
+
+func joinTopics() []string {
+	out := make([]string, len(joins))
+	for i, j := range joins {
+		out[i] = j.topic
+	}
+	return out
+}
 
 // tableRow is the JSON value of a table record.
 type tableRow struct {
@@ -178,7 +200,8 @@ func createJoinTopics(ctx context.Context, adm *kadm.Client) error {
 		configs map[string]*string
 	}{
 		{tableTopic, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}},
-		{joinTopic, nil},
+		{joins[0].topic, nil},
+		{joins[1].topic, nil},
 	} {
 		resps, err := adm.CreateTopics(ctx, partitions, -1, t.configs, t.name)
 		if err != nil {
@@ -260,30 +283,8 @@ func (tt *tableTruth) absentFrom(key string, ver int64) int64 {
 	return -1
 }
 
-// checkJoin checks every joined row against the truth.
+// checkJoin checks every joined row of both joins against the truth.
 func checkJoin(ctx context.Context, addr string, t *truth, gen generated, rep *Report) error {
-	recs, err := readTopic(ctx, addr, joinTopic)
-	if err != nil {
-		return err
-	}
-	checkJoined(recs, t, gen, rep)
-	raw, err := readUncommitted(ctx, addr, joinTopic)
-	if err != nil {
-		return err
-	}
-	var fates Report
-	checkFates(raw, recs, &fates)
-	rep.JoinAbortedRecords = fates.AbortedOutputRecords
-	rep.JoinAbortedVisible = fates.AbortedVisible + fates.CommittedHidden + fates.OpenTxnRecords
-	for _, e := range slices.Concat(fates.Examples["aborted visible"], fates.Examples["committed hidden"]) {
-		rep.example("join aborted visible", "%s: %s", joinTopic, e)
-	}
-	return nil
-}
-
-// checkJoined checks the rows read_committed sees on `joined`, in
-// partition and offset order.
-func checkJoined(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 	tt := buildTableTruth(gen.tableWrites)
 	rep.TableWrites = len(gen.tableWrites)
 	for _, w := range gen.tableWrites {
@@ -291,7 +292,31 @@ func checkJoined(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 			rep.TableDeletes++
 		}
 	}
-	rep.JoinRows = len(recs)
+	for _, topic := range joinTopics() {
+		recs, err := readTopic(ctx, addr, topic)
+		if err != nil {
+			return err
+		}
+		checkJoined(topic, recs, t, tt, gen, rep)
+		raw, err := readUncommitted(ctx, addr, topic)
+		if err != nil {
+			return err
+		}
+		var fates Report
+		checkFates(raw, recs, &fates)
+		rep.JoinAbortedRecords += fates.AbortedOutputRecords
+		rep.JoinAbortedVisible += fates.AbortedVisible + fates.CommittedHidden + fates.OpenTxnRecords
+		for _, e := range slices.Concat(fates.Examples["aborted visible"], fates.Examples["committed hidden"]) {
+			rep.example("join aborted visible", "%s: %s", topic, e)
+		}
+	}
+	return nil
+}
+
+// checkJoined checks the rows read_committed sees on the join sink topic,
+// in partition and offset order.
+func checkJoined(topic string, recs []*kgo.Record, t *truth, tt *tableTruth, gen generated, rep *Report) {
+	rep.JoinRows += len(recs)
 	seen := map[int64]int{}
 	// joined[id] is the version the first row of input id joined, with
 	// absent set when it had no row.
@@ -301,7 +326,7 @@ func checkJoined(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 	}
 	joined := map[int64]joinedVer{}
 	for _, r := range recs {
-		where := fmt.Sprintf("%s/%d@%d key %s %s", joinTopic, r.Partition, r.Offset, r.Key, r.Value)
+		where := fmt.Sprintf("%s/%d@%d key %s %s", topic, r.Partition, r.Offset, r.Key, r.Value)
 		var j joinedRow
 		if err := json.Unmarshal(r.Value, &j); err != nil || j.Key != string(r.Key) {
 			rep.JoinWrongRows++
@@ -373,7 +398,7 @@ func checkJoined(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 			}
 			if now < last {
 				rep.JoinBackwards++
-				rep.example("join backwards", "key %s seq %d (id %d) joined %s after version %d", k, v.Seq, v.ID, verString(jv.ver, jv.absent), last)
+				rep.example("join backwards", "%s: key %s seq %d (id %d) joined %s after version %d", topic, k, v.Seq, v.ID, verString(jv.ver, jv.absent), last)
 				continue
 			}
 			last = now

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // The join checker finds each kind of wrong joined row, and nothing in a
@@ -49,7 +52,7 @@ func TestCheckJoined(t *testing.T) {
 	}
 	run := func(recs ...*kgo.Record) Report {
 		var rep Report
-		checkJoined(recs, tr, gen, &rep)
+		checkJoined("joined", recs, tr, buildTableTruth(gen.tableWrites), gen, &rep)
 		return rep
 	}
 
@@ -114,5 +117,40 @@ func TestTableRestoring(t *testing.T) {
 		if got := tableRestoring(path); got != c.want {
 			t.Errorf("tableRestoring(%q) = %v, want %v", c.log, got, c.want)
 		}
+	}
+}
+
+// TestPipelineJoins: the chaos pipeline has both joins, left joins with the
+// table source, the first reading partition p of `in` and of the table
+// together, the second through the repartition topic the catch-up waits
+// for, each to the sink the checker reads.
+func TestPipelineJoins(t *testing.T) {
+	topo, err := topology.Parse("chaos.yaml", []byte(pipelineYAML(exactlyOnce)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := topo.Plan
+	if len(pl.Joins) != len(joins) {
+		t.Fatalf("%d joins, want %d", len(pl.Joins), len(joins))
+	}
+	for i, j := range pl.Joins {
+		n := j.Node
+		if n.Name != joins[i].step || n.Join.Type != topology.JoinLeft || n.Join.Table.Topic != tableTopic || j.Table == nil {
+			t.Errorf("join %d: %s, %s with %s; want %s, a left join with the table %s", i, n.Name, n.Join.Type, n.Join.Table.Topic, joins[i].step, tableTopic)
+		}
+		if got := j.Repartition != nil; got != (joins[i].rekey != "") {
+			t.Errorf("join %s repartitions: %v, want %v", n.Name, got, !got)
+		}
+		if len(n.Outputs) != 1 || n.Outputs[0].Topic != joins[i].topic {
+			t.Errorf("join %s feeds %v, want the sink of topic %s", n.Name, n.Outputs, joins[i].topic)
+		}
+	}
+	if r := pl.Joins[1].Repartition; r == nil || r.Name != joinRepartitionTopic() {
+		t.Errorf("the rekeyed join's repartition topic is %v, want %s", r, joinRepartitionTopic())
+	}
+	if groups := pl.CoPartitionGroups(); !slices.ContainsFunc(groups, func(g []string) bool {
+		return slices.Contains(g, "in") && slices.Contains(g, tableTopic) && slices.Contains(g, joinRepartitionTopic())
+	}) {
+		t.Errorf("co-partition groups %v: want in, %s and %s together", groups, tableTopic, joinRepartitionTopic())
 	}
 }
