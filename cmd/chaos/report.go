@@ -67,9 +67,10 @@ type Report struct {
 	WindowLateByClock     int    `json:"window_late_by_committed_watermarks"`
 	WindowLateDisagree    int    `json:"window_late_disagreements"`
 
-	// The join (with-row: each record of `in` left-joined with its key's
-	// row in the table `rows`, which changes while the stream flows, to
-	// `joined`); see join.go for what is checked and why.
+	// The joins (each record of `in` left-joined with its key's row in the
+	// table `rows`, which changes while the stream flows, to `joined` and,
+	// through the join's repartition topic, to `joined-rekeyed`; figures
+	// summed over both); see join.go for what is checked and why.
 	TableWrites        int `json:"table_writes"`
 	TableDeletes       int `json:"table_deletes"`
 	TableAbortedRows   int `json:"table_aborted_rows"`
@@ -300,7 +301,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		settled = "must be true: " + ok(!r.WindowsSettled)
 	}
 	row("windows settled (every upstream idle everywhere, watermarks consumed)", r.WindowsSettled, settled)
-	fmt.Fprintln(tw, "stream-table join (read_committed `joined`: `in` left-joined with the table `rows` as it changes)\t\t")
+	fmt.Fprintln(tw, "stream-table joins (read_committed `joined`, and `joined-rekeyed` through a repartition topic: `in` left-joined with the table `rows` as it changes)\t\t")
 	row("table writes committed / of them deletes / rows in aborted upstream transactions", fmt.Sprintf("%d / %d / %d", r.TableWrites, r.TableDeletes, r.TableAbortedRows), "")
 	row("joined rows / with a row", fmt.Sprintf("%d / %d", r.JoinRows, r.JoinMatched), "")
 	checkRows(r.joinChecks())
