@@ -153,8 +153,11 @@ func (tg *tableGen) aborted(n int) []*kgo.Record {
 
 // committedTable returns the group's committed offsets of the table's
 // partitions: what every task has applied. nil when they cannot be read
-// (no bound is then checked for the batch).
+// (no bound is then checked for the batch), as when the group coordinator
+// is down: the generator does not wait long for it.
 func committedTable(ctx context.Context, adm *kadm.Client) map[int32]int64 {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	offs, err := adm.FetchOffsets(ctx, pipelineName)
 	if err != nil || offs.Error() != nil {
 		return nil
