@@ -134,6 +134,17 @@ func TestCheckCoPartitioned(t *testing.T) {
 		t.Errorf("the join's repartition topic gets %d partitions, want the table's 4", n)
 	}
 
+	// A table-table join: both sides are tables, no key step applies.
+	tt := strings.NewReplacer("{name: orders, topic: orders}", "{name: orders, topic: orders, table: true}",
+		"  - name: with-customer\n", "  - name: with-customer\n    from: orders\n").Replace(string(src))
+	if topo, err = Parse("tt.yaml", []byte(tt)); err != nil {
+		t.Fatal(err)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"orders": 3, "customers": 4}))
+	if want := "join step with-customer reads partition p of orders and of customers together, but orders has 3 partitions and customers has 4: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("table-table CheckCoPartitioned(3, 4) = %v, want %s", err, want)
+	}
+
 	// Any other co-partitioned step: the counts, and the generic fix.
 	pl = &Plan{Stateful: []*StatefulStep{{Node: &Node{Name: "s"}, CoPartition: []string{"a", "b"}}}}
 	err = pl.CheckCoPartitioned(map[string]int32{"a": 3, "b": 4})
