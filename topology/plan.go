@@ -265,8 +265,15 @@ func (p *Plan) CheckCoPartitioned(parts map[string]int32) error {
 			a, aok := parts[s.CoPartition[0]]
 			b, bok := parts[t]
 			if aok && bok && a != b {
-				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s has %d: give them the same partition count",
-					s.Node.Name, s.CoPartition[0], t, s.CoPartition[0], a, t, b))
+				fix := "give them the same partition count"
+				if s.Node.StreamJoin() && s.Repartition == nil {
+					// A key step on either side regroups both
+					// streams through the join's repartition topic.
+					fix = fmt.Sprintf("insert a step `key: key` just before %s on either side, so both streams go through %s, created with the partition count of the largest source topic; or %s",
+						s.Node.Name, RepartitionTopic(p.Pipeline, s.Node.Name), fix)
+				}
+				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s has %d: %s",
+					s.Node.Name, s.CoPartition[0], t, s.CoPartition[0], a, t, b, fix))
 			}
 		}
 	}

@@ -145,6 +145,22 @@ func TestCheckCoPartitioned(t *testing.T) {
 		t.Errorf("table-table CheckCoPartitioned(3, 4) = %v, want %s", err, want)
 	}
 
+	// A stream-stream join keyed as read: a key step on either side
+	// regroups both streams; after one the counts no longer matter.
+	ss, err := os.ReadFile("../testdata/topology/valid/stream_join.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo, err = Parse("ads.yaml", ss); err != nil {
+		t.Fatal(err)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"impressions": 3, "clicks": 4, "sessions": 5}))
+	if want := "step clicked reads partition p of impressions and of clicks together, but impressions has 3 partitions and clicks has 4: " +
+		"insert a step `key: key` just before clicked on either side, so both streams go through ads-clicked-repartition, " +
+		"created with the partition count of the largest source topic; or give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("stream-stream CheckCoPartitioned(3, 4, 5) = %v, want %s", err, want)
+	}
+
 	// Any other co-partitioned step: the counts, and the generic fix.
 	pl = &Plan{Stateful: []*StatefulStep{{Node: &Node{Name: "s"}, CoPartition: []string{"a", "b"}}}}
 	err = pl.CheckCoPartitioned(map[string]int32{"a": 3, "b": 4})
