@@ -12,16 +12,6 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-const dedupePipeline = `name: dd
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: once
-    dedupe: {id: value.id, ttl: 10s}
-sinks:
-  - {name: out, topic: out}
-`
-
 // TestDedupe replays records the way a retrying upstream producer does:
 // within the TTL a replay is dropped, also after a restart (the seen-set
 // is restored from its changelog); after the TTL an id passes again; and
@@ -30,7 +20,7 @@ func TestDedupe(t *testing.T) {
 	c := newCluster(t, "in", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, dedupePipeline)
+	topo := mustParse(t, readFile(t, "../testdata/dedupe/dedupe.yaml"))
 	base := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 	send := func(at time.Duration, ids ...int) {
 		t.Helper()

@@ -3,9 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,20 +13,44 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-var joinedOrder = regexp.MustCompile(`^\{"customer":"n\d+","order":(\d+)\}$`)
+const enrichPipeline = "../testdata/join/enrich.yaml"
 
-const joinBrokerPipeline = `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: customers, topic: customers, table: true}
-steps:
-  - name: with-customer
-    join:
-      table: customers
-      output: '{"order": value.id, "customer": table.name}'
-sinks:
-  - {name: out, topic: out}
-`
+// produceAll writes rs to the cluster, failing the test on any error.
+func (c *cluster) produceAll(t *testing.T, ctx context.Context, rs ...*kgo.Record) {
+	t.Helper()
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkOut reads what read_committed sees on out and holds it to want,
+// "key value" per record, each exactly once, in any order.
+func checkOut(t *testing.T, ctx context.Context, c *cluster, want []string) {
+	t.Helper()
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range recs {
+		seen[string(r.Key)+" "+string(r.Value)]++
+	}
+	var missing []string
+	for _, w := range want {
+		if seen[w] == 0 {
+			missing = append(missing, w)
+		}
+		if seen[w] > 1 {
+			t.Errorf("output %s %d times, want once", w, seen[w])
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d of %d outputs missing, among them %s", len(missing), len(want), strings.Join(missing[:min(5, len(missing))], "; "))
+	}
+	if len(recs) != len(want) {
+		t.Errorf("%d outputs, want %d", len(recs), len(want))
+	}
+}
 
 // On a broker, with 3 partitions: the customers written before the member
 // starts are all in the table before any order is joined (no order misses
@@ -38,16 +60,14 @@ func TestStreamTableJoinOnBroker(t *testing.T) {
 	c := newCluster(t, "orders", "customers", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, joinBrokerPipeline)
+	topo := mustParse(t, readFile(t, enrichPipeline))
 	produce := func(topic string, n, from int, value func(i int) string) {
 		t.Helper()
 		var rs []*kgo.Record
 		for i := from; i < from+n; i++ {
 			rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("c%d", i%30)), Value: []byte(value(i))})
 		}
-		if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		c.produceAll(t, ctx, rs...)
 	}
 	produce("customers", 30, 0, func(i int) string { return fmt.Sprintf(`{"name":"n%d"}`, i) })
 	produce("orders", 60, 0, func(i int) string { return fmt.Sprintf(`{"id":%d}`, i) })
@@ -57,52 +77,12 @@ func TestStreamTableJoinOnBroker(t *testing.T) {
 	if p.Stats().RestoreRecords.Load() < 30 {
 		t.Errorf("the second member restored %d table records, want the 30 customers", p.Stats().RestoreRecords.Load())
 	}
-	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
-	if err != nil {
-		t.Fatal(err)
+	var want []string
+	for i := range 90 {
+		want = append(want, fmt.Sprintf(`c%d {"customer":"n%d","order":%d}`, i%30, i%30, i))
 	}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		v := string(r.Value)
-		m := joinedOrder.FindStringSubmatch(v)
-		if m == nil {
-			t.Errorf("output %s: not a joined order", v)
-			continue
-		}
-		id, _ := strconv.Atoi(m[1])
-		if want := fmt.Sprintf(`{"customer":"n%d","order":%d}`, id%30, id); v != want || string(r.Key) != fmt.Sprintf("c%d", id%30) {
-			t.Errorf("output %s %s, want %s", r.Key, v, want)
-		}
-		if seen[v] {
-			t.Errorf("output %s twice", v)
-		}
-		seen[v] = true
-	}
-	if len(seen) != 90 {
-		var missing []string
-		for i := range 90 {
-			if v := fmt.Sprintf(`{"customer":"n%d","order":%d}`, i%30, i); !seen[v] {
-				missing = append(missing, fmt.Sprint(i))
-			}
-		}
-		t.Errorf("%d orders joined, want 90; missing %s", len(seen), strings.Join(missing, ","))
-	}
+	checkOut(t, ctx, c, want)
 }
-
-const globalJoinPipeline = `name: by-country
-sources:
-  - {name: orders, topic: orders}
-  - {name: countries, topic: countries, table: true, global: true}
-steps:
-  - name: rekey
-    key: value.country
-  - name: with-country
-    join:
-      table: countries
-      output: '{"order": value.id, "country": table.name}'
-sinks:
-  - {name: out, topic: out}
-`
 
 // A global table on a broker: loaded whole before the member joins its
 // group (every order written before the start finds its country, whatever
@@ -119,10 +99,8 @@ func TestGlobalTableJoinOnBroker(t *testing.T) {
 	for i := range 100 {
 		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf(`{"id":%d,"country":"k%d"}`, i, i%20))})
 	}
-	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	topo := mustParse(t, globalJoinPipeline)
+	c.produceAll(t, ctx, rs...)
+	topo := mustParse(t, readFile(t, "../testdata/join/by_country.yaml"))
 	p := runUntilCaughtUp(t, ctx, c, topo, "a")
 	if slices.Contains(p.Consumed(), "countries") {
 		t.Errorf("the group consumes the global table's topic: %v", p.Consumed())
@@ -130,22 +108,11 @@ func TestGlobalTableJoinOnBroker(t *testing.T) {
 	if lag := gaugeValue(t, p.m.GlobalTableLag.WithLabelValues("countries")); lag != 0 {
 		t.Errorf("global table lag = %v after loading, want 0", lag)
 	}
-	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		seen[string(r.Key)+" "+string(r.Value)] = true
-	}
+	var want []string
 	for i := range 100 {
-		if want := fmt.Sprintf(`k%d {"country":"c%d","order":%d}`, i%20, i%20, i); !seen[want] {
-			t.Errorf("missing %s", want)
-		}
+		want = append(want, fmt.Sprintf(`k%d {"country":"c%d","order":%d}`, i%20, i%20, i))
 	}
-	if len(recs) != 100 {
-		t.Errorf("%d outputs, want 100", len(recs))
-	}
+	checkOut(t, ctx, c, want)
 }
 
 // On a broker: orders keyed by order id are rekeyed by customer, go
@@ -162,25 +129,12 @@ func TestJoinAfterRekeyOnBroker(t *testing.T) {
 	for i := range 60 {
 		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprintf("o%d", i)), Value: []byte(fmt.Sprintf(`{"id":%d,"customer":"c%d"}`, i, i%10))})
 	}
-	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	topo := mustParse(t, strings.Replace(joinBrokerPipeline, "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1))
+	c.produceAll(t, ctx, rs...)
+	topo := mustParse(t, strings.Replace(readFile(t, enrichPipeline), "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1))
 	runUntilCaughtUp(t, ctx, c, topo, "a")
-	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, r := range recs {
-		seen[string(r.Key)+" "+string(r.Value)] = true
-	}
+	var want []string
 	for i := range 60 {
-		if want := fmt.Sprintf(`c%d {"customer":"n%d","order":%d}`, i%10, i%10, i); !seen[want] {
-			t.Errorf("missing %s", want)
-		}
+		want = append(want, fmt.Sprintf(`c%d {"customer":"n%d","order":%d}`, i%10, i%10, i))
 	}
-	if len(recs) != 60 {
-		t.Errorf("%d outputs, want 60", len(recs))
-	}
+	checkOut(t, ctx, c, want)
 }

@@ -175,29 +175,28 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.
 		return fmt.Errorf("describing source topics: %w", err)
 	}
 	var maxParts int32
-	parts := map[string]int32{}
+	sources := map[string]int32{}
 	for _, s := range pl.Sources {
 		d, ok := details[s]
 		if !ok || d.Err != nil {
 			return fmt.Errorf("source topic %s does not exist: create it first", s)
 		}
-		parts[s] = int32(len(d.Partitions))
-		maxParts = max(maxParts, parts[s])
+		sources[s] = int32(len(d.Partitions))
+		maxParts = max(maxParts, sources[s])
 	}
 	for _, s := range globals {
 		if d, ok := details[s]; !ok || d.Err != nil {
 			return fmt.Errorf("global table topic %s does not exist: create it first", s)
 		}
 	}
-	countOf := func(it topology.InternalTopic) int32 {
-		if it.PartitionsOf != "" {
-			return parts[it.PartitionsOf]
-		}
-		return maxParts
+	// Checked before any topic is created: a pipeline that cannot run
+	// leaves nothing behind.
+	parts := pl.Partitions(sources)
+	if err := pl.CheckCoPartitioned(parts); err != nil {
+		return err
 	}
 	for _, it := range pl.Topics() {
-		n := countOf(it)
-		parts[it.Name] = n
+		n := parts[it.Name]
 		var err error
 		if it.Purpose == "changelog" {
 			err = statestore.EnsureChangelog(ctx, adm, it.Name, n)
@@ -208,37 +207,10 @@ func ensureTopics(ctx context.Context, adm *kadm.Client, g *graph, pl *topology.
 			return err
 		}
 	}
-	if err := checkCoPartitioned(pl, parts); err != nil {
-		return err
-	}
 	for _, a := range g.aggs {
 		a.setWriters(pl.Sources, parts, maxParts)
 	}
 	return nil
-}
-
-// checkCoPartitioned fails when topics a task reads together (partition p
-// of each) have different partition counts: a partition of one would have
-// no partner, and keys would not line up.
-func checkCoPartitioned(pl *topology.Plan, parts map[string]int32) error {
-	var errs []error
-	check := func(step string, topics []string) {
-		for _, t := range topics[1:] {
-			if a, b := parts[topics[0]], parts[t]; a != b {
-				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s %d: give them the same partition count",
-					step, topics[0], t, topics[0], a, t, b))
-			}
-		}
-	}
-	for _, s := range pl.Stateful {
-		check(s.Node.Name, s.CoPartition)
-	}
-	for _, j := range pl.Joins {
-		if j.Table != nil { // a global table needs no co-partitioning
-			check(j.Node.Name, j.CoPartition())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // retried runs a start-up request again while it fails as a request (a

@@ -96,27 +96,13 @@ func runWindow(t *testing.T, yaml string, events []timed) (*Processor, []string,
 	return p, got, n
 }
 
-const windowPipeline = `name: w
-dead_letter_topic: w-dlq
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: agg
-    aggregate:
-      group_by: key
-      window:
-        WINDOW
-      columns:
-        n: {fn: count}
-        sum: {fn: sum, of: value.v}
-      EMIT
-sinks:
-  - {name: out, topic: out}
-`
-
+// windowYAML is the shared window pipeline with window and emit in place.
 func windowYAML(window, emit string) string {
-	s := strings.Replace(windowPipeline, "WINDOW", window, 1)
-	return strings.Replace(s, "EMIT", emit, 1)
+	b, err := os.ReadFile("../testdata/window/window.yaml.tmpl")
+	if err != nil {
+		panic(err) // the test data is part of the tree
+	}
+	return strings.NewReplacer("WINDOW", window, "EMIT", emit).Replace(string(b))
 }
 
 func TestHoppingWindow(t *testing.T) {

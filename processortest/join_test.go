@@ -2,27 +2,21 @@ package processortest
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-const joinPipeline = `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: customers, topic: customers, table: true}
-steps:
-  - name: with-customer
-    join:
-      table: customers
-      type: TYPE
-      output: '{"order": value.id, "customer": table == null ? null : table.name}'
-sinks:
-  - {name: out, topic: out}
-`
-
-func joinYAML(typ string) string { return strings.Replace(joinPipeline, "TYPE", typ, 1) }
+// joinYAML is the shared enrich pipeline with join type typ.
+func joinYAML(t *testing.T, typ string) string {
+	b, err := os.ReadFile("../testdata/join/enrich.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), "type: inner", "type: "+typ, 1)
+}
 
 func values(d *Driver, topic string) string {
 	var out []string
@@ -46,7 +40,7 @@ c1 {"customer":"Ada L.","order":3}
 c1 {"customer":null,"order":4}`},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
-			d := New(t, joinYAML(tc.typ))
+			d := New(t, joinYAML(t, tc.typ))
 			at := time.Unix(0, 0)
 			d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
 			d.Pipe("orders", "c1", `{"id":1}`, at)
@@ -70,7 +64,7 @@ c1 {"customer":null,"order":4}`},
 // The table is state like any other: an abort drops the table updates it
 // read, a crash restores the table from its committed records.
 func TestJoinTableAbortAndCrash(t *testing.T) {
-	d := New(t, joinYAML("left"))
+	d := New(t, joinYAML(t, "left"))
 	at := time.Unix(0, 0)
 	d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
 	d.Commit()
@@ -92,20 +86,7 @@ c1 {"customer":"Ada","order":2}`
 // A global table is read whole by every instance: a join with it needs no
 // co-partitioning, so the records may be rekeyed first.
 func TestGlobalTableJoin(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: countries, topic: countries, table: true, global: true}
-steps:
-  - name: by-country
-    key: value.country
-  - name: with-country
-    join:
-      table: countries
-      output: '{"order": value.id, "country": table.name}'
-sinks:
-  - {name: out, topic: out}
-`, Partitions(3))
+	d := Load(t, "../testdata/join/by_country.yaml", Partitions(3))
 	at := time.Unix(0, 0)
 	d.Pipe("countries", "fr", `{"name":"France"}`, at)
 	d.Pipe("countries", "jp", `{"name":"Japan"}`, at)
@@ -125,21 +106,8 @@ sinks:
 // through its repartition topic (keyed as the table's keys are), so each
 // reaches the task holding its customer's row.
 func TestJoinAfterRekey(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: orders, topic: orders}
-  - {name: customers, topic: customers, table: true}
-steps:
-  - name: by-customer
-    from: orders
-    key: value.customer
-  - name: with-customer
-    join:
-      table: customers
-      output: '{"order": value.id, "customer": table.name}'
-sinks:
-  - {name: out, topic: out}
-`, Partitions(3))
+	rekeyed := strings.Replace(joinYAML(t, "inner"), "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1)
+	d := New(t, rekeyed, Partitions(3))
 	at := time.Unix(0, 0)
 	for i := range 10 {
 		d.Pipe("customers", fmt.Sprintf("c%d", i), fmt.Sprintf(`{"name":"n%d"}`, i), at)

@@ -10,26 +10,13 @@ import (
 
 var nine = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 
-const windowPipeline = `name: w
-dead_letter_topic: w-dlq
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: agg
-    aggregate:
-      group_by: key
-      window:
-        WINDOW
-      columns:
-        n: {fn: count}
-        sum: {fn: sum, of: value.v}
-      EMIT
-sinks:
-  - {name: out, topic: out}
-`
-
+// windowYAML is the shared window pipeline with window and emit in place.
 func windowYAML(window, emit string) string {
-	return strings.NewReplacer("WINDOW", window, "EMIT", emit).Replace(windowPipeline)
+	b, err := os.ReadFile("../testdata/window/window.yaml.tmpl")
+	if err != nil {
+		panic(err) // the test data is part of the tree
+	}
+	return strings.NewReplacer("WINDOW", window, "EMIT", emit).Replace(string(b))
 }
 
 // in is one record of key k, value {"v": v}, at 09:00 plus at.
@@ -151,21 +138,11 @@ func TestCrashRestoresCommittedState(t *testing.T) {
 	}
 }
 
-const dedupePipeline = `name: d
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: once
-    dedupe: {id: value.id, ttl: 10s}
-sinks:
-  - {name: out, topic: out}
-`
-
 // dedupe: within the TTL a replay is dropped, after a crash too (the
 // seen-set is restored from the changelog); past the TTL an id passes
 // again.
 func TestDedupe(t *testing.T) {
-	d := New(t, dedupePipeline)
+	d := Load(t, "../testdata/dedupe/dedupe.yaml")
 	send := func(at time.Duration, ids ...int) {
 		for _, id := range ids {
 			d.Pipe("in", fmt.Sprint(id), fmt.Sprintf(`{"id":%d,"at":"%s"}`, id, at), nine.Add(at))

@@ -1,6 +1,10 @@
 package topology
 
-import "slices"
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
 
 // Plan is how a validated pipeline runs: its stateful steps with the store
 // and internal topics each owns, the topics whose partitions its tasks
@@ -8,6 +12,9 @@ import "slices"
 // Topic provisioning, the runtime graph and describe all read it; nothing
 // else works these out.
 type Plan struct {
+	// Pipeline is the pipeline's name, which internal topics are named
+	// after.
+	Pipeline string
 	// Sources are the source topics, in file order, without repeats.
 	Sources []string
 	// Stateful are the steps that keep a store, in processing order.
@@ -216,10 +223,96 @@ func (p *Plan) CoPartitionGroups() [][]string {
 	return groups
 }
 
+// Partitions returns the partition count of every topic the plan reads or
+// creates, given the counts of its source topics: an internal topic takes
+// the count of the source its PartitionsOf names, or the most of any
+// source. A topic missing from sources gets none.
+func (p *Plan) Partitions(sources map[string]int32) map[string]int32 {
+	parts := make(map[string]int32, len(sources))
+	var most int32
+	for _, s := range p.Sources {
+		if n, ok := sources[s]; ok {
+			parts[s] = n
+			most = max(most, n)
+		}
+	}
+	for _, g := range p.Globals {
+		if n, ok := sources[g.Topic]; ok {
+			parts[g.Topic] = n
+		}
+	}
+	for _, it := range p.Topics() {
+		if it.PartitionsOf == "" {
+			parts[it.Name] = most
+		} else if n, ok := parts[it.PartitionsOf]; ok {
+			parts[it.Name] = n
+		}
+	}
+	return parts
+}
+
+// CheckCoPartitioned reports every pair of topics one task reads together
+// (partition p of each) whose partition counts differ, one error per pair,
+// with the fix: a partition of one would have no partner, and the keys of
+// partition p would not be the same. parts holds the counts (see
+// Partitions); a topic missing from it is not checked. Kafka Streams finds
+// this only when a task is created; exactly checks it before a member joins
+// its group, and `exactly validate --brokers` before a deploy.
+func (p *Plan) CheckCoPartitioned(parts map[string]int32) error {
+	var errs []error
+	for _, s := range p.Stateful {
+		for _, t := range s.CoPartition[min(1, len(s.CoPartition)):] {
+			a, aok := parts[s.CoPartition[0]]
+			b, bok := parts[t]
+			if aok && bok && a != b {
+				fix := "give them the same partition count"
+				if s.Node.StreamJoin() && s.Repartition == nil {
+					// A key step on either side regroups both
+					// streams through the join's repartition topic.
+					fix = fmt.Sprintf("insert a step `key: key` just before %s on either side, so both streams go through %s, created with the partition count of the largest source topic; or %s",
+						s.Node.Name, RepartitionTopic(p.Pipeline, s.Node.Name), fix)
+				}
+				errs = append(errs, fmt.Errorf("step %s reads partition p of %s and of %s together, but %s has %d partitions and %s has %d: %s",
+					s.Node.Name, s.CoPartition[0], t, s.CoPartition[0], a, t, b, fix))
+			}
+		}
+	}
+	for _, j := range p.Joins {
+		if j.Table == nil {
+			continue // a global table: every instance reads all of it
+		}
+		co := j.CoPartition()
+		in, table := co[0], co[1]
+		a, aok := parts[in]
+		b, bok := parts[table]
+		if !aok || !bok || a == b {
+			continue
+		}
+		if j.Left != nil || j.Foreign() {
+			// A table-table join: both sides are tables, which no
+			// key step regroups.
+			errs = append(errs, fmt.Errorf("join step %s reads partition p of %s and of %s together, but %s has %d partitions and %s has %d: give them the same partition count",
+				j.Node.Name, in, table, in, a, table, b))
+			continue
+		}
+		fix := "give them the same partition count"
+		if j.Repartition == nil {
+			// The records are keyed as read from their topic: a key
+			// step makes the join regroup them through its own
+			// repartition topic, created with the table's count.
+			fix = fmt.Sprintf("insert a step `key: key` just before %s, so its records go through %s, created with the %d partitions of %s; or give both topics the same partition count",
+				j.Node.Name, RepartitionTopic(p.Pipeline, j.Node.Name), b, table)
+		}
+		errs = append(errs, fmt.Errorf("join step %s looks up records of partition p of %s in partition p of table %s (topic %s), but %s has %d partitions and %s has %d: %s",
+			j.Node.Name, in, j.Table.Node.Name, table, in, a, table, b, fix))
+	}
+	return errors.Join(errs...)
+}
+
 // plan works out t's plan; t is valid.
 func plan(t *Topology) *Plan {
 	up := upstreamOf(t)
-	p := &Plan{}
+	p := &Plan{Pipeline: t.Name}
 	for _, n := range t.Sources {
 		if n.Global {
 			p.Globals = append(p.Globals, n)

@@ -1,7 +1,9 @@
 package topology
 
 import (
+	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -86,5 +88,83 @@ func TestCoPartitionGroups(t *testing.T) {
 	want := [][]string{{"c", "d"}, {"b", "e", "a"}}
 	if got := pl.CoPartitionGroups(); !reflect.DeepEqual(got, want) {
 		t.Errorf("CoPartitionGroups = %v, want %v", got, want)
+	}
+}
+
+// Partition p of a join's input and of its table are one task, so their
+// counts must be equal; the error names both topics and counts and the
+// fix, which works: with a key step before the join, its records go
+// through a repartition topic that takes the table's count.
+func TestCheckCoPartitioned(t *testing.T) {
+	src, err := os.ReadFile("../testdata/join/enrich.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := Parse("enrich.yaml", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := topo.Plan
+	if err := pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 4, "customers": 4})); err != nil {
+		t.Errorf("CheckCoPartitioned(4, 4) = %v, want nil", err)
+	}
+	err = pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 3, "customers": 4}))
+	want := "join step with-customer looks up records of partition p of orders in partition p of table customers (topic customers), " +
+		"but orders has 3 partitions and customers has 4: insert a step `key: key` just before with-customer, " +
+		"so its records go through enrich-with-customer-repartition, created with the 4 partitions of customers; or give both topics the same partition count"
+	if err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned(3, 4) = %v, want %s", err, want)
+	}
+	// Unknown counts are not checked (validate without a topic).
+	if err := pl.CheckCoPartitioned(pl.Partitions(map[string]int32{"orders": 3})); err != nil {
+		t.Errorf("CheckCoPartitioned without the table's count = %v, want nil", err)
+	}
+
+	fixed := strings.Replace(string(src), "  - name: with-customer\n", "  - {name: rekey, key: key}\n  - name: with-customer\n", 1)
+	topo, err = Parse("enrich.yaml", []byte(fixed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl = topo.Plan
+	parts := pl.Partitions(map[string]int32{"orders": 3, "customers": 4})
+	if err := pl.CheckCoPartitioned(parts); err != nil {
+		t.Errorf("with the suggested key step: CheckCoPartitioned(3, 4) = %v, want nil", err)
+	}
+	if n := parts["enrich-with-customer-repartition"]; n != 4 {
+		t.Errorf("the join's repartition topic gets %d partitions, want the table's 4", n)
+	}
+
+	// A table-table join: both sides are tables, no key step applies.
+	tt := strings.NewReplacer("{name: orders, topic: orders}", "{name: orders, topic: orders, table: true}",
+		"  - name: with-customer\n", "  - name: with-customer\n    from: orders\n").Replace(string(src))
+	if topo, err = Parse("tt.yaml", []byte(tt)); err != nil {
+		t.Fatal(err)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"orders": 3, "customers": 4}))
+	if want := "join step with-customer reads partition p of orders and of customers together, but orders has 3 partitions and customers has 4: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("table-table CheckCoPartitioned(3, 4) = %v, want %s", err, want)
+	}
+
+	// A stream-stream join keyed as read: a key step on either side
+	// regroups both streams; after one the counts no longer matter.
+	ss, err := os.ReadFile("../testdata/topology/valid/stream_join.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topo, err = Parse("ads.yaml", ss); err != nil {
+		t.Fatal(err)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"impressions": 3, "clicks": 4, "sessions": 5}))
+	if want := "step clicked reads partition p of impressions and of clicks together, but impressions has 3 partitions and clicks has 4: " +
+		"insert a step `key: key` just before clicked on either side, so both streams go through ads-clicked-repartition, " +
+		"created with the partition count of the largest source topic; or give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("stream-stream CheckCoPartitioned(3, 4, 5) = %v, want %s", err, want)
+	}
+
+	// Any other co-partitioned step: the counts, and the generic fix.
+	pl = &Plan{Stateful: []*StatefulStep{{Node: &Node{Name: "s"}, CoPartition: []string{"a", "b"}}}}
+	err = pl.CheckCoPartitioned(map[string]int32{"a": 3, "b": 4})
+	if want := "step s reads partition p of a and of b together, but a has 3 partitions and b has 4: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned = %v, want %s", err, want)
 	}
 }

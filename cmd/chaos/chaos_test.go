@@ -99,8 +99,8 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // TestChaosExactlyOnce runs the short setting: at least 20 SIGKILLs (some
 // right after a restart, some during a rebalance) and 3 SIGSTOP zombies
-// over 90 seconds, with aborted upstream transactions, and holds the
-// output to exactly-once.
+// over 90 seconds, with aborted upstream transactions and a join table
+// changing under the stream, and holds the output to exactly-once.
 func TestChaosExactlyOnce(t *testing.T) {
 	cfg := shortConfig()
 	cfg.Mode = exactlyOnce
@@ -115,6 +115,11 @@ func TestChaosExactlyOnce(t *testing.T) {
 		{"lost records", rep.LostRecords, 0},
 		{"wrong aggregates", rep.WrongAggregates, 0},
 		{"phantoms", rep.Phantoms, 0},
+		{"duplicate joined rows", rep.JoinDuplicates, 0},
+		{"lost joined rows", rep.JoinLost, 0},
+		{"wrong, stale or backward joined rows", rep.JoinWrongRows + rep.JoinStale + rep.JoinBackwards, 0},
+		{"join phantoms", rep.JoinPhantoms, 0},
+		{"aborted joined records visible", rep.JoinAbortedVisible, 0},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
@@ -131,6 +136,9 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	if rep.AbortedOutputRecords == 0 {
 		t.Errorf("aborted output records = 0, want > 0: the kills hit no open transaction, so the run proved nothing")
+	}
+	if rep.TableDeletes == 0 || rep.TableWrites == rep.TableDeletes || rep.JoinMatched == 0 {
+		t.Errorf("table writes %d (%d deletes), joined rows with a row %d: want updates, deletes and matches, or the join proved little", rep.TableWrites, rep.TableDeletes, rep.JoinMatched)
 	}
 	if rep.Failed() {
 		t.Errorf("the exactly_once contract does not hold: %s", strings.Join(rep.Violations, "; "))
@@ -250,6 +258,7 @@ func TestBrokerKillsExactlyOnce(t *testing.T) {
 		{"lost records", rep.LostRecords},
 		{"wrong aggregates", rep.WrongAggregates},
 		{"wrong windows", rep.WindowWrong + rep.WindowCommitWrong + rep.WindowDuplicates + rep.WindowMissing},
+		{"duplicate, lost, wrong, stale or backward joined rows", rep.JoinDuplicates + rep.JoinLost + rep.JoinWrongRows + rep.JoinStale + rep.JoinBackwards + rep.JoinPhantoms},
 		{"aborted records visible", rep.AbortedVisible},
 		{"open transactions", rep.OpenTransactions},
 	} {

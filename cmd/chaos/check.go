@@ -272,14 +272,22 @@ func checkUpdates(recs []*kgo.Record, t *truth, gen generated, rep *Report) {
 			rep.example("final", "key %s: last update n %d total %s, want n %d total %s", k, f.n, f.total.RatString(), len(vs), wantTotal.RatString())
 		}
 	}
+	tally(t, seenID, &rep.LostRecords, &rep.DuplicateRecords, rep, "record", "updates have it as last_id")
+}
+
+// tally counts the committed input records that seen (outputs per input
+// id) has no output of as lost, and every output past the first as a
+// duplicate, with examples of the given kind ("record": "lost record",
+// "duplicate record") saying how many outputs ("2 <outputs>").
+func tally(t *truth, seen map[int64]int, lost, dups *int, rep *Report, kind, outputs string) {
 	for id, v := range t.byID {
-		switch c := seenID[id]; {
+		switch c := seen[id]; {
 		case c == 0:
-			rep.LostRecords++
-			rep.example("lost record", "record %d (key %s seq %d): no update has it as last_id", id, v.Key, v.Seq)
+			*lost++
+			rep.example("lost "+kind, "record %d (key %s seq %d): 0 %s", id, v.Key, v.Seq, outputs)
 		case c > 1:
-			rep.DuplicateRecords += c - 1
-			rep.example("duplicate record", "record %d (key %s seq %d): %d updates have it as last_id", id, v.Key, v.Seq, c)
+			*dups += c - 1
+			rep.example("duplicate "+kind, "record %d (key %s seq %d): %d %s", id, v.Key, v.Seq, c, outputs)
 		}
 	}
 }

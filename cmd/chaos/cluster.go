@@ -59,6 +59,9 @@ type killEvent struct {
 	Kind     string // plain, after-restart, rebalance
 	OpenTxn  bool   // the broker listed the victim's transaction as Ongoing just before the SIGKILL
 	Probed   bool   // the broker answered that question
+	// TableRestore: the victim had its partitions and had not yet logged
+	// a restored table partition (see join.go).
+	TableRestore bool
 }
 
 type pauseEvent struct {

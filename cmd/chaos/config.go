@@ -246,6 +246,7 @@ func pipelineYAML(mode string) string {
 	b.WriteString("dead_letter_topic: " + dlqTopic + "\non_error: stop\n")
 	b.WriteString(`sources:
   - {name: in, topic: in}
+  - {name: ` + tableTopic + `, topic: ` + tableTopic + `, table: true}
 steps:
   - name: tag
     map: '{"id": value.id, "key": value.key, "seq": value.seq, "amount": value.amount}'
@@ -270,9 +271,26 @@ steps:
       emit: %s
 `, w.step, windowGroups, windowSize, windowGrace, w.emit)
 	}
-	fmt.Fprintf(&b, `sinks:
-  - {name: out, topic: out, from: per-key}
-  - {name: %s-sink, topic: %s, from: %s}
+	// The joins: see join.go.
+	for _, j := range joins {
+		from := "tag"
+		if j.rekey != "" {
+			fmt.Fprintf(&b, "  - {name: %s, from: tag, key: key}\n", j.rekey)
+			from = j.rekey
+		}
+		fmt.Fprintf(&b, `  - name: %s
+    from: %s
+    join:
+      table: %s
+      type: left
+      output: '{"id": value.id, "key": value.key, "seq": value.seq, "row": table}'
+`, j.step, from, tableTopic)
+	}
+	b.WriteString("sinks:\n  - {name: out, topic: out, from: per-key}\n")
+	for _, j := range joins {
+		fmt.Fprintf(&b, "  - {name: %s-sink, topic: %s, from: %s}\n", j.step, j.topic, j.step)
+	}
+	fmt.Fprintf(&b, `  - {name: %s-sink, topic: %s, from: %s}
   - {name: %s-sink, topic: %s, from: %s}
 `, winCloseStep, winCloseTopic, winCloseStep, winCommitStep, winCommitTopic, winCommitStep)
 	return b.String()

@@ -112,11 +112,12 @@ func (c *cluster) kill(ctx context.Context, inst *instance, kind string) time.Ti
 		time.Sleep(20 * time.Millisecond)
 		open, probed = c.txnOpen(ctx, inst)
 	}
+	restoring := tableRestoring(p.log)
 	at := time.Now()
 	p.kill()
 	c.mu.Lock()
 	inst.p = nil
-	c.mu.kills = append(c.mu.kills, killEvent{At: at, Instance: inst.id, Kind: kind, OpenTxn: open, Probed: probed})
+	c.mu.kills = append(c.mu.kills, killEvent{At: at, Instance: inst.id, Kind: kind, OpenTxn: open, Probed: probed, TableRestore: restoring})
 	n := len(c.mu.kills)
 	c.mu.Unlock()
 	c.log.Info("SIGKILL", "n", n, "incarnation", p.name, "kind", kind, "open_txn", open, "uptime", time.Since(p.started).Round(time.Millisecond))
@@ -193,7 +194,14 @@ func (c *cluster) killLoop(ctx context.Context, deadline time.Time, rng *rand.Ra
 		c.restart(v)
 		switch kind {
 		case killAfterRestart:
-			if sleep(ctx, between(rng, 100*time.Millisecond, 800*time.Millisecond)) {
+			wait := sleep(ctx, between(rng, 100*time.Millisecond, 800*time.Millisecond))
+			if rng.IntN(2) == 0 {
+				// Half of them the moment the instance has its
+				// partitions: while it restores its stores and
+				// the table.
+				wait = c.waitAssigned(ctx, v, 5*time.Second)
+			}
+			if wait {
 				c.kill(ctx, v, killAfterRestart)
 				if sleep(ctx, between(rng, 200*time.Millisecond, time.Second)) {
 					c.restart(v)
@@ -210,6 +218,20 @@ func (c *cluster) killLoop(ctx context.Context, deadline time.Time, rng *rand.Ra
 		}
 		c.release(victims...)
 	}
+}
+
+// waitAssigned waits up to d for inst's current process to log that it
+// has partitions; false when ctx ended.
+func (c *cluster) waitAssigned(ctx context.Context, inst *instance, d time.Duration) bool {
+	c.mu.Lock()
+	p := inst.p
+	c.mu.Unlock()
+	for end := time.Now().Add(d); p != nil && !logContains(p.log, logAssigned) && time.Now().Before(end); {
+		if !sleep(ctx, 10*time.Millisecond) {
+			return false
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // pauseLoop makes cfg.Pauses zombies, spread evenly over the fault phase:

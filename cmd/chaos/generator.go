@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -43,6 +44,15 @@ type generated struct {
 	abortedTxns  int
 	failedTxns   int // upstream transactions that failed before their abort (a broker kill); aborted all the same
 	lastProduced time.Time
+	// The table's committed writes in write order, and the rows written
+	// in aborted upstream transactions.
+	tableWrites  []tableWrite
+	tableAborted int
+	// snapshots are the group's committed offsets of the table, read
+	// before each batch; snapOf[id] is the one read before input record
+	// id was produced (-1: none could be read).
+	snapshots []map[int32]int64
+	snapOf    []int32
 }
 
 // generator writes cfg.Records records over cfg.Duration, one batch per
@@ -51,6 +61,7 @@ type generated struct {
 type generator struct {
 	cfg   Config
 	addr  string
+	table *tableGen
 	rng   *rand.Rand
 	seq   map[string]int64
 	hot   int // keys k0..k<hot-1> are hot
@@ -63,10 +74,11 @@ func newGenerator(cfg Config, addr string) *generator {
 	return &generator{
 		cfg:   cfg,
 		addr:  addr,
+		table: newTableGen(cfg),
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
 		seq:   map[string]int64{},
 		hot:   hot,
-		out:   generated{aborted: map[int64]bool{}},
+		out:   generated{aborted: map[int64]bool{}, snapOf: []int32{-1}},
 		nextA: abortedIDBase,
 	}
 }
@@ -104,8 +116,11 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 	}
 	defer func() { txn.Close() }()
 
+	adm := kadm.NewClient(plain)
 	ticks := max(1, int(g.cfg.Duration/generatorTick))
 	per := (g.cfg.Records + ticks - 1) / ticks
+	// The table changes at an eighth of the input's rate.
+	perTable := max(1, per/8)
 	start := time.Now()
 	var id int64
 	for t := 0; id < int64(g.cfg.Records); t++ {
@@ -126,6 +141,25 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			t += ticksDue - 1
 		}
 		n := min(per*ticksDue, g.cfg.Records-int(id))
+		// The table's changes first, then what the group has
+		// committed of the table, then the stream records: each of
+		// them must join a row no older than that (see join.go).
+		trs, tws := g.table.next(perTable * ticksDue)
+		res := plain.ProduceSync(ctx, trs...)
+		if err := res.FirstErr(); err != nil {
+			return g.out, fmt.Errorf("producing table rows: %w", err)
+		}
+		// The records themselves, not res: ProduceSync lists results
+		// as they complete, not in the order of trs.
+		for i, r := range trs {
+			tws[i].partition, tws[i].offset = r.Partition, r.Offset
+		}
+		g.out.tableWrites = append(g.out.tableWrites, tws...)
+		snap := int32(-1)
+		if m := committedTable(ctx, adm); m != nil {
+			snap = int32(len(g.out.snapshots))
+			g.out.snapshots = append(g.out.snapshots, m)
+		}
 		batch := make([]*kgo.Record, 0, n)
 		vals := make([]inputValue, 0, n)
 		for range n {
@@ -135,6 +169,7 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			v := inputValue{ID: id, Key: k, Seq: g.seq[k], Amount: int64(minAmount + g.rng.IntN(maxAmount-minAmount+1))}
 			vals = append(vals, v)
 			batch = append(batch, record(v))
+			g.out.snapOf = append(g.out.snapOf, snap)
 		}
 		// The aborted batch goes between two committed ones, so the
 		// processors read past its records and its abort marker.
@@ -147,6 +182,9 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 				aborted = append(aborted, record(v))
 				g.out.aborted[v.ID] = true
 			}
+			rows := g.table.aborted(2)
+			aborted = append(aborted, rows...)
+			g.out.tableAborted += len(rows)
 		}
 		half := len(batch) / 2
 		if err := plain.ProduceSync(ctx, batch[:half]...).FirstErr(); err != nil {

@@ -105,6 +105,12 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err := createWindowTopics(ctx, adm); err != nil {
 		return rep, err
 	}
+	if err := createJoinTopics(ctx, adm); err != nil {
+		return rep, err
+	}
+	if err := preloadTable(ctx, addr); err != nil {
+		return rep, err
+	}
 
 	c := &cluster{cfg: cfg, bin: bin, addr: addr, pipeline: pipeline, logDir: logDir, log: log, adm: adm}
 	defer c.killAll()
@@ -151,6 +157,7 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	rep.AbortedUpstreamRecords = len(gen.aborted)
 	rep.AbortedUpstreamTxns = gen.abortedTxns
 	rep.FailedUpstreamTxns = gen.failedTxns
+	rep.TableAbortedRows = gen.tableAborted
 
 	// Restart everything, let the group catch up, stop it cleanly.
 	if err := c.restartAll(); err != nil {
@@ -210,6 +217,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err := checkWindows(ctx, addr, t, settle, &rep); err != nil {
 		return rep, err
 	}
+	if err := checkJoin(ctx, addr, t, gen, &rep); err != nil {
+		return rep, err
+	}
 	rep.evaluate()
 	return rep, nil
 }
@@ -260,6 +270,9 @@ func coverage(rep *Report, kills []killEvent, pauses []pauseEvent, procs []*proc
 			rep.KillsAfterRestart++
 		case killRebalance:
 			rep.KillsRebalance++
+		}
+		if k.TableRestore {
+			rep.KillsTableRestore++
 		}
 		if k.Probed {
 			rep.KillsProbed++

@@ -12,7 +12,19 @@ const (
 	logAssigned = "partitions assigned"
 	logRebuild  = "rebuilding the client"
 	logFenced   = "producer fenced" // in the error of a rebuild after a fence
+	// A table partition restored (processor/state.go), on one line: the
+	// table source is named after its topic.
+	logRestored  = "msg=restored "
+	logTableNode = " node=" + tableTopic + " "
 )
+
+// tableRestoring reports whether the process logging to path has its
+// partitions and has not restored a table partition yet: it is bringing
+// its stores, the table among them, up to date.
+func tableRestoring(path string) bool {
+	n := logCounts(path, 0, []string{logAssigned}, []string{logRestored, logTableNode})
+	return n[0] > 0 && n[1] == 0
+}
 
 // logContains reports whether the file at path contains s.
 func logContains(path, s string) bool {

@@ -67,6 +67,24 @@ type Report struct {
 	WindowLateByClock     int    `json:"window_late_by_committed_watermarks"`
 	WindowLateDisagree    int    `json:"window_late_disagreements"`
 
+	// The joins (each record of `in` left-joined with its key's row in the
+	// table `rows`, which changes while the stream flows, to `joined` and,
+	// through the join's repartition topic, to `joined-rekeyed`; figures
+	// summed over both); see join.go for what is checked and why.
+	TableWrites        int `json:"table_writes"`
+	TableDeletes       int `json:"table_deletes"`
+	TableAbortedRows   int `json:"table_aborted_rows"`
+	JoinRows           int `json:"join_rows"`
+	JoinMatched        int `json:"join_matched"`
+	JoinDuplicates     int `json:"join_duplicates"`
+	JoinLost           int `json:"join_lost"`
+	JoinPhantoms       int `json:"join_phantoms"`
+	JoinWrongRows      int `json:"join_wrong_rows"`
+	JoinStale          int `json:"join_stale"`
+	JoinBackwards      int `json:"join_backwards"`
+	JoinAbortedRecords int `json:"join_aborted_records"`
+	JoinAbortedVisible int `json:"join_aborted_visible"`
+
 	// Output as read_uncommitted sees it, with each transaction's fate
 	// taken from its marker.
 	UncommittedRecords   int `json:"read_uncommitted_records"`
@@ -86,6 +104,7 @@ type Report struct {
 	KillsProbed       int     `json:"kills_probed"`
 	KillsAfterRestart int     `json:"kills_after_restart"`
 	KillsRebalance    int     `json:"kills_during_rebalance"`
+	KillsTableRestore int     `json:"kills_during_table_restore"`
 	Restarts          int     `json:"restarts"`
 	Assignments       int     `json:"partition_assignments"`
 	ZombiesPaused     int     `json:"zombies_paused"`
@@ -196,10 +215,24 @@ func (r *Report) windowChecks() []check {
 	}
 }
 
+// joinChecks are the figures of the join.
+func (r *Report) joinChecks() []check {
+	eo, alo, amo := exactlyOnce, atLeastOnce, atMostOnce
+	return []check{
+		{"duplicate joined rows (an input record joined twice)", r.JoinDuplicates, []string{eo, amo}},
+		{"lost joined rows (an input record never joined)", r.JoinLost, []string{eo, alo}},
+		{"join phantoms (aborted upstream input or table row, or unknown record)", r.JoinPhantoms, allModes},
+		{"wrong joined rows (another key's row, a version that never committed, malformed)", r.JoinWrongRows, allModes},
+		{"stale joined rows (older than the table the group had committed before the record was produced)", r.JoinStale, []string{eo}},
+		{"joined rows going back (a key's row older than an earlier record's)", r.JoinBackwards, []string{eo}},
+		{"aborted, open or hidden records of `joined`", r.JoinAbortedVisible, []string{eo}},
+	}
+}
+
 // evaluate fills Violations from the figures and the mode's contract.
 func (r *Report) evaluate() {
 	r.Violations = []string{}
-	for _, c := range append(r.checks(), r.windowChecks()...) {
+	for _, c := range slices.Concat(r.checks(), r.windowChecks(), r.joinChecks()) {
 		if c.value != 0 && slices.Contains(c.modes, r.Mode) {
 			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d", c.name, c.value))
 		}
@@ -268,6 +301,11 @@ func (r *Report) WriteTable(w io.Writer) {
 		settled = "must be true: " + ok(!r.WindowsSettled)
 	}
 	row("windows settled (every upstream idle everywhere, watermarks consumed)", r.WindowsSettled, settled)
+	fmt.Fprintln(tw, "stream-table joins (read_committed `joined`, and `joined-rekeyed` through a repartition topic: `in` left-joined with the table `rows` as it changes)\t\t")
+	row("table writes committed / of them deletes / rows in aborted upstream transactions", fmt.Sprintf("%d / %d / %d", r.TableWrites, r.TableDeletes, r.TableAbortedRows), "")
+	row("joined rows / with a row", fmt.Sprintf("%d / %d", r.JoinRows, r.JoinMatched), "")
+	checkRows(r.joinChecks())
+	row("aborted joined records (read_uncommitted `joined`)", r.JoinAbortedRecords, "")
 	fmt.Fprintln(tw, "aborted attempts (read_uncommitted `out`, fate from markers)\t\t")
 	row("records read_uncommitted sees", r.UncommittedRecords, "")
 	verdict := ""
@@ -279,6 +317,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("kills (SIGKILL)", r.Kills, "")
 	row("  right after a restart (joining or restoring)", r.KillsAfterRestart, "")
 	row("  during a rebalance another start caused", r.KillsRebalance, "")
+	row("  with partitions assigned and the table not restored yet", r.KillsTableRestore, "")
 	row("  with the victim's transaction Ongoing at the broker", fmt.Sprintf("%d of %d probed", r.KillsOpenTxn, r.KillsProbed), "")
 	row("restarts", r.Restarts, "")
 	row("partition assignments (\"partitions assigned\" log lines)", r.Assignments, "")

@@ -758,7 +758,7 @@ func (s *windowSettle) done(ctx context.Context, cl *kgo.Client) bool {
 		s.why, s.sinkEnds = why, nil
 		return false
 	}
-	if !broker.CaughtUp(ctx, cl, pipelineName, repartitionTopics()) {
+	if !broker.CaughtUp(ctx, cl, pipelineName, append(repartitionTopics(), joinRepartitionTopic())) {
 		s.why, s.sinkEnds = "the group has not consumed the repartition topics", nil
 		return false
 	}

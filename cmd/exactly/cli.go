@@ -18,6 +18,7 @@ const usage = `exactly: a Kafka-to-Kafka stream processor with exactly-once outp
 usage:
   exactly run -c pipeline.yaml [flags]       run a pipeline as one member of its group
   exactly validate -c pipeline.yaml [flags]  check a pipeline and settings without a network
+                                             (--brokers: also its topics' partition counts)
   exactly describe -c pipeline.yaml [flags]  print the compiled topology (--format text|mermaid)
   exactly redrive --dlq topic --brokers ... send dead-lettered records back, exactly once
   exactly broker [flags]                     run the embedded broker on its own
