@@ -637,7 +637,7 @@ func (p *Processor) end(ctx context.Context, sess cycle, abort bool, in, out int
 		// an unreachable client can also outlast the shutdown
 		// timeout.
 		p.m.TxnAborts.WithLabelValues("unknown_outcome").Inc()
-		return false, fmt.Errorf("stopping: the last transaction did not commit within shutdown_timeout (%s); its outcome is unknown and its input will be processed again from the last committed offsets (is the broker reachable?): %w", p.cfg.ShutdownTimeout, rebuild.Err)
+		return false, fmt.Errorf("stopping: the last transaction did not commit within shutdown_timeout (%s), nor within kafka.transaction_timeout (%s) of its start; its outcome is unknown and its input will be processed again from the last committed offsets (is the broker reachable?): %w", p.cfg.ShutdownTimeout, p.cfg.TransactionTimeout, rebuild.Err)
 	case errors.As(err, &rebuild):
 		p.stats.Rebuilds.Add(1)
 		p.m.Rebuilds.Inc()

@@ -340,6 +340,9 @@ func TestStopMidStream(t *testing.T) {
 		// The final commit of a stop may take long on a loaded machine;
 		// what this test checks is that it commits, not how fast.
 		cfg.ShutdownTimeout = time.Minute
+		// End's deadline is also the transaction timeout from the
+		// transaction's start: 4s of polls must leave room to commit.
+		cfg.TransactionTimeout = time.Minute
 		p, err := New(topo, cfg)
 		if err != nil {
 			t.Fatal(err)
