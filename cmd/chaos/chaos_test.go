@@ -120,6 +120,11 @@ func TestChaosExactlyOnce(t *testing.T) {
 		{"wrong, stale or backward joined rows", rep.JoinWrongRows + rep.JoinStale + rep.JoinBackwards, 0},
 		{"join phantoms", rep.JoinPhantoms, 0},
 		{"aborted joined records visible", rep.JoinAbortedVisible, 0},
+		{"stream-stream join: duplicate rows", rep.SSJoinDuplicates, 0},
+		{"stream-stream join: lost rows", rep.SSJoinLost, 0},
+		{"stream-stream join: wrong rows", rep.SSJoinWrong, 0},
+		{"stream-stream join: phantoms", rep.SSJoinPhantoms, 0},
+		{"stream-stream join: aborted records visible", rep.SSJoinAbortedVisible, 0},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %d, want %d", c.name, c.got, c.want)
@@ -139,6 +144,9 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 	if rep.TableDeletes == 0 || rep.TableWrites == rep.TableDeletes || rep.JoinMatched == 0 {
 		t.Errorf("table writes %d (%d deletes), joined rows with a row %d: want updates, deletes and matches, or the join proved little", rep.TableWrites, rep.TableDeletes, rep.JoinMatched)
+	}
+	if rep.SSJoinPairsWanted == 0 || rep.SSJoinUnmatchedWanted == 0 {
+		t.Errorf("stream-stream join: %d pairs and %d unmatched rows wanted: want both, or the join proved little", rep.SSJoinPairsWanted, rep.SSJoinUnmatchedWanted)
 	}
 	if rep.Failed() {
 		t.Errorf("the exactly_once contract does not hold: %s", strings.Join(rep.Violations, "; "))

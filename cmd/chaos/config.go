@@ -247,8 +247,11 @@ func pipelineYAML(mode string) string {
 	b.WriteString(`sources:
   - {name: in, topic: in}
   - {name: ` + tableTopic + `, topic: ` + tableTopic + `, table: true}
+  - {name: ` + ssLeftTopic + `, topic: ` + ssLeftTopic + `}
+  - {name: ` + ssRightTopic + `, topic: ` + ssRightTopic + `}
 steps:
   - name: tag
+    from: in
     map: '{"id": value.id, "key": value.key, "seq": value.seq, "amount": value.amount}'
   - name: per-key
     aggregate:
@@ -286,7 +289,11 @@ steps:
       output: '{"id": value.id, "key": value.key, "seq": value.seq, "row": table}'
 `, j.step, from, tableTopic)
 	}
+	// The stream-stream join: see ssjoin.go.
+	ssStep, ssSink := ssJoinYAML()
+	b.WriteString(ssStep)
 	b.WriteString("sinks:\n  - {name: out, topic: out, from: per-key}\n")
+	b.WriteString(ssSink)
 	for _, j := range joins {
 		fmt.Fprintf(&b, "  - {name: %s-sink, topic: %s, from: %s}\n", j.step, j.topic, j.step)
 	}

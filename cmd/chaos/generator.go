@@ -53,6 +53,9 @@ type generated struct {
 	// id was produced (-1: none could be read).
 	snapshots []map[int32]int64
 	snapOf    []int32
+	// ssAborted are the ids of the stream-stream join's records written
+	// in aborted upstream transactions (ssjoin.go).
+	ssAborted map[int64]bool
 }
 
 // generator writes cfg.Records records over cfg.Duration, one batch per
@@ -62,6 +65,7 @@ type generator struct {
 	cfg   Config
 	addr  string
 	table *tableGen
+	ss    *ssGen
 	rng   *rand.Rand
 	seq   map[string]int64
 	hot   int // keys k0..k<hot-1> are hot
@@ -75,6 +79,7 @@ func newGenerator(cfg Config, addr string) *generator {
 		cfg:   cfg,
 		addr:  addr,
 		table: newTableGen(cfg),
+		ss:    newSSGen(cfg),
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)),
 		seq:   map[string]int64{},
 		hot:   hot,
@@ -160,6 +165,12 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			snap = int32(len(g.out.snapshots))
 			g.out.snapshots = append(g.out.snapshots, m)
 		}
+		// The stream-stream join's two streams, stamped with this
+		// tick's time (see ssjoin.go).
+		tickNow := time.Now()
+		if err := plain.ProduceSync(ctx, g.ss.next(tickNow, ticksDue)...).FirstErr(); err != nil {
+			return g.out, fmt.Errorf("producing the stream-stream join's input: %w", err)
+		}
 		batch := make([]*kgo.Record, 0, n)
 		vals := make([]inputValue, 0, n)
 		for range n {
@@ -185,6 +196,7 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			rows := g.table.aborted(2)
 			aborted = append(aborted, rows...)
 			g.out.tableAborted += len(rows)
+			aborted = append(aborted, g.ss.abortedRecs(tickNow)...)
 		}
 		half := len(batch) / 2
 		if err := plain.ProduceSync(ctx, batch[:half]...).FirstErr(); err != nil {
@@ -215,6 +227,10 @@ func (g *generator) run(ctx context.Context) (generated, error) {
 			return g.out, fmt.Errorf("producing input: %w", err)
 		}
 		g.out.committed = append(g.out.committed, vals...)
+	}
+	g.out.ssAborted = g.ss.aborted
+	if err := ssFlush(ctx, g.addr, time.Now()); err != nil {
+		return g.out, err
 	}
 	g.out.lastProduced = time.Now()
 	return g.out, nil

@@ -108,6 +108,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if err := createJoinTopics(ctx, adm); err != nil {
 		return rep, err
 	}
+	if err := createSSJoinTopics(ctx, adm); err != nil {
+		return rep, err
+	}
 	if err := preloadTable(ctx, addr); err != nil {
 		return rep, err
 	}
@@ -218,6 +221,9 @@ func run(ctx context.Context, cfg Config) (rep Report, err error) {
 		return rep, err
 	}
 	if err := checkJoin(ctx, addr, t, gen, &rep); err != nil {
+		return rep, err
+	}
+	if err := checkSSJoin(ctx, addr, gen.ssAborted, &rep); err != nil {
 		return rep, err
 	}
 	rep.evaluate()

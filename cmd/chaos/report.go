@@ -85,6 +85,20 @@ type Report struct {
 	JoinAbortedRecords int `json:"join_aborted_records"`
 	JoinAbortedVisible int `json:"join_aborted_visible"`
 
+	// The stream-stream join (`ss-left` outer-joined with `ss-right`
+	// within 1s, grace 1s, to `ss-joined`); see ssjoin.go.
+	SSJoinLeft            int `json:"ss_join_left_records"`
+	SSJoinRight           int `json:"ss_join_right_records"`
+	SSJoinPairsWanted     int `json:"ss_join_pairs_wanted"`
+	SSJoinUnmatchedWanted int `json:"ss_join_unmatched_wanted"`
+	SSJoinRows            int `json:"ss_join_rows"`
+	SSJoinDuplicates      int `json:"ss_join_duplicates"`
+	SSJoinLost            int `json:"ss_join_lost"`
+	SSJoinPhantoms        int `json:"ss_join_phantoms"`
+	SSJoinWrong           int `json:"ss_join_wrong"`
+	SSJoinAbortedRecords  int `json:"ss_join_aborted_records"`
+	SSJoinAbortedVisible  int `json:"ss_join_aborted_visible"`
+
 	// Output as read_uncommitted sees it, with each transaction's fate
 	// taken from its marker.
 	UncommittedRecords   int `json:"read_uncommitted_records"`
@@ -229,10 +243,25 @@ func (r *Report) joinChecks() []check {
 	}
 }
 
+// ssJoinChecks are the figures of the stream-stream join: phantoms
+// whatever the mode, the rest under exactly_once only (a weaker mode may
+// lose a buffered record or buffer it twice, and so turn a pair into an
+// unmatched row or the reverse).
+func (r *Report) ssJoinChecks() []check {
+	eo := []string{exactlyOnce}
+	return []check{
+		{"duplicate rows (a pair or an unmatched record twice)", r.SSJoinDuplicates, eo},
+		{"lost rows (a pair in the bounds, or an unmatched record whose window closed, never emitted)", r.SSJoinLost, eo},
+		{"phantoms (a record of an aborted upstream transaction, or unknown)", r.SSJoinPhantoms, allModes},
+		{"wrong rows (a pair out of bounds, unmatched with a partner or before its window closed, malformed)", r.SSJoinWrong, eo},
+		{"aborted, open or hidden records of `ss-joined`", r.SSJoinAbortedVisible, eo},
+	}
+}
+
 // evaluate fills Violations from the figures and the mode's contract.
 func (r *Report) evaluate() {
 	r.Violations = []string{}
-	for _, c := range slices.Concat(r.checks(), r.windowChecks(), r.joinChecks()) {
+	for _, c := range slices.Concat(r.checks(), r.windowChecks(), r.joinChecks(), r.ssJoinChecks()) {
 		if c.value != 0 && slices.Contains(c.modes, r.Mode) {
 			r.Violations = append(r.Violations, fmt.Sprintf("%s: %d", c.name, c.value))
 		}
@@ -306,6 +335,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	row("joined rows / with a row", fmt.Sprintf("%d / %d", r.JoinRows, r.JoinMatched), "")
 	checkRows(r.joinChecks())
 	row("aborted joined records (read_uncommitted `joined`)", r.JoinAbortedRecords, "")
+	fmt.Fprintln(tw, "stream-stream join (read_committed `ss-joined`: `ss-left` outer-joined with `ss-right` within 1s, grace 1s)\t\t")
+	row("records left / right (read_committed)", fmt.Sprintf("%d / %d", r.SSJoinLeft, r.SSJoinRight), "")
+	row("rows / pairs wanted / unmatched wanted", fmt.Sprintf("%d / %d / %d", r.SSJoinRows, r.SSJoinPairsWanted, r.SSJoinUnmatchedWanted), "")
+	checkRows(r.ssJoinChecks())
+	row("aborted joined records (read_uncommitted `ss-joined`)", r.SSJoinAbortedRecords, "")
 	fmt.Fprintln(tw, "aborted attempts (read_uncommitted `out`, fate from markers)\t\t")
 	row("records read_uncommitted sees", r.UncommittedRecords, "")
 	verdict := ""

@@ -744,8 +744,8 @@ func newWindowSettle() *windowSettle { return &windowSettle{wm: newWatermarks()}
 // done is catchUp's test of being done.
 func (s *windowSettle) done(ctx context.Context, cl *kgo.Client) bool {
 	if !s.inCaughtUp {
-		if !broker.CaughtUp(ctx, cl, pipelineName, []string{"in"}) {
-			s.why = "the group has not consumed `in`"
+		if !broker.CaughtUp(ctx, cl, pipelineName, []string{"in", ssLeftTopic, ssRightTopic}) {
+			s.why = "the group has not consumed `in`, `" + ssLeftTopic + "` and `" + ssRightTopic + "`"
 			return false
 		}
 		s.inCaughtUp = true
