@@ -142,24 +142,49 @@ func (d *deriver) mapType(n *Node) (*format.Type, error) {
 	if root.Kind() != ast.MapKind {
 		return nil, d.errf(n.Expr.Pos, key, "the map's value is not a map literal ({\"field\": expression, ...}), so its fields are not known")
 	}
-	rec := &format.Type{Kind: format.KindRecord, Name: d.recordName(n)}
-	for _, ent := range root.AsMap().Entries() {
-		e := ent.AsMapEntry()
-		k := e.Key()
+	return d.literal(n.Expr, native, root, env.prov, d.recordName(n), key)
+}
+
+// literal is the record type of map literal m (its keys constant
+// strings), a nested map literal a nested record named after its field.
+func (d *deriver) literal(e *Expr, native *ast.AST, m ast.Expr, prov *recordProvider, name, key string) (*format.Type, error) {
+	rec := &format.Type{Kind: format.KindRecord, Name: name}
+	for _, ent := range m.AsMap().Entries() {
+		me := ent.AsMapEntry()
+		k := me.Key()
 		if k.Kind() != ast.LiteralKind || k.AsLiteral().Type() != types.StringType {
-			return nil, d.errf(d.at(n.Expr, native, k.ID()), key, "a field name of the map literal is not a constant string")
+			return nil, d.errf(d.at(e, native, k.ID()), key, "a field name of the map literal is not a constant string, so its fields are not known")
 		}
-		name := string(k.AsLiteral().(types.String))
-		ft, why := fromCEL(env.prov, native.GetType(e.Value().ID()))
-		if ft == nil {
-			return nil, d.errf(d.at(n.Expr, native, k.ID()), key, "field %q is %s: convert it (int(...), double(...), string(...)) so its type is known", name, why)
+		field := string(k.AsLiteral().(types.String))
+		v := me.Value()
+		var ft *format.Type
+		if v.Kind() == ast.MapKind && allStringKeys(v) {
+			var err error
+			if ft, err = d.literal(e, native, v, prov, name+"_"+avroName(field), key); err != nil {
+				return nil, err
+			}
+		} else {
+			var why string
+			if ft, why = fromCEL(prov, native.GetType(v.ID())); ft == nil {
+				return nil, d.errf(d.at(e, native, k.ID()), key, "field %q is %s: convert it (int(...), double(...), string(...)) so its type is known", field, why)
+			}
 		}
-		if e.IsOptional() {
+		if me.IsOptional() {
 			ft = nullable(ft)
 		}
-		rec.Fields = append(rec.Fields, format.Field{Name: name, Type: ft})
+		rec.Fields = append(rec.Fields, format.Field{Name: field, Type: ft})
 	}
 	return rec, nil
+}
+
+func allStringKeys(m ast.Expr) bool {
+	for _, ent := range m.AsMap().Entries() {
+		k := ent.AsMapEntry().Key()
+		if k.Kind() != ast.LiteralKind || k.AsLiteral().Type() != types.StringType {
+			return false
+		}
+	}
+	return true
 }
 
 // at is the file position of the subexpression id of e.

@@ -35,7 +35,7 @@ func TestDeriveSinkSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"category_revenue", "map", "windowed", "dyn"} {
+	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral"} {
 		t.Run(name, func(t *testing.T) {
 			reg := srfake.New()
 			defer reg.Close()
