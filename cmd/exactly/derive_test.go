@@ -20,6 +20,7 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/processor"
+	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -112,14 +113,13 @@ func TestDeriveSinkSchemaRegistered(t *testing.T) {
 // over Avro with its sink's schema derived: the schema is registered
 // under the sink topic's subject at start, every output record carries
 // its id, and the rows read back by id are the JSON pipeline's golden
-// rows. Runs on real Kafka too (EXACTLY_TEST_BROKER=kafka).
+// rows. Runs on real Kafka too (EXACTLY_TEST_BROKER=kafka), and on
+// Apicurio Registry (EXACTLY_TEST_REGISTRY=apicurio).
 func TestDeriveSinkSchemaPipeline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr := testBroker(t, 1, "derive-orders", "derive-revenue")
-	reg := srfake.New()
-	defer reg.Close()
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	cl, err := sr.NewClient(sr.URLs(registrytest.URL(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
