@@ -12,9 +12,10 @@ import (
 // version, on the registry URL gives (Apicurio Registry when
 // EXACTLY_TEST_REGISTRY=apicurio).
 func TestRegistry(t *testing.T) {
+	url := URL(t) // builds and starts Apicurio first, if selected
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cl, err := sr.NewClient(sr.URLs(URL(t)))
+	cl, err := sr.NewClient(sr.URLs(url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ func TestSinkSchemaIncompatible(t *testing.T) {
 	if !registrytest.Real() {
 		t.Skip("srfake accepts every schema; set EXACTLY_TEST_REGISTRY=apicurio")
 	}
+	url := registrytest.URL(t) // the first call may build the registry: before any deadline starts
 	const v1 = `{"type":"record","name":"Out","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}`
 	for _, tc := range []struct {
 		name   string
@@ -41,7 +42,7 @@ func TestSinkSchemaIncompatible(t *testing.T) {
 			defer cancel()
 			in, out := "compat-in-"+tc.name, "compat-out-"+tc.name
 			addr := testBroker(t, 1, in, out)
-			cl, err := sr.NewClient(sr.URLs(registrytest.URL(t)))
+			cl, err := sr.NewClient(sr.URLs(url))
 			if err != nil {
 				t.Fatal(err)
 			}
