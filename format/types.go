@@ -37,6 +37,10 @@ type Type struct {
 	Fields   []Field // records, in schema order
 	Elem     *Type   // lists and maps
 	Nullable bool    // null is a value too (a union with null)
+	// Scale is a decimal's digits after the point, when known: set on
+	// the types derived for a sink (an aggregate column's scale), 0
+	// elsewhere.
+	Scale int
 }
 
 // Field is one field of a record Type.

@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/exactly-dev/exactly/registrytest"
 )
 
 var updateTyped = flag.Bool("update-typed", false, "rewrite testdata/registry/*.golden")
@@ -23,12 +24,17 @@ func TestValidateRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := srfake.New()
-	defer reg.Close()
-	reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(schema)})
+	url := registrytest.URL(t) // Apicurio Registry with EXACTLY_TEST_REGISTRY=apicurio
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateSchema(context.Background(), "orders-value", sr.Schema{Schema: string(schema), Type: sr.TypeAvro}); err != nil {
+		t.Fatal(err)
+	}
 	const file = "../../testdata/registry/typed_errors.yaml"
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"validate", "-c", file, "--instance-id", "x", "--registry", reg.URL()}, &stdout, &stderr)
+	err = run(context.Background(), []string{"validate", "-c", file, "--instance-id", "x", "--registry", url}, &stdout, &stderr)
 	if exitCode(err) != 2 {
 		t.Fatalf("validate --registry exit code = %d (%v), want 2", exitCode(err), err)
 	}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/processor"
+	"github.com/exactly-dev/exactly/registrytest"
+	"github.com/exactly-dev/exactly/topology"
+)
+
+var updateDerive = flag.Bool("update-derive", false, "rewrite testdata/registry/derive/*.golden")
+
+// TestDeriveSinkSchema: an avro sink with no schema, given or
+// registered, gets one derived from the CEL type of what reaches it (an
+// aggregate's rows, a map literal's fields); a type too dynamic to write
+// down is an error at the expression's file:line:col. Each pipeline's
+// schema (or error) is in its golden file.
+func TestDeriveSinkSchema(t *testing.T) {
+	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral"} {
+		t.Run(name, func(t *testing.T) {
+			reg := srfake.New()
+			defer reg.Close()
+			reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
+			file := filepath.Join("../../testdata/registry/derive", name+".yaml")
+			topo, err := topology.Load(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := sr.NewClient(sr.URLs(reg.URL()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			schemas := format.NewSchemas(cl, nil)
+			defer schemas.Close()
+			var got string
+			if err := typeCheck(context.Background(), topo, format.Deps{Schemas: schemas}); err != nil {
+				got = err.Error() + "\n"
+			} else {
+				text, _ := topo.Sinks[0].Format.Options["schema"].(string)
+				var b bytes.Buffer
+				if err := json.Indent(&b, []byte(text), "", "  "); err != nil {
+					t.Fatalf("derived schema %q: %v", text, err)
+				}
+				got = b.String() + "\n"
+			}
+			golden := filepath.Join("../../testdata/registry/derive", name+".golden")
+			if *updateDerive {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("typeCheck(%s) derives\n%s\nwant\n%s", file, got, want)
+			}
+		})
+	}
+}
+
+// TestDeriveSinkSchemaRegistered: a sink whose subject already has a
+// schema writes with it; nothing is derived.
+func TestDeriveSinkSchemaRegistered(t *testing.T) {
+	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := srfake.New()
+	defer reg.Close()
+	reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
+	reg.SeedSchema("order-lines-value", 1, 2, sr.Schema{Schema: `{"type":"record","name":"L","fields":[{"name":"id","type":"long"}]}`})
+	topo, err := topology.Load("../../testdata/registry/derive/dyn.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas := format.NewSchemas(cl, nil)
+	defer schemas.Close()
+	if err := typeCheck(context.Background(), topo, format.Deps{Schemas: schemas}); err != nil {
+		t.Fatalf("typeCheck = %v, want nil: the registered schema is used", err)
+	}
+	if s, ok := topo.Sinks[0].Format.Options["schema"]; ok && !strings.Contains(s.(string), `"L"`) {
+		t.Errorf("sink options got schema %v, want none", s)
+	}
+}
+
+// TestDeriveSinkSchemaPipeline runs the seed's category revenue example
+// over Avro with its sink's schema derived: the schema is registered
+// under the sink topic's subject at start, every output record carries
+// its id, and the rows read back by id are the JSON pipeline's golden
+// rows. Runs on real Kafka too (EXACTLY_TEST_BROKER=kafka), and on
+// Apicurio Registry (EXACTLY_TEST_REGISTRY=apicurio).
+func TestDeriveSinkSchemaPipeline(t *testing.T) {
+	url := registrytest.URL(t) // the first call may build the registry: before the deadline starts
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	addr := testBroker(t, 1, "derive-orders", "derive-revenue")
+	cl, err := sr.NewClient(sr.URLs(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemas := format.NewSchemas(cl, nil)
+	defer schemas.Close()
+	deps := format.Deps{Schemas: schemas}
+	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": string(orders)}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := os.ReadFile("../../testdata/aggregate/orders.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs []*kgo.Record
+	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
+		var in struct {
+			Key   string
+			Value map[string]any
+		}
+		if err := json.Unmarshal([]byte(l), &in); err != nil {
+			t.Fatal(err)
+		}
+		for k, x := range in.Value {
+			if f, ok := x.(float64); ok && k != "price" {
+				in.Value[k] = int64(f)
+			}
+		}
+		b, err := enc.Encode("derive-orders", format.NoHeaders, in.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, &kgo.Record{Topic: "derive-orders", Key: []byte(in.Key), Value: b})
+	}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	if err := pcl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	text, err := os.ReadFile("../../testdata/registry/derive/category_revenue.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := strings.NewReplacer("topic: orders", "topic: derive-orders", "topic: category-revenue", "topic: derive-revenue").Replace(string(text))
+	topo, err := topology.Parse("derive.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := typeCheck(ctx, topo, deps); err != nil {
+		t.Fatal(err)
+	}
+	p, err := processor.New(topo, processor.Config{Brokers: []string{addr}, ClientID: "test", InstanceID: "a", Formats: deps,
+		CommitInterval: 50 * time.Millisecond, TransactionTimeout: 5 * time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	for !broker.CaughtUp(ctx, pcl, topo.Group, p.Consumed()) || p.Stats().Commits.Load() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("Run() = %v", err)
+		case <-ctx.Done():
+			t.Fatal("timed out")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+
+	// The derived schema is the subject's, and the records carry its id.
+	ss, err := cl.SchemaByVersion(ctx, "derive-revenue-value", -1)
+	if err != nil {
+		t.Fatalf("the derived schema is not registered: %v", err)
+	}
+	want, err := os.ReadFile("../../testdata/registry/derive/category_revenue.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := avro.ParseWithCache(ss.Schema.Schema, "", &avro.SchemaCache{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := avro.ParseWithCache(string(want), "", &avro.SchemaCache{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("registered schema %s, want category_revenue.golden's", ss.Schema.Schema)
+	}
+	out, err := broker.ReadCommitted(ctx, []string{addr}, []string{"derive-revenue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]string{}
+	for _, r := range out {
+		if id, _, err := format.SplitWire(r.Value); err != nil || id != ss.ID {
+			t.Errorf("output %x: schema id %d (%v), want the derived schema's %d", r.Value, id, err, ss.ID)
+		}
+		v, err := dec.Decode(r.Topic, format.NoHeaders, r.Value)
+		if err != nil {
+			t.Fatalf("output %x: %v", r.Value, err)
+		}
+		j, err := format.EncodeJSON(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[string(r.Key)] = string(r.Key) + "\t" + string(j)
+	}
+	var got []string
+	for _, l := range latest {
+		got = append(got, l)
+	}
+	slices.Sort(got)
+	golden, err := os.ReadFile("../../testdata/avro/category_revenue.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := strings.Join(got, "\n") + "\n"; g != string(golden) {
+		t.Errorf("rows read back:\n%s\nwant (testdata/avro/category_revenue.golden):\n%s", g, golden)
+	}
+}
