@@ -385,6 +385,16 @@ func (g *graph) foldSigned(n *node, accs []acc, r *record, sign int) (bool, erro
 }
 
 func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record, emit emitFunc) error {
+	out, err := g.rowOf(a, key, win, accs, r)
+	if err != nil {
+		return err
+	}
+	return g.forward(a.node, out, emit)
+}
+
+// rowOf is the output row of a group (in window win, if windowed) with
+// accumulators accs, as a record carrying r's time and source.
+func (g *graph) rowOf(a *aggregator, key any, win *span, accs []acc, r *record) (*record, error) {
 	n := a.node
 	row := make(map[string]any, len(n.t.Aggregate.GroupBy)+len(accs)+2)
 	if len(n.t.Aggregate.GroupBy) == 1 {
@@ -412,14 +422,14 @@ func (g *graph) emitRow(a *aggregator, key any, win *span, accs []acc, r *record
 		c := &n.t.Aggregate.Columns[i]
 		v, err := accs[i].result(c)
 		if err != nil {
-			return g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
+			return nil, g.fail(n, r, PhaseEval, fmt.Errorf("column %s: %w", c.Name, err))
 		}
 		row[c.Name] = v
 	}
 	out := *r
 	out.key, out.value = outKey, row
 	out.from = fromNumbers
-	return g.forward(n, &out, emit)
+	return &out, nil
 }
 
 func isColumn(n *node, name string) bool {

@@ -61,6 +61,9 @@ type graph struct {
 	// callbacks to the upstream watermarks (watermark.go).
 	asg assignments
 	log *slog.Logger
+	// stats counts the bad records the graph handles itself (emitOwn);
+	// nil: not counted.
+	stats *Stats
 	// offsets tells whether an upstream partition has records left to
 	// read (watermark.go); nil: it never has.
 	offsets upstreamOffsets

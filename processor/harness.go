@@ -58,6 +58,9 @@ type Harness struct {
 	// tableTxn holds the records of table topics the open transaction
 	// read: committed, they are what a crash restores the tables from.
 	tableTxn []*kgo.Record
+	// stats counts the bad records the graph handles itself (a window's
+	// final row, a join's unmatched row failing), across crashes.
+	stats Stats
 }
 
 // NewHarness starts topo's graph with partitions partitions per topic and
@@ -95,6 +98,7 @@ func (h *Harness) start() error {
 		return err
 	}
 	h.g = g
+	h.g.stats = &h.stats
 	h.mem = statestore.NewMemory()
 	h.tasks = newTasks(h.g, h.topo.Plan, h.mem, nil, nil, slog.New(slog.DiscardHandler), &Stats{}, h.g.m)
 	h.g.now = func() time.Time { return h.clock }
@@ -388,6 +392,11 @@ func (h *Harness) Settle() error {
 	}
 	return nil
 }
+
+// Stats are the harness's run counters: of them only Skipped and
+// DeadLettered count, for the bad records the graph handles itself (the
+// records Input fails are its caller's to count).
+func (h *Harness) Stats() *Stats { return &h.stats }
 
 // Output returns the committed records written to a topic (a sink, the
 // dead-letter topic), in order.

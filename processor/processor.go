@@ -200,6 +200,7 @@ func New(topo *topology.Topology, cfg Config) (*Processor, error) {
 	}
 	p.g = g
 	p.g.log = p.log
+	p.g.stats = &p.stats
 	if cfg.Clock != nil {
 		p.g.now = cfg.Clock
 	}

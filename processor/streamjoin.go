@@ -630,48 +630,17 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 // buffered value and headers, with its source coordinates, to the
 // dead-letter topic).
 func (s *streamJoin) emitClosed(g *graph, r *record, side int, e *buffered, kb []byte, emit emitFunc) error {
-	mark := len(g.undo)
-	counts := make([][2]counter, len(g.list))
-	for i, n := range g.list {
-		counts[i] = [2]counter{n.in, n.out}
-	}
-	var outs []*kgo.Record
-	err := s.emit(g, r, side, r.value, nil, e.T, func(o *kgo.Record) { outs = append(outs, o) })
-	if err == nil {
-		for _, o := range outs {
-			emit(o)
+	return g.emitOwn(func(emit emitFunc) error {
+		return s.emit(g, r, side, r.value, nil, e.T, emit)
+	}, func(re *RecordError) *kgo.Record {
+		src := &kgo.Record{Topic: joinClosed.Topic, Partition: -1, Offset: -1, Key: e.S.keyOr(kb), Value: e.V, Headers: e.H, Timestamp: time.UnixMilli(e.T)}
+		if e.S != nil {
+			src.Topic, src.Partition, src.Offset = e.S.Topic, e.S.Partition, e.S.Offset
 		}
-		return nil
-	}
-	var re *RecordError
-	if !errors.As(err, &re) {
-		return err
-	}
-	src := &kgo.Record{Topic: joinClosed.Topic, Partition: -1, Offset: -1, Key: e.S.keyOr(kb), Value: e.V, Headers: e.H, Timestamp: time.UnixMilli(e.T)}
-	if e.S != nil {
-		src.Topic, src.Partition, src.Offset = e.S.Topic, e.S.Partition, e.S.Offset
-	}
-	re.Topic, re.Partition, re.Offset = src.Topic, src.Partition, src.Offset
-	re.Err = fmt.Errorf("unmatched row of a record whose join window closed: %w", re.Err)
-	if g.onError == topology.OnErrorStop {
-		return re
-	}
-	for i := len(g.undo) - 1; i >= mark; i-- {
-		g.undo[i].revert()
-	}
-	g.undo = g.undo[:mark]
-	for i, n := range g.list {
-		n.in, n.out = counts[i][0], counts[i][1]
-	}
-	if g.onError == topology.OnErrorDeadLetter {
-		emit(deadLetter(g.deadLetterTopic, g.pipeline, src, re, g.maxOut[g.deadLetterTopic]))
-		g.m.DeadLettered.WithLabelValues(re.Node, string(re.Phase)).Inc()
-		return nil
-	}
-	if g.log != nil { // nil in the harness
-		g.log.Warn("skipped a bad record", "err", re)
-	}
-	return nil
+		re.Topic, re.Partition, re.Offset = src.Topic, src.Partition, src.Offset
+		re.Err = fmt.Errorf("unmatched row of a record whose join window closed: %w", re.Err)
+		return src
+	}, emit)
 }
 
 // keyOr is the source record's key, or kb (the join key as JSON) when it

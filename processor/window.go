@@ -338,7 +338,11 @@ func (g *graph) closeWindow(a *aggregator, st statestore.Store, part int32, star
 	return g.emitFinal(a, kb, &span{start, start + a.node.t.Aggregate.Window.Size.Milliseconds()}, b, emit)
 }
 
-// emitFinal emits the final row of a closed window.
+// emitFinal emits the final row of a closed window. The row's failure
+// (a step after the aggregate failing on it) is the row's own bad record,
+// not the one of the record whose event time closed the window (emitOwn):
+// the window stays closed, and under dead_letter the row itself is
+// written, as JSON, with headers naming the aggregate and the window.
 func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emit emitFunc) error {
 	accs, err := decodeRow(state, len(a.node.t.Aggregate.Columns))
 	if err != nil {
@@ -350,7 +354,45 @@ func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emi
 	}
 	// The final row carries the time of its window's end.
 	r := &record{ts: time.UnixMilli(win.end), src: closeSource}
-	return g.emitRow(a, key, win, accs, r, emit)
+	var out *record
+	return g.emitOwn(func(emit emitFunc) error {
+		if out, err = g.rowOf(a, key, win, accs, r); err != nil {
+			return err
+		}
+		return g.forward(a.node, out, emit)
+	}, func(re *RecordError) *kgo.Record {
+		re.Err = fmt.Errorf("final row of window [%s, %s) of aggregate %q: %w", msTime(win.start), msTime(win.end), a.node.t.Name, re.Err)
+		return finalRowRecord(a, kb, win, state, out)
+	}, emit)
+}
+
+// Headers of the dead letter of a window's final row: the aggregate and
+// the window (RFC 3339). Its source coordinates are closeSource's.
+const (
+	HeaderWindowNode  = "exactly.window.node"
+	HeaderWindowStart = "exactly.window.start"
+	HeaderWindowEnd   = "exactly.window.end"
+)
+
+// finalRowRecord stands for a window's final row in the dead-letter topic:
+// the row's key and value as JSON (out; the group and the encoded state
+// when the row could not be built), timed at the window's end.
+func finalRowRecord(a *aggregator, kb []byte, win *span, state []byte, out *record) *kgo.Record {
+	k, v := kb, state
+	if out != nil {
+		if b, err := format.EncodeJSON(out.key); err == nil {
+			k = b
+		}
+		if b, err := format.EncodeJSON(out.value); err == nil {
+			v = b
+		}
+	}
+	return &kgo.Record{Topic: closeSource.Topic, Partition: -1, Offset: -1, Key: k, Value: v, Timestamp: time.UnixMilli(win.end),
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderWindowNode, Value: []byte(a.node.t.Name)},
+			{Key: HeaderWindowStart, Value: []byte(msTime(win.start))},
+			{Key: HeaderWindowEnd, Value: []byte(msTime(win.end))},
+		}}
 }
 
 // closeSource stands for the input of rows emitted because time passed,

@@ -225,6 +225,11 @@ func (d *Driver) Rows(topic string) []map[string]any {
 	return out
 }
 
+// Stats are the run's counters of bad records the pipeline handled
+// itself, as a member counts them (Skipped, DeadLettered): rows that fail
+// as a window closes or a join's unmatched row comes out.
+func (d *Driver) Stats() *processor.Stats { return d.h.Stats() }
+
 // Counter is one of the pipeline's counters for a step: "late",
 // "dead_lettered" (late records), "records_in", "records_out",
 // "join_matches", "join_misses", and for stream-stream joins
