@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,6 +89,9 @@ type buffered struct {
 	// (and key, with a dead-letter topic), for the error or dead letter
 	// of its unmatched row, which fails only once its window closes.
 	S *bufferedSource `json:"s,omitempty"`
+	// K is the record's key as JSON when its buffer key holds the key's
+	// bytes as written (rawKeyMark), for its unmatched row.
+	K json.RawMessage `json:"k,omitempty"`
 }
 
 // bufferedSource is the source record of a buffered one.
@@ -172,9 +176,26 @@ func (s *streamJoin) process(g *graph, n *node, r *record, emit emitFunc) error 
 		return g.fail(n, r, PhaseEval, fmt.Errorf("join key: %w", err))
 	}
 	if s.a.repartition != "" {
+		// Partitioned by kb, in the repartition topic: matched by kb.
 		return s.toRepartition(g, r, side, kb, emit)
 	}
+	if r.from&fromKeyMask != 0 {
+		// The key as read: partitioned by its bytes as written, so
+		// matched by them too. Matching decoded values instead would
+		// match {"a":1,"b":2} with {"b":2,"a":1} within a partition
+		// and not across, which the producers' partitioner decides.
+		kb = rawJoinKey(r.src.Key)
+	}
 	return s.join(g, r, side, kb, emit)
+}
+
+// rawKeyMark starts a buffer key holding a record key's bytes as
+// written (base64, as index entries are JSON strings), not its JSON:
+// no JSON starts with it.
+const rawKeyMark = '~'
+
+func rawJoinKey(k []byte) []byte {
+	return append([]byte{rawKeyMark}, base64.RawStdEncoding.EncodeToString(k)...)
 }
 
 // headerSide marks the side of a record in a stream-stream join's
@@ -320,6 +341,11 @@ func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFun
 		vb = []byte("null")
 	}
 	e := buffered{T: ts, V: vb, H: r.headers, M: matched}
+	if len(kb) > 0 && kb[0] == rawKeyMark {
+		if e.K, err = format.EncodeJSON(r.key); err != nil {
+			return g.fail(n, r, PhaseEval, fmt.Errorf("join key: %w", err))
+		}
+	}
 	if r.src != nil && r.src.Partition >= 0 {
 		o := original(r.src)
 		e.S = &bufferedSource{Topic: o.Topic, Partition: o.Partition, Offset: o.Offset}
@@ -592,7 +618,11 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 		if e.M || !s.emitsUnmatched(side) {
 			continue
 		}
-		k, err := format.DecodeJSON(key[2:])
+		kj := key[2:]
+		if len(kj) > 0 && kj[0] == rawKeyMark {
+			kj = e.K
+		}
+		k, err := format.DecodeJSON(kj)
 		if err != nil {
 			return fmt.Errorf("corrupt join buffer key: %w", err)
 		}
@@ -601,7 +631,7 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 			return fmt.Errorf("corrupt join buffer: %w", err)
 		}
 		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed}
-		if err := s.emitClosed(g, r, side, e, key[2:], emit); err != nil {
+		if err := s.emitClosed(g, r, side, e, kj, emit); err != nil {
 			return err
 		}
 	}

@@ -122,3 +122,23 @@ func TestStreamStreamJoinUnmatchedFailsCounted(t *testing.T) {
 		}
 	}
 }
+
+// A stream-stream join matches keys by their bytes as written, as the
+// producers' partitioner places them (and as the stream-table and
+// table-table joins look them up): JSON keys equal as values but written
+// differently ({"a":1,"b":2} and {"b":2,"a":1}, 1 and 1.0) do not match,
+// whether or not they share a partition; the same bytes do.
+func TestStreamStreamJoinKeyBytes(t *testing.T) {
+	yaml := strings.Replace(streamJoinYAML("inner", ""), "  - {name: views, topic: views}\n  - {name: clicks, topic: clicks}",
+		"  - {name: views, topic: views, key_format: json}\n  - {name: clicks, topic: clicks, key_format: json}", 1)
+	d := New(t, yaml, Partitions(1)) // one partition: before, decoded values matched here only
+	d.Pipe("views", `{"a":1,"b":2}`, `{"id":"v1"}`, sec(0))
+	d.Pipe("clicks", `{"b":2,"a":1}`, `{"id":"c1"}`, sec(1))
+	d.Pipe("views", `1`, `{"id":"v2"}`, sec(2))
+	d.Pipe("clicks", `1.0`, `{"id":"c2"}`, sec(3))
+	d.Pipe("clicks", `{"a":1,"b":2}`, `{"id":"c3"}`, sec(4))
+	d.Commit()
+	if got, want := timed(d, "out"), `{"a":1,"b":2} {"click":"c3","view":"v1"} @00:04`; got != want {
+		t.Errorf("output =\n%s\nwant\n%s", got, want)
+	}
+}
