@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -211,16 +212,20 @@ func (h *Harness) Input(topic string, part int32, key, value []byte, ts time.Tim
 		}
 	}
 	h.read(topic, part, r.Offset)
-	if err := h.g.run(r, h.emit); err != nil {
+	err := h.g.run(r, h.emit)
+	if re := (*RecordError)(nil); err != nil && (!errors.As(err, &re) || h.topo.OnError == topology.OnErrorStop) {
 		return err
 	}
+	// A bad record is skipped or dead-lettered (by the caller): its
+	// offset commits all the same, so a table's topic still holds it as
+	// the key's row, and a crash restores it.
 	for _, a := range h.g.aggs {
 		if a.table && a.changelog == topic {
 			h.tableTxn = append(h.tableTxn, r)
 			break
 		}
 	}
-	return nil
+	return err
 }
 
 // Backlog writes n records to a source partition that its reader has not

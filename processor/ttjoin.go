@@ -56,7 +56,21 @@ type tableJoinStep struct {
 	left, right *aggregator
 	// The tables' codecs, to decode the other side's stored row.
 	lcodec, rcodec codecs
+	// emitted is the join's store (join on the key only): per key, a
+	// row if the join's last output for it was a row, not a tombstone.
+	// Without it, whether a delete owes a tombstone would be judged
+	// from the row before the change alone: after (L, R1) came out and
+	// R2's output failed (a bad record, skipped, yet R2 is the table's
+	// row, as a restore shows), deleting L would make the row of (L, R2)
+	// again, fail, and owe nothing, leaving (L, R1) downstream for
+	// good. Changelog-backed, it is restored with the outputs it
+	// stands for.
+	emitted *aggregator
 }
+
+// emittedMark is the value of a key in the join's store: its last output
+// was a row.
+var emittedMark = []byte{1}
 
 func (tableJoinStep) process(g *graph, n *node, r *record, emit emitFunc) error {
 	return nil // never pushed: table sources forward nothing (see changed)
@@ -171,7 +185,28 @@ func (s tableJoinStep) changed(g *graph, n *node, a *aggregator, rec *record, ol
 			return g.fail(n, rec, PhaseEval, err)
 		}
 	}
-	if !after && !before {
+	owed := before // a tombstone, when the key's row goes
+	var em statestore.Store
+	var key []byte
+	if s.emitted != nil {
+		key = rec.src.Key
+		if em, err = s.emitted.store(rec.src.Partition); err != nil {
+			return g.fail(n, rec, PhaseEval, err)
+		}
+		_, was, err := em.Get(key)
+		if err != nil {
+			return g.fail(n, rec, PhaseEval, fmt.Errorf("reading the join's store: %w", err))
+		}
+		owed = owed || was
+		// Undone with the rest should the record fail.
+		switch {
+		case after && !was:
+			s.emitted.put(rec.src.Partition, em, key, emittedMark, dirtyRow{})
+		case !after && was:
+			s.emitted.put(rec.src.Partition, em, key, nil, dirtyRow{})
+		}
+	}
+	if !after && !owed {
 		return nil
 	}
 	out := *rec
@@ -214,6 +249,7 @@ func newTableJoin(g *graph, n *node) step {
 	if n.t.Join.On != nil {
 		return newForeignKeyJoin(g, n, s)
 	}
+	s.emitted = n.agg
 	return s
 }
 

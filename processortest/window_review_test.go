@@ -142,3 +142,27 @@ func TestStreamStreamJoinKeyBytes(t *testing.T) {
 		t.Errorf("output =\n%s\nwant\n%s", got, want)
 	}
 }
+
+// A table-table join remembers, in its changelog-backed store, that a
+// key's row came out: after (Ada, gold) came out and the plan's next row
+// failed (a bad record, skipped, yet the plans table's row, as a crash's
+// restore from the topic shows), deleting the user still deletes the
+// joined row with a tombstone. Before, the row before the delete was made
+// from the failed plan row, failed again, and no tombstone was owed.
+func TestTableTableJoinDeleteAfterFailedOtherSide(t *testing.T) {
+	yaml := strings.Replace(strings.Replace(tableJoinPipeline, "TYPE", "inner", 1),
+		`output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`,
+		`output: '{"user": value.name, "plan": table.tier}'`, 1)
+	d := New(t, "on_error: skip\n"+yaml)
+	at := time.Unix(0, 0)
+	d.Pipe("users", "u1", `{"name":"Ada"}`, at)
+	d.Pipe("plans", "u1", `{"tier":"gold"}`, at)
+	d.PipeError("plans", "u1", `{"level":"x"}`, at) // output fails: skipped
+	d.Commit()
+	d.Crash() // the plans table now holds the failed row, as its topic does
+	d.PipeTo("users", d.partition("users", []byte("u1")), []byte("u1"), nil, at)
+	d.Commit()
+	if got, want := stream(d, "out"), "u1 {\"plan\":\"gold\",\"user\":\"Ada\"}\nu1 <tombstone>\n"; got != want {
+		t.Errorf("output =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -349,6 +349,8 @@ func plan(t *Topology) *Plan {
 			}
 			if n.Join.On != nil {
 				p.Stateful = append(p.Stateful, foreignKeyJoin(t, j))
+			} else if n.Join.Left != nil {
+				p.Stateful = append(p.Stateful, tableTableJoin(t, j))
 			}
 			if n.Join.Repartition {
 				// An aggregate's table (no topic): as many partitions

@@ -127,6 +127,22 @@ func foreignKeyJoin(t *Topology, j *JoinStep) *StatefulStep {
 		CoPartition: []string{j.Subscription.Name, right.Topic}}
 }
 
+// tableTableJoin plans the store of a table-table join (on the key): per
+// key, whether the join's last output was a row (not a tombstone), so a
+// key whose row came out is deleted by a tombstone when the row goes,
+// even when the row before the change can no longer be made (its other
+// side changed since, and that change's output failed). Its tasks are the
+// left table's partitions; the join step's own co-partition group (both
+// tables, JoinStep.CoPartition) pairs them with the right table's.
+func tableTableJoin(t *Topology, j *JoinStep) *StatefulStep {
+	n := j.Node
+	left := n.Join.Left
+	return &StatefulStep{Node: n, Input: left.Topic, Feeds: []string{left.Topic},
+		Changelog: InternalTopic{Name: ChangelogTopic(t.Name, n.Name), Purpose: "changelog", PartitionsOf: left.Topic,
+			Configs: changelogConfigs, Exact: true},
+		CoPartition: []string{left.Topic}}
+}
+
 // SubscriptionTopic and ResponseTopic name a foreign-key join's topics.
 func SubscriptionTopic(pipeline, node string) string { return pipeline + "-" + node + "-subscription" }
 
