@@ -52,6 +52,23 @@ func TestWindowFinalRowFails(t *testing.T) {
 			t.Errorf("error = %q, want the final row of agg's window 09:00 failing at m", got)
 		}
 	})
+	t.Run("idle", func(t *testing.T) { // closed by idle_timeout, not by a record
+		d := New(t, strings.Replace(windowFailYAML("on_error: skip"), "grace: 0s", "grace: 0s\n        idle_timeout: 1s", 1))
+		d.Pipe("in", "k", `{}`, nine)
+		d.Pipe("in", "k", `{}`, nine.Add(time.Second))
+		d.Commit()
+		d.Advance(time.Second)
+		d.Advance(2 * time.Minute) // closes 09:00: its row fails, skipped
+		d.Commit()
+		d.Pipe("in", "k", `{}`, nine.Add(200*time.Second))
+		d.Commit()
+		if got := d.Stats().Skipped.Load(); got != 1 {
+			t.Errorf("skipped = %d, want 1", got)
+		}
+		if got := timed(d, "out"); got != "" {
+			t.Errorf("output = %s, want none", got)
+		}
+	})
 	for _, policy := range []string{"on_error: skip", "on_error: dead_letter\ndead_letter_topic: dlq"} {
 		t.Run(policy[len("on_error: "):][:4], func(t *testing.T) {
 			d := New(t, windowFailYAML(policy))
