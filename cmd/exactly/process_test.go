@@ -149,6 +149,12 @@ func testBroker(t *testing.T, partitions int, topics ...string) string {
 	c := kafkatest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Tests share the cluster one after the other with fixed names
+	// (TestCrash and TestCrashAvro both use crash-in and the group
+	// crash): each starts from no topics and no groups.
+	if err := c.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.CreateTopics(ctx, int32(partitions), nil, topics...); err != nil {
 		t.Fatal(err)
 	}
