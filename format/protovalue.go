@@ -141,9 +141,9 @@ func init() {
 	protoWellKnown = map[protoreflect.FullName]protoWKT{
 		"google.protobuf.Timestamp":   {decodeTimestamp, encodeTimestamp},
 		"google.protobuf.Duration":    {decodeDuration, encodeDuration},
-		"google.protobuf.Struct":      {decodeStruct, encodeStruct},
+		"google.protobuf.Struct":      {decodeJSONHolder, encodeStruct},
 		"google.protobuf.Value":       {decodeJSONValue, encodeJSONValue},
-		"google.protobuf.ListValue":   {decodeListValue, encodeListValue},
+		"google.protobuf.ListValue":   {decodeJSONHolder, encodeListValue},
 		"google.protobuf.Empty":       {func(protoreflect.Message) (any, error) { return map[string]any{}, nil }, encodeEmpty},
 		"confluent.type.Decimal":      {decodeDecimal, encodeDecimal},
 		"google.protobuf.DoubleValue": {decodeWrapper, encodeWrapper},
@@ -267,7 +267,9 @@ func encodeWrapper(m protoreflect.Message, v any) error {
 // and list_value (6); a Struct has a map fields (1); a ListValue a
 // repeated values (1).
 
-func decodeStruct(m protoreflect.Message) (any, error) {
+// decodeJSONHolder decodes a Struct or a ListValue: the value of its one
+// field (1), a map or a list.
+func decodeJSONHolder(m protoreflect.Message) (any, error) {
 	fd, err := protoField(m, 1)
 	if err != nil {
 		return nil, err
@@ -284,14 +286,6 @@ func encodeStruct(m protoreflect.Message, v any) error {
 		return fmt.Errorf("protobuf Struct needs a map, got %s: %w", typeName(v), ErrUnsupported)
 	}
 	return setProtoField(m, fd, v)
-}
-
-func decodeListValue(m protoreflect.Message) (any, error) {
-	fd, err := protoField(m, 1)
-	if err != nil {
-		return nil, err
-	}
-	return protoFieldValue(m, fd)
 }
 
 func encodeListValue(m protoreflect.Message, v any) error {
