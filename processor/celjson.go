@@ -11,6 +11,7 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // rawJSON is a value already encoded as JSON: a map step whose only
@@ -49,6 +50,8 @@ func appendCEL(b []byte, v ref.Val) ([]byte, bool) {
 		return format.AppendJSONString(b, v.Time.UTC().Format(time.RFC3339Nano)), true
 	case types.Duration:
 		return format.AppendJSONString(b, v.Duration.String()), true
+	case topology.Decimal:
+		return append(b, v.Number()...), true
 	case *types.Err:
 		return nil, false
 	}

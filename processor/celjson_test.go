@@ -46,6 +46,8 @@ func TestAppendCELMatchesNative(t *testing.T) {
 		{`value.tags + [1]`, true},        // value.tags holds a null: declined
 		{`[{"a": 1}] + [{"b": 2}]`, true}, // a concatenation of CEL maps: native walks it
 		{`[1, null] + [2]`, true},
+		{`{"exact": decimal("120.50") * 3, "neg": -decimal("0.10"), "l": [decimal("1.5")]}`, false},
+		{`decimal("0.30")`, false},
 	}
 	for _, tt := range exprs {
 		ast, iss := env.Compile(tt.expr)

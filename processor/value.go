@@ -8,11 +8,15 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/topology"
 )
 
 // native converts an expression result to the plain Go values package
 // format encodes: nil, bool, int64, uint64, float64, string, []byte,
-// time.Time, time.Duration, []any and map[string]any.
+// time.Time, time.Duration, format.Number (a decimal), []any and
+// map[string]any.
 func native(v ref.Val) (any, error) {
 	switch v := v.(type) {
 	case types.Null:
@@ -33,6 +37,8 @@ func native(v ref.Val) (any, error) {
 		return v.Time, nil
 	case types.Duration:
 		return v.Duration, nil
+	case topology.Decimal:
+		return v.Number(), nil
 	case *types.Err:
 		return nil, v
 	}
@@ -131,7 +137,7 @@ func mapKey(k ref.Val) (string, error) {
 func plainList(l []any) bool {
 	for _, e := range l {
 		switch e := e.(type) {
-		case nil, bool, int64, uint64, float64, string, []byte, time.Time, time.Duration, map[string]any:
+		case nil, bool, int64, uint64, float64, string, []byte, time.Time, time.Duration, format.Number, map[string]any:
 		case []any:
 			if !plainList(e) {
 				return false

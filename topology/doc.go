@@ -397,6 +397,16 @@
 // integer arithmetic, int with uint needs a conversion), and timestamp
 // accessors use UTC unless given a time zone.
 //
+// Avro and Protobuf decimals are values of the type decimal, exact: they
+// compare by value with any number on either side (value.amount > 100, 100
+// == value.amount, value.amount in [0, 10]); +, -, * with a decimal, int or
+// uint are exact, / rounds half-even to 34 significant digits keeping the
+// dividend's decimal places (120.50 / 4 is 30.125), a double on either side
+// gives a double. decimal(x) makes one from a string, int, uint or double
+// (its shortest text); double(d), int(d) (toward zero) and string(d)
+// convert back. A decimal an expression returns leaves the pipeline as the
+// same exact number.
+//
 // # YAML
 //
 // Anchors, aliases and merge keys work as usual, for instance to share

@@ -135,6 +135,7 @@ func TestCostTracking(t *testing.T) {
 		{"value.amount >= 100.0", false},
 		{`{"id": value.id, "user": value.user, "cents": int(value.amount * 100.0)}`, false},
 		{"key == 'a' && partition < 3", false},
+		{"value.n == 10 || 3 != value.m || value.k in [1, 2]", false}, // rewritten for decimals (decimal.go)
 		{"value.l.map(x, x * 2)", true},
 		{"value.l.exists(x, x > 2)", true},
 		{"value.s.contains('x')", true},

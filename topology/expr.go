@@ -22,6 +22,11 @@ func NewEnv() (*cel.Env, error) { return newEnv(cel.DynType, cel.DynType) }
 // newEnv is NewEnv with key and value of the given types, plus extra
 // options (a type provider for record types): CheckTypes uses it.
 func newEnv(key, value *cel.Type, extra ...cel.EnvOption) (*cel.Env, error) {
+	dec, err := decimalOptions()
+	if err != nil {
+		return nil, err
+	}
+	extra = append(append(dec, equalityOptions()...), extra...)
 	return cel.NewCustomEnv(append(append(mixedArithmetic(),
 		cel.Variable(VarKey, key),
 		cel.Variable(VarValue, value),
@@ -62,6 +67,16 @@ var streamJoinEnv = sync.OnceValues(func() (*cel.Env, error) {
 	}
 	return env.Extend(cel.Variable(VarOther, cel.DynType))
 })
+
+// equalityRewriter applies exactEquality (decimal.go) to every
+// expression the runtime evaluates.
+var equalityRewriter = func() *cel.StaticOptimizer {
+	o, err := cel.NewStaticOptimizer(exactEquality{})
+	if err != nil {
+		panic(err)
+	}
+	return o
+}()
 
 // sharedEnv builds the environment once per process: building it is far
 // more expensive than a small topology's whole parse.
@@ -119,6 +134,11 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 			msg = strings.TrimSuffix(msg, " (in container '')")
 			p.errorf(p.exprPos(v, e.Location), key, "invalid expression: %s", msg)
 		}
+		return nil
+	}
+	if ast, iss = equalityRewriter.Optimize(p.env, ast); iss.Err() != nil {
+		msg, _, _ := strings.Cut(iss.Err().Error(), "\n")
+		p.errorf(p.pos(v), key, "invalid expression: %s", msg)
 		return nil
 	}
 	t := ast.OutputType()

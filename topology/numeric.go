@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/env"
@@ -70,17 +71,14 @@ func mixedArithmetic() []cel.EnvOption {
 	for _, a := range arithmetic {
 		subset.AddExcludedFunctions(env.NewFunction(a.fn))
 	}
+	for _, c := range comparisons {
+		subset.AddExcludedFunctions(env.NewFunction(c.fn))
+	}
+	subset.AddExcludedFunctions(env.NewFunction(operators.Negate))
 	opts := []cel.EnvOption{cel.StdLib(cel.StdLibSubset(subset))}
+	pairs, results := decimalPairs()
 	for _, a := range arithmetic {
-		var fopts []cel.FunctionOpt
-		for _, fd := range stdlib.Functions() {
-			if fd.Name() != a.fn {
-				continue
-			}
-			for _, o := range fd.OverloadDecls() {
-				fopts = append(fopts, cel.Overload(o.ID(), o.ArgTypes(), o.ResultType()))
-			}
-		}
+		fopts := stdOverloads(a.fn)
 		for _, pair := range [][2]*cel.Type{
 			{cel.IntType, cel.DoubleType}, {cel.DoubleType, cel.IntType},
 			{cel.UintType, cel.DoubleType}, {cel.DoubleType, cel.UintType},
@@ -88,10 +86,110 @@ func mixedArithmetic() []cel.EnvOption {
 			id := fmt.Sprintf("%s_%s_%s", overloadPrefix[a.fn], pair[0], pair[1])
 			fopts = append(fopts, cel.Overload(id, pair[:], cel.DoubleType))
 		}
-		fopts = append(fopts, cel.SingletonBinaryBinding(binary(a.sym, a.f, a.std)))
+		for i, pair := range pairs {
+			id := fmt.Sprintf("%s_%s_%s", overloadPrefix[a.fn], pair[0], pair[1])
+			fopts = append(fopts, cel.Overload(id, pair[:], results[i]))
+		}
+		fopts = append(fopts, cel.SingletonBinaryBinding(binary(a.fn, a.sym, a.f, a.std)))
 		opts = append(opts, cel.Function(a.fn, fopts...))
 	}
-	return opts
+	for _, c := range comparisons {
+		fopts := stdOverloads(c.fn)
+		for _, pair := range pairs {
+			id := fmt.Sprintf("%s_%s_%s", c.prefix, pair[0], pair[1])
+			fopts = append(fopts, cel.Overload(id, pair[:], cel.BoolType))
+		}
+		fopts = append(fopts, cel.SingletonBinaryBinding(compare(c.sym, c.holds)))
+		opts = append(opts, cel.Function(c.fn, fopts...))
+	}
+	return append(opts, cel.Function(operators.Negate, append(stdOverloads(operators.Negate),
+		cel.Overload("negate_decimal", []*cel.Type{DecimalType}, DecimalType),
+		cel.SingletonUnaryBinding(negate))...))
+}
+
+// stdOverloads declares the standard library's overloads of fn again,
+// under their standard ids (the cost estimator knows them by id).
+func stdOverloads(fn string) []cel.FunctionOpt {
+	var fopts []cel.FunctionOpt
+	for _, fd := range stdlib.Functions() {
+		if fd.Name() != fn {
+			continue
+		}
+		for _, o := range fd.OverloadDecls() {
+			fopts = append(fopts, cel.Overload(o.ID(), o.ArgTypes(), o.ResultType()))
+		}
+	}
+	return fopts
+}
+
+// negate is the standard unary minus, and a decimal's. (The standard
+// binding asks the value's type for the negater trait, which an opaque
+// type cannot declare.)
+func negate(v celref.Val) celref.Val {
+	switch v := v.(type) {
+	case Decimal:
+		return v.Negate()
+	case types.Bool:
+		return types.MaybeNoSuchOverloadErr(v)
+	case traits.Negater:
+		return v.Negate()
+	}
+	return types.MaybeNoSuchOverloadErr(v)
+}
+
+// comparisons lists the relations, which compare decimals with numbers
+// on either side (decimal.go) and are otherwise standard.
+var comparisons = []struct {
+	fn, prefix, sym string
+	holds           func(cmp int) bool
+}{
+	{operators.Less, "less", "<", func(c int) bool { return c < 0 }},
+	{operators.LessEquals, "less_equals", "<=", func(c int) bool { return c <= 0 }},
+	{operators.Greater, "greater", ">", func(c int) bool { return c > 0 }},
+	{operators.GreaterEquals, "greater_equals", ">=", func(c int) bool { return c >= 0 }},
+}
+
+// compare is the run-time function of one relation: the standard one
+// (NaN compares false; a value that cannot be ordered is an error),
+// with a decimal on either side compared by value.
+func compare(sym string, holds func(int) bool) func(l, r celref.Val) celref.Val {
+	return func(l, r celref.Val) celref.Val {
+		if isNaN(l) || isNaN(r) {
+			return types.False
+		}
+		if d, ok := l.(Decimal); ok {
+			c, ok := compareDecimal(d, r)
+			if !ok {
+				return noSuchOverload(l, sym, r)
+			}
+			return types.Bool(holds(c))
+		}
+		if d, ok := r.(Decimal); ok {
+			c, ok := compareDecimal(d, l)
+			if !ok {
+				return noSuchOverload(l, sym, r)
+			}
+			return types.Bool(holds(-c))
+		}
+		cmp, ok := l.(traits.Comparer)
+		if !ok {
+			return noSuchOverload(l, sym, r)
+		}
+		switch c := cmp.Compare(r).(type) {
+		case types.Int:
+			return types.Bool(holds(int(c)))
+		default:
+			if isNoSuchOverload(c) {
+				return noSuchOverload(l, sym, r)
+			}
+			return c
+		}
+	}
+}
+
+func isNaN(v celref.Val) bool {
+	d, ok := v.(types.Double)
+	return ok && math.IsNaN(float64(d))
 }
 
 var overloadPrefix = map[string]string{
@@ -101,8 +199,11 @@ var overloadPrefix = map[string]string{
 // binary is the run-time function of one arithmetic operator. Operands
 // are never errors or unknowns: the interpreter returns those before
 // calling it.
-func binary(sym string, f func(a, b float64) float64, std func(l, r celref.Val) (celref.Val, bool)) func(l, r celref.Val) celref.Val {
+func binary(fn, sym string, f func(a, b float64) float64, std func(l, r celref.Val) (celref.Val, bool)) func(l, r celref.Val) celref.Val {
 	return func(l, r celref.Val) celref.Val {
+		if out, ok := decimalArith(fn, l, r); ok {
+			return out
+		}
 		if a, b, ok := mixedNumbers(l, r); ok {
 			return types.Double(f(a, b))
 		}
@@ -154,7 +255,7 @@ func noSuchOverload(l celref.Val, sym string, r celref.Val) celref.Val {
 
 func celIsNumber(v celref.Val) bool {
 	switch v.(type) {
-	case types.Int, types.Uint, types.Double:
+	case types.Int, types.Uint, types.Double, Decimal:
 		return true
 	}
 	return false

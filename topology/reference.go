@@ -251,6 +251,8 @@ The graph must have no cycle, every source and step must feed some node, and eve
 
 Expressions are CEL (https://cel.dev), checked against the environment returned by [NewEnv]. They see the variables key, value, headers, timestamp, topic, partition and offset (see [VarKey] and the following constants), the CEL standard library and the cel-go extensions for strings, math, encoders (base64) and lists. Numbers of different types compare naturally (value.price > 10 works whether price is an int or a double), +, -, * and / mix an int or uint with a double into a double (value.price * 1.5 works when price was written as 10; int with int stays integer arithmetic, int with uint needs a conversion), and timestamp accessors use UTC unless given a time zone.
 
+Avro and Protobuf decimals are values of the type decimal, exact: they compare by value with any number on either side (value.amount > 100, 100 == value.amount, value.amount in [0, 10]); +, -, * with a decimal, int or uint are exact, / rounds half-even to 34 significant digits keeping the dividend's decimal places (120.50 / 4 is 30.125), a double on either side gives a double. decimal(x) makes one from a string, int, uint or double (its shortest text); double(d), int(d) (toward zero) and string(d) convert back. A decimal an expression returns leaves the pipeline as the same exact number.
+
 # YAML
 
 Anchors, aliases and merge keys work as usual, for instance to share settings between sources:

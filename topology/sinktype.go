@@ -299,6 +299,10 @@ func fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
 		if r, ok := prov.records[ct.TypeName()]; ok {
 			return r, ""
 		}
+	case types.OpaqueKind:
+		if ct.TypeName() == DecimalType.TypeName() {
+			return nil, "a decimal, whose scale only a schema fixes"
+		}
 	}
 	// Nullable wrappers (a union with null in the schema).
 	for _, w := range []struct {

@@ -1,0 +1,163 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/format"
+)
+
+const decimalIn = `{"type":"record","name":"Payment","namespace":"shop","fields":[
+{"name":"id","type":"long"},{"name":"shop","type":"string"},
+{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
+{"name":"qty","type":"int"}]}`
+
+const decimalPipeline = `name: decimals
+sources:
+  - {name: in, topic: in, format: avro}
+steps:
+  - name: big
+    filter: value.amount >= 10 && 1000 != value.amount
+  - name: shape
+    map: '{"id": value.id, "shop": value.shop, "line": value.amount * value.qty, "tenth": value.amount / 10, "amount": value.amount}'
+  - name: per-shop
+    aggregate:
+      group_by: value.shop
+      columns:
+        total: {fn: sum, of: value.line}
+      emit: on_commit
+sinks:
+  - {name: lines-out, topic: lines, from: shape}
+  - {name: totals, topic: totals, from: per-shop}
+`
+
+// TestAvroDecimalsAreExact: Avro decimals reach expressions as exact
+// decimals (compared with ints on either side, multiplied by an int,
+// divided) and leave them exact, in the JSON lines and in the sums of an
+// aggregate. Every output is checked against big.Rat arithmetic over
+// the same generated payments, not against the engine's own decimals.
+func TestAvroDecimalsAreExact(t *testing.T) {
+	c := newCluster(t, "in", "lines", "totals")
+	e := newAvroEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": decimalIn}, format.Deps{Schemas: e.schemas})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 9))
+	type payment struct {
+		id     int64
+		shop   string
+		amount string
+		qty    int64
+	}
+	var pays []payment
+	var rs []*kgo.Record
+	for i := range 300 {
+		cents := rng.Int64N(200_000) - 1_000
+		if i%50 == 0 {
+			cents = 100_000 // 1000.00: filtered out by 1000 != value.amount
+		}
+		p := payment{id: int64(i), shop: fmt.Sprintf("s%d", rng.IntN(4)), amount: new(big.Rat).SetFrac64(cents, 100).FloatString(2), qty: rng.Int64N(7)}
+		pays = append(pays, p)
+		b, err := enc.Encode("in", format.NoHeaders, map[string]any{"id": p.id, "shop": p.shop, "amount": format.Number(p.amount), "qty": p.qty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte(p.shop), Value: b})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.config("a")
+	cfg.Formats = format.Deps{Schemas: e.schemas}
+	runWith(t, ctx, c, mustParse(t, decimalPipeline), cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
+
+	rat := func(s string) *big.Rat {
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			t.Fatalf("not a number: %q", s)
+		}
+		return r
+	}
+	wantLines := map[int64]payment{}
+	wantTotals := map[string]*big.Rat{}
+	for _, p := range pays {
+		a := rat(p.amount)
+		if a.Cmp(big.NewRat(10, 1)) < 0 || a.Cmp(big.NewRat(1000, 1)) == 0 {
+			continue
+		}
+		wantLines[p.id] = p
+		if wantTotals[p.shop] == nil {
+			wantTotals[p.shop] = new(big.Rat)
+		}
+		wantTotals[p.shop].Add(wantTotals[p.shop], new(big.Rat).Mul(a, big.NewRat(p.qty, 1)))
+	}
+
+	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"lines", "totals"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotLines := 0
+	gotTotals := map[string]string{}
+	for _, r := range out {
+		v, err := format.DecodeJSON(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := v.(map[string]any)
+		// The exact text as written: decode the fields as numbers
+		// without going through float64.
+		text := func(field string) string {
+			n, ok := format.NumberText(r.Value, []string{field})
+			if !ok {
+				t.Fatalf("%s: no number %s in %s", r.Topic, field, r.Value)
+			}
+			return string(n)
+		}
+		switch r.Topic {
+		case "lines":
+			gotLines++
+			id := m["id"].(int64)
+			p, ok := wantLines[id]
+			if !ok {
+				t.Errorf("line %s: its payment does not pass the filter", r.Value)
+				continue
+			}
+			if got := text("amount"); got != p.amount {
+				t.Errorf("line %d amount %s, want %s as written", id, got, p.amount)
+			}
+			a := rat(p.amount)
+			if got, want := rat(text("line")), new(big.Rat).Mul(a, big.NewRat(p.qty, 1)); got.Cmp(want) != 0 {
+				t.Errorf("line %d: %s * %d = %s, want %s", id, p.amount, p.qty, text("line"), want.FloatString(2))
+			}
+			if got, want := rat(text("tenth")), new(big.Rat).Quo(a, big.NewRat(10, 1)); got.Cmp(want) != 0 {
+				t.Errorf("line %d: %s / 10 = %s, want %s", id, p.amount, text("tenth"), want.FloatString(3))
+			}
+		case "totals":
+			gotTotals[string(r.Key)] = text("total")
+		}
+	}
+	if gotLines != len(wantLines) {
+		t.Errorf("%d lines, want %d", gotLines, len(wantLines))
+	}
+	for shop, want := range wantTotals {
+		key := shop
+		got, ok := gotTotals[key]
+		if !ok {
+			t.Errorf("no total for %s (have %v)", key, gotTotals)
+			continue
+		}
+		if rat(got).Cmp(want) != 0 {
+			t.Errorf("total of %s = %s, want %s", shop, got, want.FloatString(2))
+		}
+	}
+}

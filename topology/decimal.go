@@ -1,0 +1,480 @@
+package topology
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+
+	"github.com/cockroachdb/apd/v3"
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
+	celref "github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
+
+	"github.com/exactly-dev/exactly/format"
+)
+
+// Exact decimals. Avro and Protobuf decimals (money, mostly) decode to
+// format.Number, their exact text; expressions see them as values of the
+// CEL type decimal, so value.amount > 100 and value.amount * value.qty
+// are exact and compare as numbers, and a decimal an expression returns
+// leaves the pipeline as the same exact Number (a sink writes 120.50,
+// an aggregate sums it exactly).
+//
+//   - decimal with decimal, int or uint: +, -, * are exact; / rounds
+//     half-even to 34 significant digits (IEEE decimal128, as Java's
+//     MathContext.DECIMAL128); dividing by zero is an error.
+//   - decimal with double: the double result, as SQL's numeric with float.
+//   - comparisons (<, <=, >, >=, ==, !=, in) are by value with any
+//     number: 10.0 == 10.00 == 10.
+//   - decimal(x) makes one from a string ("12.30"), int, uint or double
+//     (its shortest text: 0.1 is 0.1); double(d), int(d) (truncated
+//     toward zero, as int(double)) and string(d) (its exact text) convert
+//     back.
+
+// DecimalType is the CEL type of exact decimals.
+var DecimalType = cel.OpaqueType("decimal")
+
+// Decimal is a CEL value of DecimalType.
+type Decimal struct{ d apd.Decimal }
+
+// NewDecimal returns the decimal of n's text, or an error when n is not
+// a finite decimal number.
+func NewDecimal(n format.Number) (Decimal, error) {
+	var v Decimal
+	if _, _, err := v.d.SetString(string(n)); err != nil || v.d.Form != apd.Finite {
+		return Decimal{}, fmt.Errorf("%q is not a decimal number", string(n))
+	}
+	return v, nil
+}
+
+// Number is d's exact text, as sinks write it.
+func (d Decimal) Number() format.Number { return format.Number(d.d.Text('f')) }
+
+// ConvertToNative implements ref.Val.
+func (d Decimal) ConvertToNative(t reflect.Type) (any, error) {
+	switch t {
+	case reflect.TypeFor[format.Number](), reflect.TypeFor[any]():
+		return d.Number(), nil
+	case reflect.TypeFor[string]():
+		return string(d.Number()), nil
+	case reflect.TypeFor[float64]():
+		return d.float(), nil
+	}
+	return nil, fmt.Errorf("a decimal cannot be converted to %v", t)
+}
+
+// ConvertToType implements ref.Val.
+func (d Decimal) ConvertToType(t celref.Type) celref.Val {
+	switch t.TypeName() {
+	case DecimalType.TypeName():
+		return d
+	case types.TypeType.TypeName():
+		return DecimalType
+	case types.StringType.TypeName():
+		return types.String(d.Number())
+	case types.DoubleType.TypeName():
+		return types.Double(d.float())
+	case types.IntType.TypeName():
+		return d.toInt()
+	}
+	return types.NewErr("type conversion error from decimal to '%s'", t.TypeName())
+}
+
+// Equal implements ref.Val: equal by value to any number.
+func (d Decimal) Equal(other celref.Val) celref.Val {
+	c, ok := compareDecimal(d, other)
+	return types.Bool(ok && c == 0)
+}
+
+// Type implements ref.Val.
+func (d Decimal) Type() celref.Type { return DecimalType }
+
+// Value implements ref.Val: the exact Number.
+func (d Decimal) Value() any { return d.Number() }
+
+// Compare implements traits.Comparer.
+func (d Decimal) Compare(other celref.Val) celref.Val {
+	c, ok := compareDecimal(d, other)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(other)
+	}
+	return types.Int(c)
+}
+
+// Negate implements traits.Negater.
+func (d Decimal) Negate() celref.Val {
+	var out Decimal
+	out.d.Neg(&d.d)
+	return out
+}
+
+// IsZeroValue implements traits.Zeroer.
+func (d Decimal) IsZeroValue() bool { return d.d.IsZero() }
+
+func (d Decimal) float() float64 {
+	f, err := d.d.Float64()
+	if err != nil {
+		return math.NaN()
+	}
+	return f
+}
+
+func (d Decimal) toInt() celref.Val {
+	var t apd.Decimal
+	c := decimalExact
+	c.Rounding = apd.RoundDown
+	if _, err := c.RoundToIntegralValue(&t, &d.d); err != nil {
+		return types.NewErr("decimal %s: %v", d.Number(), err)
+	}
+	i, err := t.Int64()
+	if err != nil {
+		return types.NewErr("decimal %s does not fit an int", d.Number())
+	}
+	return types.Int(i)
+}
+
+var (
+	// decimalExact has room for any product of two decimals of the
+	// formats' sizes (Avro and Confluent protobuf decimals hold at most
+	// 38 digits, or Avro's bytes any number; 100 covers the sane ones),
+	// and reports a result it had to round.
+	decimalExact = apd.BaseContext.WithPrecision(100)
+	// decimalQuo is decimal128's 34 digits, rounded half-even.
+	decimalQuo = func() apd.Context {
+		c := *apd.BaseContext.WithPrecision(34)
+		c.Rounding = apd.RoundHalfEven
+		return c
+	}()
+)
+
+// asDecimal returns v as a decimal when it is a decimal, an int or a uint.
+func asDecimal(v celref.Val) (Decimal, bool) {
+	var out Decimal
+	switch v := v.(type) {
+	case Decimal:
+		return v, true
+	case types.Int:
+		out.d.SetInt64(int64(v))
+	case types.Uint:
+		if _, _, err := out.d.SetString(strconv.FormatUint(uint64(v), 10)); err != nil {
+			return Decimal{}, false
+		}
+	default:
+		return Decimal{}, false
+	}
+	return out, true
+}
+
+// compareDecimal compares d with a number: a decimal, int, uint, or
+// double (by its shortest text, as decimal(x) makes it). ok is false for
+// anything else, and for NaN.
+func compareDecimal(d Decimal, other celref.Val) (int, bool) {
+	if o, ok := other.(types.Double); ok {
+		f := float64(o)
+		switch {
+		case math.IsNaN(f):
+			return 0, false
+		case math.IsInf(f, 1):
+			return -1, true
+		case math.IsInf(f, -1):
+			return 1, true
+		}
+		od, err := decimalOfDouble(f)
+		if err != nil {
+			return 0, false
+		}
+		return d.d.Cmp(&od.d), true
+	}
+	o, ok := asDecimal(other)
+	if !ok {
+		return 0, false
+	}
+	return d.d.Cmp(&o.d), true
+}
+
+func decimalOfDouble(f float64) (Decimal, error) {
+	var out Decimal
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return out, fmt.Errorf("%v is not a finite number", f)
+	}
+	_, _, err := out.d.SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	return out, err
+}
+
+// decimalArith is the arithmetic operator fn on l and r when either is a
+// decimal (handled false otherwise): exact with a decimal, int or uint, a
+// double with a double.
+func decimalArith(fn string, l, r celref.Val) (out celref.Val, handled bool) {
+	_, ld := l.(Decimal)
+	_, rd := r.(Decimal)
+	if !ld && !rd {
+		return nil, false
+	}
+	if _, ok := l.(types.Double); ok {
+		return doubleArith(fn, float64(l.(types.Double)), r.(Decimal).float()), true
+	}
+	if _, ok := r.(types.Double); ok {
+		return doubleArith(fn, l.(Decimal).float(), float64(r.(types.Double))), true
+	}
+	a, ok1 := asDecimal(l)
+	b, ok2 := asDecimal(r)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	var res Decimal
+	var cond apd.Condition
+	var err error
+	switch fn {
+	case operators.Add:
+		cond, err = decimalExact.Add(&res.d, &a.d, &b.d)
+	case operators.Subtract:
+		cond, err = decimalExact.Sub(&res.d, &a.d, &b.d)
+	case operators.Multiply:
+		cond, err = decimalExact.Mul(&res.d, &a.d, &b.d)
+	case operators.Divide:
+		if b.d.IsZero() {
+			return types.NewErr("division by zero"), true
+		}
+		if _, err = decimalQuo.Quo(&res.d, &a.d, &b.d); err == nil {
+			err = keepScale(&res.d, &a.d)
+		}
+	default:
+		return nil, false
+	}
+	if err == nil && cond.Inexact() {
+		err = fmt.Errorf("the result has more than %d digits", decimalExact.Precision)
+	}
+	if err != nil {
+		return types.NewErr("decimal %s %s %s: %v", a.Number(), opSymbol[fn], b.Number(), err), true
+	}
+	return res, true
+}
+
+// keepScale drops q's trailing zeros (a quotient has 34 digits) but
+// keeps as many decimal places as the dividend a had: 10.00 / 4 is 2.50,
+// 120.50 / 4 is 30.125, 7 / 3 is 34 digits.
+func keepScale(q, a *apd.Decimal) error {
+	q.Reduce(q)
+	if q.Exponent > 0 {
+		if _, err := decimalExact.Quantize(q, q, 0); err != nil {
+			return err
+		}
+	}
+	if a.Exponent < 0 && q.Exponent > a.Exponent {
+		_, err := decimalExact.Quantize(q, q, a.Exponent)
+		return err
+	}
+	return nil
+}
+
+var opSymbol = map[string]string{operators.Add: "+", operators.Subtract: "-", operators.Multiply: "*", operators.Divide: "/"}
+
+func doubleArith(fn string, a, b float64) celref.Val {
+	switch fn {
+	case operators.Add:
+		return types.Double(a + b)
+	case operators.Subtract:
+		return types.Double(a - b)
+	case operators.Multiply:
+		return types.Double(a * b)
+	}
+	return types.Double(a / b)
+}
+
+// decimalAdapter makes format.Number values decimals, in records at any
+// depth; everything else is the standard registry's.
+type decimalAdapter struct{ *types.Registry }
+
+func (a decimalAdapter) NativeToValue(v any) celref.Val {
+	switch v := v.(type) {
+	case format.Number:
+		d, err := NewDecimal(v)
+		if err != nil {
+			return types.NewErr("%v", err)
+		}
+		return d
+	case map[string]any:
+		return types.NewStringInterfaceMap(a, v)
+	case []any:
+		return types.NewDynamicList(a, v)
+	}
+	return a.Registry.NativeToValue(v)
+}
+
+// decimalOptions declares the decimal type and its functions.
+func decimalOptions() ([]cel.EnvOption, error) {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	unary := func(f func(celref.Val) celref.Val) cel.OverloadOpt { return cel.UnaryBinding(f) }
+	return []cel.EnvOption{
+		cel.CustomTypeAdapter(decimalAdapter{reg}),
+		cel.Types(DecimalType),
+		cel.Function("decimal",
+			cel.Overload("decimal_to_decimal", []*cel.Type{DecimalType}, DecimalType, unary(func(v celref.Val) celref.Val { return v })),
+			cel.Overload("string_to_decimal", []*cel.Type{cel.StringType}, DecimalType, unary(func(v celref.Val) celref.Val {
+				d, err := NewDecimal(format.Number(v.(types.String)))
+				if err != nil {
+					return types.NewErr("decimal(): %v", err)
+				}
+				return d
+			})),
+			cel.Overload("int_to_decimal", []*cel.Type{cel.IntType}, DecimalType, unary(func(v celref.Val) celref.Val {
+				d, _ := asDecimal(v)
+				return d
+			})),
+			cel.Overload("uint_to_decimal", []*cel.Type{cel.UintType}, DecimalType, unary(func(v celref.Val) celref.Val {
+				d, _ := asDecimal(v)
+				return d
+			})),
+			cel.Overload("double_to_decimal", []*cel.Type{cel.DoubleType}, DecimalType, unary(func(v celref.Val) celref.Val {
+				d, err := decimalOfDouble(float64(v.(types.Double)))
+				if err != nil {
+					return types.NewErr("decimal(): %v", err)
+				}
+				return d
+			})),
+		),
+		cel.Function("double", cel.Overload("decimal_to_double", []*cel.Type{DecimalType}, cel.DoubleType,
+			unary(func(v celref.Val) celref.Val { return types.Double(v.(Decimal).float()) }))),
+		cel.Function("int", cel.Overload("decimal_to_int", []*cel.Type{DecimalType}, cel.IntType,
+			unary(func(v celref.Val) celref.Val { return v.(Decimal).toInt() }))),
+		cel.Function("string", cel.Overload("decimal_to_string", []*cel.Type{DecimalType}, cel.StringType,
+			unary(func(v celref.Val) celref.Val { return types.String(v.(Decimal).Number()) }))),
+	}, nil
+}
+
+// numberTypes are the CEL types a decimal mixes with.
+var numberTypes = []*cel.Type{cel.IntType, cel.UintType, cel.DoubleType}
+
+// decimalPairs are the argument pairs of a binary operator with a
+// decimal, and the result type of arithmetic on them.
+func decimalPairs() (pairs [][2]*cel.Type, result []*cel.Type) {
+	pairs = append(pairs, [2]*cel.Type{DecimalType, DecimalType})
+	result = append(result, DecimalType)
+	for _, t := range numberTypes {
+		res := DecimalType
+		if t == cel.DoubleType {
+			res = cel.DoubleType
+		}
+		pairs = append(pairs, [2]*cel.Type{DecimalType, t}, [2]*cel.Type{t, DecimalType})
+		result = append(result, res, res)
+	}
+	return pairs, result
+}
+
+// exactEquality rewrites a == b and a != b, where a decimal may be on
+// either side, into calls that compare decimals with numbers by value
+// whichever side they are on. The interpreter plans == itself, as
+// a.Equal(b): 100 == value.amount would ask the int, which knows no
+// decimals and says false.
+type exactEquality struct{}
+
+const (
+	fnEq = "@exactly_eq"
+	fnNe = "@exactly_ne"
+	fnIn = "@exactly_in"
+)
+
+// isListWithoutNumbers: e is a list literal of constants none of which
+// is a number.
+func isListWithoutNumbers(e ast.Expr) bool {
+	if e.Kind() != ast.ListKind {
+		return false
+	}
+	for _, el := range e.AsList().Elements() {
+		if el.Kind() != ast.LiteralKind {
+			return false
+		}
+		switch el.AsLiteral().(type) {
+		case types.Int, types.Uint, types.Double:
+			return false
+		}
+	}
+	return true
+}
+
+// exactIn is x in c with list elements compared as exactEq does.
+func exactIn(x, c celref.Val) celref.Val {
+	l, ok := c.(traits.Lister)
+	if !ok {
+		if m, ok := c.(traits.Container); ok {
+			return m.Contains(x)
+		}
+		return types.MaybeNoSuchOverloadErr(c)
+	}
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		if exactEq(x, it.Next()) == types.True {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+func (exactEquality) Optimize(ctx *cel.OptimizerContext, a *ast.AST) *ast.AST {
+	for _, e := range ast.MatchDescendants(ast.NavigateAST(a), ast.KindMatcher(ast.CallKind)) {
+		call := e.AsCall()
+		fn := ""
+		args := call.Args()
+		switch call.FunctionName() {
+		case operators.Equals:
+			fn = fnEq
+		case operators.NotEquals:
+			fn = fnNe
+		case operators.In:
+			// A list literal without numbers keeps the interpreter's
+			// own membership test (a hash set for constants).
+			if !mayBeDecimal(a.GetType(args[0].ID())) || isListWithoutNumbers(args[1]) {
+				continue
+			}
+			e.SetKindCase(ctx.NewCall(fnIn, args[0], args[1]))
+			continue
+		default:
+			continue
+		}
+		if !mayBeDecimal(a.GetType(args[0].ID())) || !mayBeDecimal(a.GetType(args[1].ID())) {
+			continue
+		}
+		e.SetKindCase(ctx.NewCall(fn, args[0], args[1]))
+	}
+	return a
+}
+
+// mayBeDecimal: a value of type t may be a decimal or a number.
+func mayBeDecimal(t *cel.Type) bool {
+	if t == nil {
+		return true
+	}
+	switch t.Kind() {
+	case types.DynKind, types.AnyKind, types.IntKind, types.UintKind, types.DoubleKind, types.OpaqueKind:
+		return true
+	}
+	return false
+}
+
+func exactEq(l, r celref.Val) celref.Val {
+	if d, ok := r.(Decimal); ok {
+		return d.Equal(l)
+	}
+	return types.Equal(l, r)
+}
+
+// equalityOptions declares the functions exactEquality calls.
+func equalityOptions() []cel.EnvOption {
+	dd := []*cel.Type{cel.DynType, cel.DynType}
+	return []cel.EnvOption{
+		cel.Function(fnEq, cel.Overload(fnEq+"_dyn", dd, cel.BoolType, cel.BinaryBinding(exactEq))),
+		cel.Function(fnIn, cel.Overload(fnIn+"_dyn", dd, cel.BoolType, cel.BinaryBinding(exactIn))),
+		cel.Function(fnNe, cel.Overload(fnNe+"_dyn", dd, cel.BoolType, cel.BinaryBinding(func(l, r celref.Val) celref.Val {
+			if b, ok := exactEq(l, r).(types.Bool); ok {
+				return !b
+			}
+			return exactEq(l, r)
+		}))),
+	}
+}

@@ -1,0 +1,185 @@
+package topology
+
+import (
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/cel-go/cel"
+	celref "github.com/google/cel-go/common/types/ref"
+
+	"github.com/exactly-dev/exactly/format"
+)
+
+// evalDecimal compiles text as the parser does (checked, then equality
+// rewritten) and evaluates it with value bound.
+func evalDecimal(t *testing.T, text string, value any) celref.Val {
+	t.Helper()
+	env, err := sharedEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast, iss := env.Compile(text)
+	if iss.Err() != nil {
+		t.Fatalf("%s: %v", text, iss.Err())
+	}
+	if ast, iss = equalityRewriter.Optimize(env, ast); iss.Err() != nil {
+		t.Fatalf("%s: %v", text, iss.Err())
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := prg.Eval(activation(value))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// TestDecimalExpressions: a format.Number in a record (an Avro or
+// Protobuf decimal) is an exact decimal to expressions, whichever side of
+// an operator it is on.
+func TestDecimalExpressions(t *testing.T) {
+	order := map[string]any{
+		"amount": format.Number("120.50"),
+		"fee":    format.Number("0.10"),
+		"qty":    int64(3),
+		"rate":   0.5,
+		"lines":  []any{map[string]any{"price": format.Number("19.99")}},
+		"zero":   format.Number("0.00"),
+	}
+	for _, tc := range []struct {
+		expr string
+		want any // bool, or the exact text of a decimal result, or float64
+	}{
+		{"value.amount > 100", true},
+		{"100 < value.amount", true},
+		{"value.amount >= 120.5", true},
+		{"120.5 <= value.amount", true},
+		{"value.amount < 120.5", false},
+		{"value.amount == 120.5", true},
+		{"120.5 == value.amount", true},
+		{"value.amount == decimal('120.500')", true},
+		{"value.amount != 120", true},
+		{"120 != value.amount", true},
+		{"value.zero == 0", true},
+		{"0 == value.zero", true},
+		{"value.amount in [1, 120.50]", true},
+		{"value.amount == 'x'", false},
+		{"value.amount + value.fee", "120.60"},
+		{"value.amount - value.fee", "120.40"},
+		{"value.amount * value.qty", "361.50"},
+		{"value.qty * value.amount", "361.50"},
+		{"1 - value.fee", "0.90"},
+		{"value.amount / 4", "30.125"},
+		{"value.fee + value.fee + value.fee == 0.3", true}, // 0.1+0.1+0.1 != 0.3 in doubles
+		{"-value.fee", "-0.10"},
+		{"value.amount * value.rate", 60.25},
+		{"value.lines[0].price * 2", "39.98"},
+		{"string(value.amount)", "120.50"},
+		{"double(value.amount)", 120.5},
+		{"int(value.amount)", int64(120)},
+		{"int(-value.amount)", int64(-120)},
+		{"decimal(0.1) + decimal(0.2) == decimal('0.3')", true},
+		{"decimal(7) / decimal(3)", "2.333333333333333333333333333333333"},
+		{"type(value.amount) == decimal", true},
+	} {
+		out := evalDecimal(t, tc.expr, order)
+		if out == nil {
+			t.Errorf("%s: error, want %v", tc.expr, tc.want)
+			continue
+		}
+		var got any = out.Value()
+		if d, ok := out.(Decimal); ok {
+			got = string(d.Number())
+		}
+		if _, ok := tc.want.(string); ok && tc.expr[:6] == "string" {
+			got = fmt.Sprint(out.Value())
+		}
+		if got != tc.want {
+			t.Errorf("%s = %v (%T), want %v", tc.expr, got, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"value.amount / value.zero", "value.amount + 'x'", "value.amount < 'x'", "decimal('abc')"} {
+		if out := evalDecimal(t, bad, order); out != nil {
+			t.Errorf("%s = %v, want an error", bad, out)
+		}
+	}
+}
+
+// TestDecimalArithmeticAgainstRationals checks +, -, *, the comparisons
+// and equality of random decimals (either side, with ints) against exact
+// rational arithmetic (math/big), an implementation independent of the
+// one expressions use.
+func TestDecimalArithmeticAgainstRationals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 14))
+	gen := func() string {
+		scale := rng.IntN(5)
+		n := rng.Int64N(2_000_000_000_000) - 1_000_000_000_000
+		if rng.IntN(10) == 0 {
+			n = rng.Int64N(5) - 2
+		}
+		s := big.NewInt(n).String()
+		neg := strings.HasPrefix(s, "-")
+		s = strings.TrimPrefix(s, "-")
+		for len(s) <= scale {
+			s = "0" + s
+		}
+		if scale > 0 {
+			s = s[:len(s)-scale] + "." + s[len(s)-scale:]
+		}
+		if neg {
+			s = "-" + s
+		}
+		return s
+	}
+	rat := func(s string) *big.Rat {
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			t.Fatalf("rat %q", s)
+		}
+		return r
+	}
+	for i := 0; i < 400; i++ {
+		a, b := gen(), gen()
+		k := rng.Int64N(2001) - 1000
+		v := map[string]any{"a": format.Number(a), "b": format.Number(b), "k": k}
+		ra, rb, rk := rat(a), rat(b), new(big.Rat).SetInt64(k)
+		arith := map[string]*big.Rat{
+			"value.a + value.b": new(big.Rat).Add(ra, rb),
+			"value.a - value.b": new(big.Rat).Sub(ra, rb),
+			"value.a * value.b": new(big.Rat).Mul(ra, rb),
+			"value.k * value.a": new(big.Rat).Mul(rk, ra),
+			"value.k - value.b": new(big.Rat).Sub(rk, rb),
+		}
+		for expr, want := range arith {
+			out, ok := evalDecimal(t, expr, v).(Decimal)
+			if !ok {
+				t.Fatalf("%s with a=%s b=%s k=%d: not a decimal", expr, a, b, k)
+			}
+			if got := rat(string(out.Number())); got.Cmp(want) != 0 {
+				t.Fatalf("%s with a=%s b=%s k=%d = %s, want %s", expr, a, b, k, out.Number(), want.FloatString(8))
+			}
+		}
+		cmpAB, cmpKA := ra.Cmp(rb), rk.Cmp(ra)
+		rel := map[string]bool{
+			"value.a < value.b":  cmpAB < 0,
+			"value.a <= value.b": cmpAB <= 0,
+			"value.a > value.b":  cmpAB > 0,
+			"value.a >= value.b": cmpAB >= 0,
+			"value.a == value.b": cmpAB == 0,
+			"value.k < value.a":  cmpKA < 0,
+			"value.k >= value.a": cmpKA >= 0,
+			"value.k == value.a": cmpKA == 0,
+			"value.a != value.k": cmpKA != 0,
+		}
+		for expr, want := range rel {
+			if got := evalDecimal(t, expr, v); got == nil || got.Value() != want {
+				t.Fatalf("%s with a=%s b=%s k=%d = %v, want %v", expr, a, b, k, got, want)
+			}
+		}
+	}
+}
