@@ -17,6 +17,14 @@ func AvroSchemaOf(t *Type) (string, error) {
 	if t == nil || t.Kind != KindRecord {
 		return "", fmt.Errorf("avro: a sink's derived schema must be a record, not %s", kindName(t))
 	}
+	return avroSchemaText(t)
+}
+
+// avroSchemaText is t's Avro schema, whatever its kind.
+func avroSchemaText(t *Type) (string, error) {
+	if t == nil {
+		return "", fmt.Errorf("avro: a derived schema cannot be dyn")
+	}
 	v, err := avroSchemaValue(t, map[string]bool{}, "")
 	if err != nil {
 		return "", err

@@ -25,17 +25,25 @@ import (
 // to write down (dyn, or a step it cannot see through) is an *Error at
 // the expression or the sink that made it so, saying what to change.
 func SinkType(t *Topology, sources map[string]SourceTypes, sink *Node) (*format.Type, error) {
-	d := &deriver{c: &typeChecker{t: t, sources: sources, envs: map[*format.Type]*typedEnv{}, memo: map[*Node]*SourceTypes{}}, sink: sink, memo: map[*Node]*format.Type{}}
-	return d.value(sink)
+	return SinkPartType(t, sources, sink, format.PartValue)
 }
 
 type deriver struct {
 	c    *typeChecker
 	sink *Node
 	memo map[*Node]*format.Type
+	// part is the part of the sink's records derived, format the name
+	// of its format there (avro has no duration and no decimal of
+	// varying scale; protobuf and json_schema have).
+	part    format.Part
+	format  string
+	keyMemo map[*Node]*format.Type
 }
 
 func (d *deriver) errf(pos Pos, key, f string, args ...any) *Error {
+	if d.part == format.PartKey {
+		return &Error{Pos: pos, Key: key, Msg: fmt.Sprintf("sink %s has no key schema given or registered, and ", d.sink.Name) + fmt.Sprintf(f, args...) + "; give the sink's key_format a schema (schema or schema_file), or register one under its key subject"}
+	}
 	return &Error{Pos: pos, Key: key, Msg: fmt.Sprintf("sink %s has no schema given or registered, and ", d.sink.Name) + fmt.Sprintf(f, args...) + "; give the sink a schema (schema or schema_file), or register one under its subject"}
 }
 
@@ -105,6 +113,8 @@ func (d *deriver) derive(n *Node) (*format.Type, error) {
 		return d.mapType(n)
 	case KindAggregate:
 		return d.aggregateType(n)
+	case KindJoin:
+		return d.joinType(n)
 	}
 	return nil, d.errf(n.Pos, d.key(n), "a %s step's output type cannot be derived", n.Kind)
 }
@@ -115,7 +125,7 @@ func (d *deriver) env(n *Node) (*typedEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.c.env(&SourceTypes{Value: in})
+	return d.c.env(&SourceTypes{Key: d.knownKey(n), Value: in})
 }
 
 func (d *deriver) compile(env *typedEnv, e *Expr, key string) (*cel.Ast, error) {
@@ -165,7 +175,7 @@ func (d *deriver) literal(e *Expr, native *ast.AST, m ast.Expr, prov *recordProv
 			}
 		} else {
 			var why string
-			if ft, why = fromCEL(prov, native.GetType(v.ID())); ft == nil {
+			if ft, why = d.fromCEL(prov, native.GetType(v.ID())); ft == nil {
 				return nil, d.errf(d.at(e, native, k.ID()), key, "field %q is %s: convert it (int(...), double(...), string(...)) so its type is known", field, why)
 			}
 		}
@@ -207,7 +217,7 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, why := fromCEL(env.prov, a.OutputType())
+		t, why := d.fromCEL(env.prov, a.OutputType())
 		if t == nil {
 			return nil, d.errf(e.Pos, key, "it is %s: convert it (int(...), double(...), string(...)) so its type is known", why)
 		}
@@ -239,6 +249,10 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 			t = &format.Type{Kind: format.KindInt}
 		case col.Scale >= 0 && (col.Func == AggSum || col.Func == AggAvg || col.Func == AggMin || col.Func == AggMax):
 			t = &format.Type{Kind: format.KindDecimal, Scale: col.Scale}
+		case (col.Func == AggSum || col.Func == AggAvg) && d.format != format.Avro:
+			// Number, its scale per value: confluent.type.Decimal
+			// and JSON numbers carry it.
+			t = &format.Type{Kind: format.KindDecimal}
 		case col.Func == AggSum || col.Func == AggAvg:
 			return nil, d.errf(col.Of.Pos, k, "a %s without scale has as many decimal places as its inputs, which no Avro decimal holds: give the column a scale", col.Func)
 		default:
@@ -260,8 +274,14 @@ func nullable(t *format.Type) *format.Type {
 	return &c
 }
 
+// fromCEL is fromCEL for d's format: a duration for the formats that
+// have one.
+func (d *deriver) fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
+	return fromCEL(prov, ct, d.format != format.Avro)
+}
+
 // fromCEL is the format type of CEL type ct, or nil and why not.
-func fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
+func fromCEL(prov *recordProvider, ct *cel.Type, durations bool) (*format.Type, string) {
 	if ct == nil {
 		return nil, "of no known type"
 	}
@@ -278,10 +298,14 @@ func fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
 		return &format.Type{Kind: format.KindBytes}, ""
 	case types.TimestampKind:
 		return &format.Type{Kind: format.KindTimestamp}, ""
+	case types.DurationKind:
+		if durations {
+			return &format.Type{Kind: format.KindDuration}, ""
+		}
 	case types.NullTypeKind:
 		return &format.Type{Kind: format.KindNull, Nullable: true}, ""
 	case types.ListKind:
-		e, why := fromCEL(prov, ct.Parameters()[0])
+		e, why := fromCEL(prov, ct.Parameters()[0], durations)
 		if e == nil {
 			return nil, "a list of values " + why
 		}
@@ -290,7 +314,7 @@ func fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
 		if ct.Parameters()[0].Kind() != types.StringKind {
 			return nil, "a map whose keys are not strings"
 		}
-		e, why := fromCEL(prov, ct.Parameters()[1])
+		e, why := fromCEL(prov, ct.Parameters()[1], durations)
 		if e == nil {
 			return nil, "a map of values " + why
 		}

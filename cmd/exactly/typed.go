@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exactly-dev/exactly/format"
@@ -12,8 +13,9 @@ import (
 // typeCheck asks the registry for the schema of every source whose
 // format has one (format.Factory.Type) and type-checks the expressions
 // that see those records (topology.CheckTypes). Sources of the other
-// formats stay dyn. Then it gives every avro sink with no schema, given
-// or registered, one derived from what reaches it (deriveSinkSchemas).
+// formats stay dyn. Then it gives every avro, protobuf and json_schema
+// sink key and value with no schema, given or registered, one derived
+// from what reaches it (deriveSinkSchemas).
 func typeCheck(ctx context.Context, topo *topology.Topology, deps format.Deps) error {
 	sources := map[string]topology.SourceTypes{}
 	for _, n := range topo.Sources {
@@ -45,43 +47,72 @@ func typeCheck(ctx context.Context, topo *topology.Topology, deps format.Deps) e
 	return deriveSinkSchemas(ctx, topo, deps, sources)
 }
 
-// deriveSinkSchemas sets the schema option of every avro sink that has
-// none (no schema, schema_file or version) and whose subject has no
-// schema registered, to an Avro schema of the CEL type of the values
-// that reach it (topology.SinkType, format.AvroSchemaOf). The sink then
-// registers it at start, as if it had been given. A type too dynamic to
-// derive is an error naming the expression's file:line:col.
+// deriveSinkSchemas sets the schema option of every sink key and value
+// whose format derives one (avro, protobuf, json_schema) and has none
+// (no schema, schema_file or version) and whose subject has no schema
+// registered, to a schema of the CEL type of what reaches it
+// (topology.SinkPartType, format.DeriveSchema). The sink then registers
+// it at start, as if it had been given. A type too dynamic to derive is
+// an error naming the expression's file:line:col.
 func deriveSinkSchemas(ctx context.Context, topo *topology.Topology, deps format.Deps, sources map[string]topology.SourceTypes) error {
-	f, ok := format.Standard().Lookup(format.Avro)
-	if !ok || f.Type == nil {
-		return nil
-	}
 	for _, n := range topo.Sinks {
-		if n.Format.Name != format.Avro || n.Format.Options["schema"] != nil || n.Format.Options["schema_file"] != nil || n.Format.Options["version"] != nil {
-			continue
+		for _, part := range []struct {
+			f *topology.Format
+			p format.Part
+		}{{&n.KeyFormat, format.PartKey}, {&n.Format, format.PartValue}} {
+			o := part.f.Options
+			if !format.Derives(part.f.Name) || o["schema"] != nil || o["schema_file"] != nil || o["version"] != nil {
+				continue
+			}
+			f, ok := format.Standard().Lookup(part.f.Name)
+			if !ok || f.Type == nil {
+				continue
+			}
+			registered, err := f.Type(ctx, part.p, n.Topic, o, deps)
+			if err != nil {
+				return fmt.Errorf("sink %s (topic %s): the schema of its %s: %w", n.Name, n.Topic, part.p, err)
+			}
+			if registered != nil {
+				continue // the subject's latest version is written with
+			}
+			t, err := topology.SinkPartType(topo, sources, n, part.p)
+			if err != nil {
+				return err
+			}
+			if msg, ok := o["message"].(string); ok && part.f.Name == format.Protobuf && t != nil && t.Kind == format.KindRecord {
+				t = messageNamed(t, msg)
+			}
+			text, err := format.DeriveSchema(part.f.Name, part.p, t)
+			if err != nil {
+				if part.p == format.PartKey {
+					return fmt.Errorf("sink %s (topic %s): its key: %w", n.Name, n.Topic, err)
+				}
+				return fmt.Errorf("sink %s (topic %s): %w", n.Name, n.Topic, err)
+			}
+			opts := format.Options{"schema": text}
+			for k, v := range o {
+				opts[k] = v
+			}
+			part.f.Options = opts
 		}
-		registered, err := f.Type(ctx, format.PartValue, n.Topic, n.Format.Options, deps)
-		if err != nil {
-			return fmt.Errorf("sink %s (topic %s): the schema of its value: %w", n.Name, n.Topic, err)
-		}
-		if registered != nil {
-			continue // the subject's latest version is written with
-		}
-		t, err := topology.SinkType(topo, sources, n)
-		if err != nil {
-			return err
-		}
-		text, err := format.AvroSchemaOf(t)
-		if err != nil {
-			return fmt.Errorf("sink %s (topic %s): %w", n.Name, n.Topic, err)
-		}
-		opts := format.Options{"schema": text}
-		for k, v := range n.Format.Options {
-			opts[k] = v
-		}
-		n.Format.Options = opts
 	}
 	return nil
+}
+
+// messageNamed is record t renamed after a protobuf sink's message option
+// (a full name, or a name in the derived file's package), so that the
+// derived file has the message the sink writes, and the record_name
+// subject strategies name the subject after it.
+func messageNamed(t *format.Type, msg string) *format.Type {
+	msg = strings.TrimPrefix(msg, ".")
+	if !strings.Contains(msg, ".") {
+		if i := strings.LastIndexByte(t.Name, '.'); i >= 0 {
+			msg = t.Name[:i] + "." + msg
+		}
+	}
+	c := *t
+	c.Name = msg
+	return &c
 }
 
 // validateTypes is typeCheck for `exactly validate --registry`: it gives

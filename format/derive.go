@@ -1,0 +1,33 @@
+package format
+
+import "fmt"
+
+// Derives reports whether a sink of format name with no schema, given or
+// registered, can have one derived from the type of what it writes
+// (DeriveSchema).
+func Derives(name string) bool {
+	return name == Avro || name == Protobuf || name == JSONSchema
+}
+
+// DeriveSchema writes t, the type derived for part of a sink's records,
+// as a schema of format name: AvroSchemaOf, ProtoSchemaOf or
+// JSONSchemaOf. A key may be any type in Avro and JSON Schema (a group
+// value is often a string); a value, and any protobuf schema, must be a
+// record.
+func DeriveSchema(name string, part Part, t *Type) (string, error) {
+	switch name {
+	case Avro:
+		if part == PartKey && t != nil && t.Kind != KindRecord {
+			return avroSchemaText(t)
+		}
+		return AvroSchemaOf(t)
+	case Protobuf:
+		return ProtoSchemaOf(t)
+	case JSONSchema:
+		if part == PartValue && (t == nil || t.Kind != KindRecord) {
+			return "", fmt.Errorf("json_schema: a sink's derived schema must be a record, not %s", kindName(t))
+		}
+		return JSONSchemaOf(t)
+	}
+	return "", fmt.Errorf("format %s has no schema to derive", name)
+}
