@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
+	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 
 	"github.com/exactly-dev/exactly/format"
@@ -149,7 +150,7 @@ func (d *deriver) exprType(env *typedEnv, e *Expr, key, name string) (*format.Ty
 	if root.Kind() == ast.MapKind && allStringKeys(root) {
 		return d.literal(e, native, root, env.prov, name, key)
 	}
-	t, why := d.fromCEL(env.prov, a.OutputType())
+	t, why := d.exprType2(env.prov, native, root)
 	if t == nil {
 		return nil, d.errf(e.Pos, key, "it is %s: convert it (int(...), double(...), string(...)) or make it a map literal so its type is known", why)
 	}
@@ -235,4 +236,28 @@ func (d *deriver) joinType(n *Node) (*format.Type, error) {
 		return nil, err
 	}
 	return d.exprType(&typedEnv{env: env, prov: prov}, j.Output, d.key(n)+".join.output", d.recordName(n))
+}
+
+// exprType2 is the format type of subexpression v of native: as its CEL
+// type says, except that c ? null : x (or c ? x : null) is x's type made
+// nullable, where CEL's type of it is null.
+func (d *deriver) exprType2(prov *recordProvider, native *ast.AST, v ast.Expr) (*format.Type, string) {
+	if v.Kind() == ast.CallKind && v.AsCall().FunctionName() == operators.Conditional && len(v.AsCall().Args()) == 3 {
+		a, b := v.AsCall().Args()[1], v.AsCall().Args()[2]
+		if isNullLiteral(a) {
+			a, b = b, a
+		}
+		if isNullLiteral(b) && !isNullLiteral(a) {
+			t, why := d.exprType2(prov, native, a)
+			if t == nil {
+				return nil, why
+			}
+			return nullable(t), ""
+		}
+	}
+	return d.fromCEL(prov, native.GetType(v.ID()))
+}
+
+func isNullLiteral(e ast.Expr) bool {
+	return e.Kind() == ast.LiteralKind && e.AsLiteral() == types.NullValue
 }

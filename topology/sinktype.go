@@ -175,7 +175,7 @@ func (d *deriver) literal(e *Expr, native *ast.AST, m ast.Expr, prov *recordProv
 			}
 		} else {
 			var why string
-			if ft, why = d.fromCEL(prov, native.GetType(v.ID())); ft == nil {
+			if ft, why = d.exprType2(prov, native, v); ft == nil {
 				return nil, d.errf(d.at(e, native, k.ID()), key, "field %q is %s: convert it (int(...), double(...), string(...)) so its type is known", field, why)
 			}
 		}

@@ -26,21 +26,30 @@ import (
 
 var updateDerive = flag.Bool("update-derive", false, "rewrite testdata/registry/derive/*.golden")
 
-// TestDeriveSinkSchema: an avro sink with no schema, given or
-// registered, gets one derived from the CEL type of what reaches it (an
-// aggregate's rows, a map literal's fields); a type too dynamic to write
-// down is an error at the expression's file:line:col. Each pipeline's
-// schema (or error) is in its golden file.
+// TestDeriveSinkSchema: an avro, protobuf or json_schema sink with no
+// schema, given or registered, gets one derived from the CEL type of what
+// reaches it (an aggregate's rows, a map literal's fields, a join's
+// output), for its value and its key; a type too dynamic to write down is
+// an error at the expression's file:line:col. Each pipeline's schemas (or
+// error) are in its golden file: the value's, then the key's after
+// "--- key".
 func TestDeriveSinkSchema(t *testing.T) {
 	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral"} {
+	users, err := os.ReadFile("../../testdata/registry/derive/users.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral",
+		"proto_revenue", "proto_windowed", "proto_map", "proto_join", "proto_lists",
+		"json_windowed", "json_map", "avro_key", "key_dyn"} {
 		t.Run(name, func(t *testing.T) {
 			reg := srfake.New()
 			defer reg.Close()
 			reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
+			reg.SeedSchema("users-value", 1, 2, sr.Schema{Schema: string(users)})
 			file := filepath.Join("../../testdata/registry/derive", name+".yaml")
 			topo, err := topology.Load(file)
 			if err != nil {
@@ -56,12 +65,10 @@ func TestDeriveSinkSchema(t *testing.T) {
 			if err := typeCheck(context.Background(), topo, format.Deps{Schemas: schemas}); err != nil {
 				got = err.Error() + "\n"
 			} else {
-				text, _ := topo.Sinks[0].Format.Options["schema"].(string)
-				var b bytes.Buffer
-				if err := json.Indent(&b, []byte(text), "", "  "); err != nil {
-					t.Fatalf("derived schema %q: %v", text, err)
+				got = derivedText(t, topo.Sinks[0].Format)
+				if k := derivedText(t, topo.Sinks[0].KeyFormat); k != "" {
+					got += "--- key\n" + k
 				}
-				got = b.String() + "\n"
 			}
 			golden := filepath.Join("../../testdata/registry/derive", name+".golden")
 			if *updateDerive {
@@ -78,6 +85,20 @@ func TestDeriveSinkSchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+// derivedText is the schema option of f, JSON indented; "" when none.
+func derivedText(t *testing.T, f topology.Format) string {
+	t.Helper()
+	text, _ := f.Options["schema"].(string)
+	if text == "" || f.Name == format.Protobuf {
+		return text
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, []byte(text), "", "  "); err != nil {
+		t.Fatalf("derived schema %q: %v", text, err)
+	}
+	return b.String() + "\n"
 }
 
 // TestDeriveSinkSchemaRegistered: a sink whose subject already has a
