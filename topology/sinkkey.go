@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/google/cel-go/cel"
@@ -74,6 +75,9 @@ func (d *deriver) keyInput(n *Node) (*format.Type, error) {
 			continue // keyed as this stream
 		}
 		t, err := d.keyType(in)
+		if lateOnly(n, in) {
+			t, err = d.keyInput(in) // late records keep their key
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -260,4 +264,22 @@ func (d *deriver) exprType2(prov *recordProvider, native *ast.AST, v ast.Expr) (
 
 func isNullLiteral(e ast.Expr) bool {
 	return e.Kind() == ast.LiteralKind && e.AsLiteral() == types.NullValue
+}
+
+// fedBy is the type of the values in sends n: its output's, or for the
+// sink of a window's late records (late: {to: SINK}) the window's input
+// records'.
+func (d *deriver) fedBy(n, in *Node) (*format.Type, error) {
+	if in.Kind != KindAggregate || in.Aggregate.Window == nil || in.Aggregate.Window.LateTo != n {
+		return d.value(in)
+	}
+	if !lateOnly(n, in) {
+		return nil, d.errf(n.Pos, d.key(n), "it gets both the rows of %s and its late records, which are of different types", in.Name)
+	}
+	return d.input(in)
+}
+
+// lateOnly reports whether sink n gets only the late records of in.
+func lateOnly(n, in *Node) bool {
+	return in.Aggregate != nil && in.Aggregate.Window != nil && in.Aggregate.Window.LateTo == n && !slices.Contains(in.Outputs, n)
 }

@@ -64,7 +64,7 @@ func (d *deriver) value(n *Node) (*format.Type, error) {
 func (d *deriver) input(n *Node) (*format.Type, error) {
 	var got *format.Type
 	for i, in := range n.Inputs {
-		t, err := d.value(in)
+		t, err := d.fedBy(n, in)
 		if err != nil {
 			return nil, err
 		}
