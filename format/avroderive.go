@@ -91,7 +91,7 @@ func avroSchemaValue(t *Type, defined map[string]bool, path string) (any, error)
 			}
 			ft, err := avroSchemaValue(f.Type, defined, fp)
 			if err != nil {
-				return nil, err
+				return nil, derivedFieldErr(t.Name, f.Name, err)
 			}
 			field := avroField{Name: f.Name, Type: ft}
 			if f.Type.Nullable {

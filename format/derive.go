@@ -1,6 +1,9 @@
 package format
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Derives reports whether a sink of format name with no schema, given or
 // registered, can have one derived from the type of what it writes
@@ -30,4 +33,25 @@ func DeriveSchema(name string, part Part, t *Type) (string, error) {
 		return JSONSchemaOf(t)
 	}
 	return "", fmt.Errorf("format %s has no schema to derive", name)
+}
+
+// FieldError is a derived schema's refusal of one field of a record
+// (its type has no field of the format), so that the caller can place it
+// at the expression that made the field.
+type FieldError struct {
+	Record, Field string // the record's full name and the field's name
+	Err           error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// derivedFieldErr wraps err as a FieldError of record's field, unless it is one
+// already (of a record nested in it: the innermost names the place).
+func derivedFieldErr(record, field string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return &FieldError{Record: record, Field: field, Err: err}
 }

@@ -179,7 +179,7 @@ func (w *jsonSchemaWriterOf) record(t *Type, path string) (jsonObject, error) {
 		}
 		s, err := w.schema(f.Type, fp)
 		if err != nil {
-			return nil, err
+			return nil, derivedFieldErr(t.Name, f.Name, err)
 		}
 		props = append(props, jsonMember{f.Name, s})
 		if !f.Type.Nullable {

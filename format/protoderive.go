@@ -106,11 +106,11 @@ func (w *protoWriterOf) message(r *Type) error {
 	var b strings.Builder
 	for i, f := range r.Fields {
 		if !protoFieldName.MatchString(f.Name) {
-			return fmt.Errorf("protobuf: field %s of record %s is not a protobuf field name (a letter, then letters, digits and _): rename it in the map literal", f.Name, r.Name)
+			return derivedFieldErr(r.Name, f.Name, fmt.Errorf("protobuf: field %s of record %s is not a protobuf field name (a letter, then letters, digits and _): rename it in the map literal", f.Name, r.Name))
 		}
 		label, typ, err := w.fieldType(f.Type, r.Name+"."+f.Name)
 		if err != nil {
-			return err
+			return derivedFieldErr(r.Name, f.Name, err)
 		}
 		fmt.Fprintf(&b, "  %s%s %s = %d;\n", label, typ, f.Name, i+1)
 	}

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -24,13 +25,24 @@ import (
 // the rows are keyed); every other step keeps the key it gets (a join
 // this stream's, a table-table join its from table's).
 func SinkPartType(t *Topology, sources map[string]SourceTypes, sink *Node, part format.Part) (*format.Type, error) {
+	typ, _, err := newDeriver(t, sources, sink, part)
+	return typ, err
+}
+
+// newDeriver derives the type of part of sink's records, and returns the
+// deriver that did, which knows where each record field was made.
+func newDeriver(t *Topology, sources map[string]SourceTypes, sink *Node, part format.Part) (*format.Type, *deriver, error) {
 	d := &deriver{c: &typeChecker{t: t, sources: sources, envs: map[*format.Type]*typedEnv{}, memo: map[*Node]*SourceTypes{}},
 		sink: sink, memo: map[*Node]*format.Type{}, keyMemo: map[*Node]*format.Type{}, part: part, format: sink.Format.Name}
+	var typ *format.Type
+	var err error
 	if part == format.PartKey {
 		d.format = sink.KeyFormat.Name
-		return d.keyType(sink)
+		typ, err = d.keyType(sink)
+	} else {
+		typ, err = d.value(sink)
 	}
-	return d.value(sink)
+	return typ, d, err
 }
 
 // knownKey is the type of the keys n reads, nil when dyn or not
@@ -184,6 +196,7 @@ func (d *deriver) groupType(n *Node) (*format.Type, error) {
 		if t == nil {
 			return nil, d.errf(g.Expr.Pos, k, "it is %s: convert it (int(...), double(...), string(...)) so its type is known", why)
 		}
+		d.madeAt(rec.Name, g.Name, g.Expr.Pos, k)
 		rec.Fields = append(rec.Fields, format.Field{Name: g.Name, Type: t})
 	}
 	if agg.Window != nil {
@@ -282,4 +295,66 @@ func (d *deriver) fedBy(n, in *Node) (*format.Type, error) {
 // lateOnly reports whether sink n gets only the late records of in.
 func lateOnly(n, in *Node) bool {
 	return in.Aggregate != nil && in.Aggregate.Window != nil && in.Aggregate.Window.LateTo == n && !slices.Contains(in.Outputs, n)
+}
+
+// fieldAt is where a derived record's field was made.
+type fieldAt struct {
+	pos Pos
+	key string
+}
+
+func (d *deriver) madeAt(record, field string, pos Pos, key string) {
+	if d.fieldPos == nil {
+		d.fieldPos = map[[2]string]fieldAt{}
+	}
+	d.fieldPos[[2]string{record, field}] = fieldAt{pos, key}
+}
+
+// SinkSchema is the schema derived for part of sink's records, in the
+// sink's format there (avro, protobuf or json_schema; see
+// format.DeriveSchema), of the type SinkPartType derives. A field the
+// format has no type for is an *Error at the expression that made it. A
+// protobuf sink's message option, when set, names the message.
+func SinkSchema(t *Topology, sources map[string]SourceTypes, sink *Node, part format.Part) (string, error) {
+	typ, d, err := newDeriver(t, sources, sink, part)
+	if err != nil {
+		return "", err
+	}
+	f := sink.Format
+	if part == format.PartKey {
+		f = sink.KeyFormat
+	}
+	root := ""
+	if msg, ok := f.Options["message"].(string); ok && f.Name == format.Protobuf && typ != nil && typ.Kind == format.KindRecord {
+		root = typ.Name
+		typ = messageNamed(typ, msg)
+	}
+	text, err := format.DeriveSchema(f.Name, part, typ)
+	var fe *format.FieldError
+	if errors.As(err, &fe) {
+		rec := fe.Record
+		if root != "" && rec == typ.Name {
+			rec = root
+		}
+		if at, ok := d.fieldPos[[2]string{rec, fe.Field}]; ok {
+			return "", d.errf(at.pos, at.key, "%v", fe.Err)
+		}
+	}
+	return text, err
+}
+
+// messageNamed is record t renamed after a protobuf sink's message
+// option (a full name, or a name in the derived file's package), so that
+// the derived file has the message the sink writes, and the record_name
+// subject strategies name the subject after it.
+func messageNamed(t *format.Type, msg string) *format.Type {
+	msg = strings.TrimPrefix(msg, ".")
+	if !strings.Contains(msg, ".") {
+		if i := strings.LastIndexByte(t.Name, '.'); i >= 0 {
+			msg = t.Name[:i] + "." + msg
+		}
+	}
+	c := *t
+	c.Name = msg
+	return &c
 }

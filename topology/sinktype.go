@@ -38,6 +38,9 @@ type deriver struct {
 	part    format.Part
 	format  string
 	keyMemo map[*Node]*format.Type
+	// fieldPos is where each record field derived was made (by record
+	// name and field), for errors about it from the format.
+	fieldPos map[[2]string]fieldAt
 }
 
 func (d *deriver) errf(pos Pos, key, f string, args ...any) *Error {
@@ -182,6 +185,7 @@ func (d *deriver) literal(e *Expr, native *ast.AST, m ast.Expr, prov *recordProv
 		if me.IsOptional() {
 			ft = nullable(ft)
 		}
+		d.madeAt(name, field, d.at(e, native, k.ID()), key)
 		rec.Fields = append(rec.Fields, format.Field{Name: field, Type: ft})
 	}
 	return rec, nil
@@ -233,6 +237,7 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 		if err != nil {
 			return nil, err
 		}
+		d.madeAt(rec.Name, g.Name, g.Expr.Pos, k)
 		rec.Fields = append(rec.Fields, format.Field{Name: g.Name, Type: t})
 	}
 	if agg.Window != nil {
@@ -263,6 +268,7 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 		if col.Where != nil && col.Func != AggCount {
 			t = nullable(t) // no value passed where: null, as in SQL
 		}
+		d.madeAt(rec.Name, col.Name, col.fnPos, k)
 		rec.Fields = append(rec.Fields, format.Field{Name: col.Name, Type: t})
 	}
 	return rec, nil

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/exactly-dev/exactly/format"
@@ -51,7 +51,7 @@ func typeCheck(ctx context.Context, topo *topology.Topology, deps format.Deps) e
 // whose format derives one (avro, protobuf, json_schema) and has none
 // (no schema, schema_file or version) and whose subject has no schema
 // registered, to a schema of the CEL type of what reaches it
-// (topology.SinkPartType, format.DeriveSchema). The sink then registers
+// (topology.SinkSchema). The sink then registers
 // it at start, as if it had been given. A type too dynamic to derive is
 // an error naming the expression's file:line:col.
 func deriveSinkSchemas(ctx context.Context, topo *topology.Topology, deps format.Deps, sources map[string]topology.SourceTypes) error {
@@ -75,19 +75,16 @@ func deriveSinkSchemas(ctx context.Context, topo *topology.Topology, deps format
 			if registered != nil {
 				continue // the subject's latest version is written with
 			}
-			t, err := topology.SinkPartType(topo, sources, n, part.p)
-			if err != nil {
-				return err
-			}
-			if msg, ok := o["message"].(string); ok && part.f.Name == format.Protobuf && t != nil && t.Kind == format.KindRecord {
-				t = messageNamed(t, msg)
-			}
-			text, err := format.DeriveSchema(part.f.Name, part.p, t)
-			if err != nil {
+			text, err := topology.SinkSchema(topo, sources, n, part.p)
+			var terr *topology.Error
+			if err != nil && !errors.As(err, &terr) {
 				if part.p == format.PartKey {
 					return fmt.Errorf("sink %s (topic %s): its key: %w", n.Name, n.Topic, err)
 				}
 				return fmt.Errorf("sink %s (topic %s): %w", n.Name, n.Topic, err)
+			}
+			if err != nil {
+				return err
 			}
 			opts := format.Options{"schema": text}
 			for k, v := range o {
@@ -97,22 +94,6 @@ func deriveSinkSchemas(ctx context.Context, topo *topology.Topology, deps format
 		}
 	}
 	return nil
-}
-
-// messageNamed is record t renamed after a protobuf sink's message option
-// (a full name, or a name in the derived file's package), so that the
-// derived file has the message the sink writes, and the record_name
-// subject strategies name the subject after it.
-func messageNamed(t *format.Type, msg string) *format.Type {
-	msg = strings.TrimPrefix(msg, ".")
-	if !strings.Contains(msg, ".") {
-		if i := strings.LastIndexByte(t.Name, '.'); i >= 0 {
-			msg = t.Name[:i] + "." + msg
-		}
-	}
-	c := *t
-	c.Name = msg
-	return &c
 }
 
 // validateTypes is typeCheck for `exactly validate --registry`: it gives
