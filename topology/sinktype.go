@@ -19,7 +19,8 @@ import (
 // expression's type; an aggregate's rows are a record of the group
 // columns, window_start and window_end, then the columns (count: int;
 // sum, avg, min and max with scale: decimal of that scale; min, max,
-// first and last: their of's type). Filters, keys, headers, routes and
+// first and last: their of's type); a join's is its output
+// expression's (see SinkPartType). Filters, keys, headers, routes and
 // dedupes keep the type they get; a source's is its schema's
 // (sources, as CheckTypes takes them). A value whose type is too dynamic
 // to write down (dyn, or a step it cannot see through) is an *Error at
