@@ -210,10 +210,11 @@ func (d *deriver) groupType(n *Node) (*format.Type, error) {
 // joinType is the type of a join's output: its output expression over
 // value (this stream's, or the from table's rows), key and table (the
 // table's rows: a table source's schema or an aggregate's rows) or other
-// (the other stream's values). table and other are typed as their rows,
-// not as nullable: CEL compares a record with null, and an expression
-// that reads a field of a missing row fails at run time whatever its
-// type.
+// (the other stream's values). A side that may be missing (table or
+// other in a left join, either in an outer one) is typed as its record
+// with every field nullable: CEL has no nullable record (it would be
+// dyn), but compares a record with null, so table == null ? null :
+// table.name is a nullable string, as it is at run time.
 func (d *deriver) joinType(n *Node) (*format.Type, error) {
 	j := n.Join
 	var vt *format.Type
@@ -241,6 +242,12 @@ func (d *deriver) joinType(n *Node) (*format.Type, error) {
 		if ot, err = d.value(side); err != nil {
 			return nil, err
 		}
+	}
+	if j.Type == JoinLeft || j.Type == JoinOuter {
+		ot = fieldsNullable(ot)
+	}
+	if j.Type == JoinOuter {
+		vt = fieldsNullable(vt)
 	}
 	base, err := types.NewRegistry()
 	if err != nil {
@@ -356,5 +363,19 @@ func messageNamed(t *format.Type, msg string) *format.Type {
 	}
 	c := *t
 	c.Name = msg
+	return &c
+}
+
+// fieldsNullable is record t with every field nullable (t itself when it
+// is not a record).
+func fieldsNullable(t *format.Type) *format.Type {
+	if t == nil || t.Kind != format.KindRecord {
+		return t
+	}
+	c := *t
+	c.Fields = make([]format.Field, len(t.Fields))
+	for i, f := range t.Fields {
+		c.Fields[i] = format.Field{Name: f.Name, Type: nullable(f.Type)}
+	}
 	return &c
 }
