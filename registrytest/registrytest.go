@@ -12,7 +12,7 @@
 // is not on PyPI.
 //
 // The registry is built once from Maven Central into
-// .cache/apicurio-<Version> (see apicurio/pom.xml for why it is built,
+// .cache/apicurio-<Version>-<buildRev> (see apicurio/pom.xml for why it is built,
 // not downloaded) and started once per test binary, shared by its
 // tests: each names its subjects uniquely.
 package registrytest
@@ -43,6 +43,11 @@ const Env = "EXACTLY_TEST_REGISTRY"
 
 // Version is the Apicurio Registry release apicurio/pom.xml builds.
 const Version = "2.4.2.Final"
+
+// buildRev names the cache of a build of apicurio/pom.xml: bump it when
+// the pom changes, so that a cache built from an older one is rebuilt.
+// 2: okio pinned to 3.3.0 (Protobuf schemas with imports registered).
+const buildRev = "2"
 
 // Real reports whether the tests run against Apicurio Registry.
 func Real() bool { return os.Getenv(Env) == "apicurio" }
@@ -79,7 +84,7 @@ func moduleRoot() (string, error) {
 }
 
 // Jar returns the runnable registry jar, building it with Maven into
-// .cache/apicurio-<Version> when missing. Test binaries of several
+// .cache/apicurio-<Version>-<buildRev> when missing. Test binaries of several
 // packages may call it at once: a file lock lets one build while the
 // others wait.
 func Jar() (string, error) {
@@ -88,7 +93,7 @@ func Jar() (string, error) {
 		return "", err
 	}
 	cache := filepath.Join(root, ".cache")
-	dir := filepath.Join(cache, "apicurio-"+Version)
+	dir := filepath.Join(cache, "apicurio-"+Version+"-"+buildRev)
 	jar := filepath.Join(dir, "apicurio-registry-runner.jar")
 	if _, err := os.Stat(jar); err == nil {
 		return jar, nil
@@ -96,7 +101,7 @@ func Jar() (string, error) {
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", err
 	}
-	lock, err := os.OpenFile(filepath.Join(cache, "apicurio-"+Version+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(cache, "apicurio-"+Version+"-"+buildRev+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return "", err
 	}
