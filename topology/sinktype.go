@@ -281,14 +281,16 @@ func nullable(t *format.Type) *format.Type {
 	return &c
 }
 
-// fromCEL is fromCEL for d's format: a duration for the formats that
-// have one.
+// fromCEL is fromCEL for d's format: protobuf and json_schema have
+// durations, and decimals of any scale (confluent.type.Decimal carries
+// its scale per value, a JSON number its digits).
 func (d *deriver) fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, string) {
 	return fromCEL(prov, ct, d.format != format.Avro)
 }
 
-// fromCEL is the format type of CEL type ct, or nil and why not.
-func fromCEL(prov *recordProvider, ct *cel.Type, durations bool) (*format.Type, string) {
+// fromCEL is the format type of CEL type ct, or nil and why not; flexible:
+// the format has durations and decimals of any scale.
+func fromCEL(prov *recordProvider, ct *cel.Type, flexible bool) (*format.Type, string) {
 	if ct == nil {
 		return nil, "of no known type"
 	}
@@ -306,13 +308,13 @@ func fromCEL(prov *recordProvider, ct *cel.Type, durations bool) (*format.Type, 
 	case types.TimestampKind:
 		return &format.Type{Kind: format.KindTimestamp}, ""
 	case types.DurationKind:
-		if durations {
+		if flexible {
 			return &format.Type{Kind: format.KindDuration}, ""
 		}
 	case types.NullTypeKind:
 		return &format.Type{Kind: format.KindNull, Nullable: true}, ""
 	case types.ListKind:
-		e, why := fromCEL(prov, ct.Parameters()[0], durations)
+		e, why := fromCEL(prov, ct.Parameters()[0], flexible)
 		if e == nil {
 			return nil, "a list of values " + why
 		}
@@ -321,7 +323,7 @@ func fromCEL(prov *recordProvider, ct *cel.Type, durations bool) (*format.Type, 
 		if ct.Parameters()[0].Kind() != types.StringKind {
 			return nil, "a map whose keys are not strings"
 		}
-		e, why := fromCEL(prov, ct.Parameters()[1], durations)
+		e, why := fromCEL(prov, ct.Parameters()[1], flexible)
 		if e == nil {
 			return nil, "a map of values " + why
 		}
@@ -332,6 +334,9 @@ func fromCEL(prov *recordProvider, ct *cel.Type, durations bool) (*format.Type, 
 		}
 	case types.OpaqueKind:
 		if ct.TypeName() == DecimalType.TypeName() {
+			if flexible {
+				return &format.Type{Kind: format.KindDecimal}, ""
+			}
 			return nil, "a decimal, whose scale only a schema fixes"
 		}
 	}

@@ -42,14 +42,19 @@ func TestDeriveSinkSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	payments, err := os.ReadFile("../../testdata/registry/derive/payments.avsc")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral",
 		"proto_revenue", "proto_windowed", "proto_map", "proto_join", "proto_lists",
-		"json_windowed", "json_map", "avro_key", "key_dyn", "late", "proto_message", "json_stream_join", "proto_fk_join"} {
+		"json_windowed", "json_map", "avro_key", "key_dyn", "late", "proto_message", "json_stream_join", "proto_fk_join", "proto_decimal"} {
 		t.Run(name, func(t *testing.T) {
 			reg := srfake.New()
 			defer reg.Close()
 			reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
 			reg.SeedSchema("users-value", 1, 2, sr.Schema{Schema: string(users)})
+			reg.SeedSchema("payments-value", 1, 3, sr.Schema{Schema: string(payments)})
 			file := filepath.Join("../../testdata/registry/derive", name+".yaml")
 			topo, err := topology.Load(file)
 			if err != nil {
