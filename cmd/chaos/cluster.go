@@ -269,7 +269,7 @@ func (c *cluster) waitTxnOpen(ctx context.Context, inst *instance, d time.Durati
 }
 
 // txnOpen asks the broker whether inst's current process has a transaction
-// open right now. A transaction that began before the process started is
+// open right now, with records on the output topic. A transaction that began before the process started is
 // its killed predecessor's, which stays open until the new process
 // initializes its producer or the transaction times out: it does not count.
 func (c *cluster) txnOpen(ctx context.Context, inst *instance) (open, probed bool) {
@@ -290,5 +290,13 @@ func (c *cluster) txnOpen(ctx context.Context, inst *instance) (open, probed boo
 	if err != nil || d.Err != nil {
 		return false, false // no such transactional id (yet), or no answer
 	}
-	return strings.EqualFold(d.State, "Ongoing") && d.StartTimestamp >= p.started.UnixMilli(), true
+	open = strings.EqualFold(d.State, "Ongoing") && d.StartTimestamp >= p.started.UnixMilli()
+	// Open with records on the output topic, whose aborted records the
+	// check counts: a transaction that so far wrote only its changelog
+	// (the output still in the client's buffer) proves nothing when
+	// killed. A broker that lists no partitions is taken at its word.
+	if open && len(d.Topics) > 0 {
+		_, open = d.Topics["out"]
+	}
+	return open, true
 }

@@ -60,7 +60,7 @@ func (c *cluster) recoveryLoop(ctx context.Context, deadline time.Time, mon *off
 		c.mu.Lock()
 		inst.busy = true
 		c.mu.Unlock()
-		c.waitTxnOpen(ctx, inst, 1500*time.Millisecond)
+		c.waitTxnOpen(ctx, inst, 5*time.Second)
 		at := c.kill(ctx, inst, killRecovery)
 		c.restart(inst)
 		ev := recoveryEvent{At: at, Instance: inst.id, Partitions: parts}
