@@ -48,7 +48,7 @@ func TestDeriveSinkSchema(t *testing.T) {
 	}
 	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral",
 		"proto_revenue", "proto_windowed", "proto_map", "proto_join", "proto_lists",
-		"json_windowed", "json_map", "avro_key", "key_dyn", "late", "proto_message", "json_stream_join", "proto_fk_join", "proto_decimal"} {
+		"json_windowed", "json_map", "avro_key", "key_dyn", "late", "proto_message", "json_stream_join", "proto_fk_join", "proto_decimal", "avro_decimal"} {
 		t.Run(name, func(t *testing.T) {
 			reg := srfake.New()
 			defer reg.Close()
