@@ -12,21 +12,11 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-const streamJoinBrokerPipeline = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - name: joined
-    from: views
-    join:
-      stream: clicks
-      type: left
-      within: 5s
-      output: '{"view": value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
+// streamJoinYAML is the shared stream-stream join pipeline as a left join
+// within 5s, no grace, with the join setting extra (or none).
+func streamJoinYAML(extra string) string {
+	return pipelineYAML("join/stream_join.yaml", "TYPE", "left", "WITHIN", "5s", "GRACE", "0s", "EXTRA", extra)
+}
 
 // On a broker, with 3 partitions and two members one after the other: a
 // left stream-stream join outputs each view once, with its click when it
@@ -37,7 +27,7 @@ func TestStreamStreamJoinOnBroker(t *testing.T) {
 	c := newCluster(t, "views", "clicks", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	topo := mustParse(t, streamJoinBrokerPipeline)
+	topo := mustParse(t, streamJoinYAML(""))
 	base := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 	rec := func(topic, key string, at time.Time, id int) *kgo.Record {
 		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(fmt.Sprintf(`{"id":%d}`, id)), Timestamp: at}
@@ -122,7 +112,7 @@ func TestStreamStreamJoinOnBroker(t *testing.T) {
 // leave the store), holds only what the last window needs, not every
 // record ever buffered; the buffered gauge says as much.
 func TestStreamStreamJoinStateBounded(t *testing.T) {
-	topo := mustParse(t, streamJoinBrokerPipeline)
+	topo := mustParse(t, streamJoinYAML(""))
 	h, err := NewHarness(topo, 1, time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)

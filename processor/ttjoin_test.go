@@ -11,21 +11,6 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-const tableJoinBrokerPipeline = `name: accounts
-sources:
-  - {name: users, topic: users, table: true}
-  - {name: plans, topic: plans, table: true}
-steps:
-  - name: user-plan
-    from: users
-    join:
-      table: plans
-      type: left
-      output: '{"user": value.name, "plan": table == null ? null : table.tier}'
-sinks:
-  - {name: out, topic: out}
-`
-
 // A left table-table join on a broker, 3 partitions: a first member joins
 // the tables as written before it started; changes written while no
 // member runs (updates, deletes on both sides) are joined by the next
@@ -63,7 +48,7 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 		}
 	}
 	produce(rs)
-	topo := mustParse(t, tableJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/table_join.yaml", "TYPE", "left"))
 	runUntilCaughtUp(t, ctx, c, topo, "a")
 
 	rs = rs[:0]
@@ -125,21 +110,6 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 	}
 }
 
-const foreignKeyJoinBrokerPipeline = `name: sellers
-sources:
-  - {name: auctions, topic: auctions, table: true}
-  - {name: persons, topic: persons, table: true}
-steps:
-  - name: with-seller
-    from: auctions
-    join:
-      table: persons
-      on: value.seller
-      output: '{"item": value.item, "seller": table.name}'
-sinks:
-  - {name: out, topic: out}
-`
-
 // An inner foreign-key join on a broker, 3 partitions: auctions join the
 // person their seller field names through the join's subscription and
 // response topics (created by the member, co-partitioned with the persons
@@ -188,7 +158,7 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 		auction(fmt.Sprintf("a%d", i), fmt.Sprintf("i%d", i), fmt.Sprintf("p%d", i%12)) // p10, p11 never exist
 	}
 	produce()
-	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/foreign_key.yaml", "TYPE", "inner"))
 	runUntilCaughtUp(t, ctx, c, topo, "a")
 
 	person("p1", "renamed")
@@ -236,7 +206,7 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 // unsubscribes from the old one, so the store does not grow with every
 // key ever named.
 func TestForeignKeyJoinUnsubscribes(t *testing.T) {
-	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/foreign_key.yaml", "TYPE", "inner"))
 	h, err := NewHarness(topo, 3, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)

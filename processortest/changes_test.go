@@ -265,26 +265,8 @@ for tier, users, cents, countries in db.execute(q):
 // same pipeline: each order meets its user's row as the task has it when
 // the order is processed (the spend so far), or null before any.
 func TestJoinWithAggregateRows(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: events, topic: events}
-  - {name: orders, topic: orders}
-steps:
-  - name: per-user
-    from: events
-    aggregate:
-      group_by: value.user
-      columns:
-        spend: {fn: sum, of: value.amount}
-  - name: with-spend
-    from: orders
-    join:
-      table: per-user
-      type: left
-      output: '{"order": value.id, "spend": table == null ? null : table.spend, "big": table != null && table.spend > 100}'
-sinks:
-  - {name: out, topic: out, from: with-spend}
-`, Partitions(3))
+	d := New(t, pipelineYAML("join/aggregate_rows.yaml", "TYPE", "left",
+		"OUTPUT", `{"order": value.id, "spend": table == null ? null : table.spend, "big": table != null && table.spend > 100}`), Partitions(3))
 	at := time.Unix(0, 0)
 	d.Pipe("orders", "u1", `{"id": 1}`, at)
 	d.Commit()

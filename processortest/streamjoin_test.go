@@ -7,26 +7,10 @@ import (
 	"time"
 )
 
-const streamJoinPipeline = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - name: joined
-    from: views
-    join:
-      stream: clicks
-      type: TYPE
-      within: 10s
-      grace: 2s
-      EXTRA
-      output: '{"view": value == null ? null : value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
-
+// streamJoinYAML is the shared stream-stream join pipeline with join type
+// typ, within 10s, grace 2s and the join setting extra (or none).
 func streamJoinYAML(typ, extra string) string {
-	return strings.NewReplacer("TYPE", typ, "EXTRA", extra).Replace(streamJoinPipeline)
+	return pipelineYAML("join/stream_join.yaml", "TYPE", typ, "WITHIN", "10s", "GRACE", "2s", "EXTRA", extra)
 }
 
 func sec(s int) time.Time { return time.Unix(int64(s), 0) }
