@@ -198,23 +198,7 @@ func TestStreamStreamJoinTTL(t *testing.T) {
 // is then the minimum over the upstream partitions of both streams, so a
 // partition running ahead does not make another's records late.
 func TestStreamStreamJoinAfterKeyStep(t *testing.T) {
-	const yaml = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - {name: by-user, from: views, key: value.user}
-  - name: joined
-    from: by-user
-    join:
-      stream: clicks
-      type: left
-      within: 10s
-      idle_timeout: 1m
-      output: '{"view": value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
+	yaml := pipelineYAML("join/stream_join_rekeyed.yaml", "WITHIN", "10s", "EXTRA", "idle_timeout: 1m")
 	d := New(t, yaml, Partitions(3))
 	// Views keyed by view id, spread over partitions; clicks keyed by
 	// user.
