@@ -199,26 +199,13 @@ func TestSpendTiersAgainstSQLite(t *testing.T) {
 	}
 	d := Load(t, tiersYAML, Partitions(3))
 	at := time.Unix(0, 0)
-	for i := 0; i < len(changes); {
-		n := min(1+rng.IntN(80), len(changes)-i)
-		for _, c := range changes[i : i+n] {
-			if c.Deleted {
-				d.PipeTo("cons_user_spend", d.partition("cons_user_spend", []byte(c.User)), []byte(c.User), nil, at)
-				continue
-			}
-			d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
+	pipeBatches(d, rng, changes, 80, func(c userSpend) {
+		if c.Deleted {
+			d.PipeTo("cons_user_spend", d.partition("cons_user_spend", []byte(c.User)), []byte(c.User), nil, at)
+			return
 		}
-		switch rng.IntN(10) {
-		case 0:
-			d.Abort()
-			continue
-		case 1:
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
-	}
+		d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
+	}, nil)
 	var got []string
 	for _, line := range d.Table("tiers") {
 		_, v, _ := strings.Cut(line, "\t")
@@ -401,29 +388,17 @@ func TestHavingAgainstSQLite(t *testing.T) {
 	d := Load(t, "../testdata/tables/spend_tiers_having.yaml", Partitions(3))
 	at := time.Unix(0, 0)
 	sawTombstone := false
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(60), len(events)-i)
-		for _, e := range events[i : i+n] {
-			sign := ""
-			if e.Cents < 0 {
-				sign = "-"
-			}
-			d.Pipe("events", e.User, fmt.Sprintf(`{"amount": %s%d.%02d}`, sign, abs(e.Cents)/100, abs(e.Cents)%100), at)
+	pipeBatches(d, rng, events, 60, func(e purchase) {
+		sign := ""
+		if e.Cents < 0 {
+			sign = "-"
 		}
-		switch rng.IntN(10) {
-		case 0:
-			d.Abort()
-			continue
-		case 1:
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
+		d.Pipe("events", e.User, fmt.Sprintf(`{"amount": %s%d.%02d}`, sign, abs(e.Cents)/100, abs(e.Cents)%100), at)
+	}, func() {
 		for _, r := range d.Records("tiers") {
 			sawTombstone = sawTombstone || r.Value == nil
 		}
-	}
+	})
 	var got []string
 	for _, line := range d.Table("tiers") {
 		_, v, _ := strings.Cut(line, "\t")
