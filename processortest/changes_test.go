@@ -170,6 +170,32 @@ silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`; got != want {
 	}
 }
 
+// tierRow is a row of a tiers sink (Countries stays 0 where the pipeline
+// has no such column).
+type tierRow struct {
+	Key       string
+	Users     int
+	Spend     json.Number
+	Countries int
+}
+
+// tierRows is the tiers table of d as the SQLite scripts print theirs:
+// each row as line gives it, sorted.
+func tierRows(t *testing.T, d *Driver, line func(tierRow) string) []string {
+	t.Helper()
+	var rows []string
+	for _, kv := range d.Table("tiers") {
+		_, v, _ := strings.Cut(kv, "\t")
+		var r tierRow
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, line(r))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
 // userSpend is one generated change of cons_user_spend.
 type userSpend struct {
 	Seq     int     `json:"seq"`
@@ -206,21 +232,9 @@ func TestSpendTiersAgainstSQLite(t *testing.T) {
 		}
 		d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
 	}, nil)
-	var got []string
-	for _, line := range d.Table("tiers") {
-		_, v, _ := strings.Cut(line, "\t")
-		var row struct {
-			Key       string
-			Users     int
-			Spend     json.Number
-			Countries int
-		}
-		if err := json.Unmarshal([]byte(v), &row); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s|%d|%s|%d", row.Key, row.Users, row.Spend, row.Countries))
-	}
-	slices.Sort(got)
+	got := tierRows(t, d, func(r tierRow) string {
+		return fmt.Sprintf("%s|%d|%s|%d", r.Key, r.Users, r.Spend, r.Countries)
+	})
 	const script = `
 import json, sqlite3, sys
 changes = json.load(sys.stdin)
@@ -399,20 +413,9 @@ func TestHavingAgainstSQLite(t *testing.T) {
 			sawTombstone = sawTombstone || r.Value == nil
 		}
 	})
-	var got []string
-	for _, line := range d.Table("tiers") {
-		_, v, _ := strings.Cut(line, "\t")
-		var row struct {
-			Key   string
-			Users int
-			Spend json.Number
-		}
-		if err := json.Unmarshal([]byte(v), &row); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s|%d|%s", row.Key, row.Users, row.Spend))
-	}
-	slices.Sort(got)
+	got := tierRows(t, d, func(r tierRow) string {
+		return fmt.Sprintf("%s|%d|%s", r.Key, r.Users, r.Spend)
+	})
 	const script = `
 import json, sqlite3, sys
 db = sqlite3.connect(":memory:")
