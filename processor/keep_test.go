@@ -17,6 +17,37 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
+// countYAML is a pipeline named name that counts the records of in per
+// key into counts, with the line guarantee (or none).
+func countYAML(name, guarantee string) string {
+	return "name: " + name + "\n" + guarantee + `
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: count
+    aggregate:
+      group_by: key
+      columns:
+        n: {fn: count}
+sinks:
+  - {name: counts, topic: counts}
+`
+}
+
+// startProcessor runs a member of topo with cfg until stop is called;
+// done receives what Run returned.
+func startProcessor(t *testing.T, ctx context.Context, topo *topology.Topology, cfg Config) (p *Processor, stop context.CancelFunc, done chan error) {
+	t.Helper()
+	p, err := New(topo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done = make(chan error, 1)
+	go func() { done <- p.Run(rctx) }()
+	return p, stop, done
+}
+
 // TestRebalanceKeepsStores has a second member join a group whose only
 // member holds every partition's state: the first member keeps some of its
 // partitions across the rebalance, and must not read their changelogs
@@ -33,19 +64,7 @@ func testRebalanceKeepsStores(t *testing.T, g topology.Guarantee) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: keep
-guarantee: `+string(g)+`
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
+	topo := mustParse(t, countYAML("keep", "guarantee: "+string(g)))
 	var rs []*kgo.Record
 	for i := range 300 {
 		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte(`{}`)})
@@ -55,14 +74,7 @@ sinks:
 	}
 
 	run := func(instance string) (*Processor, context.CancelFunc, chan error) {
-		p, err := New(topo, c.config(instance))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- p.Run(rctx) }()
-		return p, stop, done
+		return startProcessor(t, ctx, topo, c.config(instance))
 	}
 	wait := func(what string, ok func() bool, dones ...chan error) {
 		t.Helper()
@@ -125,19 +137,7 @@ func TestPlainChangelogGapRestores(t *testing.T) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: gap
-guarantee: at_least_once
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
+	topo := mustParse(t, countYAML("gap", "guarantee: at_least_once"))
 	// Two keys of one partition of in.
 	part := func(k string) int {
 		return kgo.StickyKeyPartitioner(nil).ForTopic("in").Partition(&kgo.Record{Key: []byte(k)}, 3)
@@ -180,13 +180,7 @@ sinks:
 		}
 	}
 
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(rctx) }()
+	_, stop, done := startProcessor(t, ctx, topo, c.config("a"))
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
@@ -230,18 +224,7 @@ func TestSyncLeavesReassignedPaused(t *testing.T) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: resume
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
+	topo := mustParse(t, countYAML("resume", ""))
 	p, err := New(topo, c.config("a"))
 	if err != nil {
 		t.Fatal(err)

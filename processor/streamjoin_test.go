@@ -208,13 +208,7 @@ func TestStreamStreamJoinAfterKeyStepOnBroker(t *testing.T) {
 	}
 	// Caught up on the sources is not enough: the joined records come
 	// back through the repartition topic; wait for every view's row.
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
+	_, stop, done := startProcessor(t, ctx, topo, c.config("a"))
 	got := map[int]int{} // view id -> click id (-1: unmatched)
 	for len(got) < 60 {
 		select {
