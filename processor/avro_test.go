@@ -2,10 +2,8 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,10 +13,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -42,28 +40,21 @@ sinks:
     format: {name: avro, schema: '` + avroOut + `'}
 `
 
-// avroEnv is a registry, a cache over it and an encoder of avroIn.
+// avroEnv is a registry (srfake), a cache over it and an encoder of
+// avroIn.
 type avroEnv struct {
-	reg     *srfake.Registry
-	schemas *format.Schemas
-	enc     format.Codec
+	*registrytest.Registry
+	enc format.Codec
 }
 
 func newAvroEnv(t *testing.T) *avroEnv {
 	t.Helper()
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	r := registrytest.NewFake(t)
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": avroIn}, r.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := format.NewSchemas(cl, nil)
-	t.Cleanup(s.Close)
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": avroIn}, format.Deps{Schemas: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &avroEnv{reg: reg, schemas: s, enc: enc}
+	return &avroEnv{Registry: r, enc: enc}
 }
 
 func (e *avroEnv) encode(t *testing.T, v map[string]any) []byte {
@@ -112,7 +103,7 @@ func TestAvroBadRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"avro-dlq"})
@@ -147,11 +138,11 @@ func TestAvroBadRecords(t *testing.T) {
 		t.Fatalf("output holds %d records, want the %d good ones", len(out), len(poisons)+1)
 	}
 	// The output is Avro under the sink's registered schema.
-	ss, ok := e.reg.GetSchema("out-value", 1)
+	ss, ok := e.Fake.GetSchema("out-value", 1)
 	if !ok {
 		t.Fatal("the sink's schema is not registered under out-value")
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, e.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +171,14 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	defer cancel()
 	topo := mustParse(t, avroPipeline)
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	p, err := New(topo, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The registry answers the sink's registration, then goes down.
 	var down atomic.Bool
-	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
 		if !down.Load() {
 			return false
 		}
@@ -209,7 +200,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	// A schema id the pipeline has not seen: registered straight in the
 	// registry, not through the shared cache.
 	// The same layout, another text, so another id.
-	id, _, err := e.reg.RegisterSchema("other", sr.Schema{Schema: strings.Replace(avroIn, `"name":"In"`, `"name":"In","doc":"v2"`, 1)})
+	id, _, err := e.Fake.RegisterSchema("other", sr.Schema{Schema: strings.Replace(avroIn, `"name":"In"`, `"name":"In","doc":"v2"`, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +210,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	if err := c.cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Key: []byte("k"), Value: rec}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for e.schemas.Waiting() == "" {
+	for e.Schemas.Waiting() == "" {
 		select {
 		case err := <-done:
 			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
@@ -262,7 +253,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
 	c := newCluster(t, "in", "out")
 	e := newAvroEnv(t)
-	e.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+	e.Fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "out-value") {
 			return false
 		}
@@ -271,7 +262,7 @@ func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
 		return true
 	})
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	p, err := New(mustParse(t, avroPipeline), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +291,7 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	e := newAvroEnv(t)
 	var down atomic.Bool
 	down.Store(true)
-	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
 		if !down.Load() {
 			return false
 		}
@@ -308,7 +299,7 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 		return true
 	})
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	p, err := New(mustParse(t, avroPipeline), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -318,7 +309,7 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
-	for e.schemas.Waiting() == "" {
+	for e.Schemas.Waiting() == "" {
 		select {
 		case err := <-done:
 			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
@@ -359,53 +350,19 @@ func TestCategoryRevenueAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema, err := os.ReadFile("../testdata/avro/orders.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": string(schema)}, format.Deps{Schemas: e.schemas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := os.ReadFile("../testdata/aggregate/orders.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []*kgo.Record
-	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
-		var in struct {
-			Key   string
-			Value map[string]any
-		}
-		if err := json.Unmarshal([]byte(l), &in); err != nil {
-			t.Fatal(err)
-		}
-		v := map[string]any{}
-		for k, x := range in.Value {
-			if f, ok := x.(float64); ok && k != "price" {
-				v[k] = int64(f)
-			} else {
-				v[k] = x
-			}
-		}
-		b, err := enc.Encode("orders", format.NoHeaders, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(in.Key), Value: b})
-	}
+	rs := e.AvroRecords(t, "orders", "testdata/avro/orders.avsc", "testdata/aggregate/orders.jsonl", "price")
 	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"category-revenue"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, e.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
