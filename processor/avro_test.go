@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -55,6 +54,18 @@ func newAvroEnv(t *testing.T) *avroEnv {
 		t.Fatal(err)
 	}
 	return &avroEnv{Registry: r, enc: enc}
+}
+
+// downWhile makes the registry answer 503 Service Unavailable to every
+// request while down holds.
+func (e *avroEnv) downWhile(down *atomic.Bool) {
+	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+		if !down.Load() {
+			return false
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
 }
 
 func (e *avroEnv) encode(t *testing.T, v map[string]any) []byte {
@@ -169,34 +180,13 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	e := newAvroEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	topo := mustParse(t, avroPipeline)
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
-	p, err := New(topo, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The registry answers the sink's registration, then goes down.
 	var down atomic.Bool
-	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
-		if !down.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for p.Ready() != nil {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v", err)
-		case <-ctx.Done():
-			t.Fatal("not ready in time")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	e.downWhile(&down)
+	cfg := c.config("a")
+	cfg.Formats = e.Deps()
+	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
+	waitUntil(t, ctx, "the member to be ready", func() bool { return p.Ready() == nil }, done)
 	// A schema id the pipeline has not seen: registered straight in the
 	// registry, not through the shared cache.
 	// The same layout, another text, so another id.
@@ -291,46 +281,19 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	e := newAvroEnv(t)
 	var down atomic.Bool
 	down.Store(true)
-	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
-		if !down.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
+	e.downWhile(&down)
 	cfg := c.config("a")
 	cfg.Formats = e.Deps()
-	p, err := New(mustParse(t, avroPipeline), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for e.Schemas.Waiting() == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
-		case <-ctx.Done():
-			t.Fatal("the start never asked the registry")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
+	// Run returning here fails: it must wait while the registry is down.
+	waitUntil(t, ctx, "the start to ask the registry", func() bool { return e.Schemas.Waiting() != "" }, done)
 	if err := p.Ready(); err == nil {
 		t.Fatal("Ready() = nil while the sink's schema could not be registered")
 	}
 	down.Store(false)
-	for p.Ready() != nil {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v", err)
-		case <-ctx.Done():
-			t.Fatal("not ready after the registry came back")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitUntil(t, ctx, "the member to be ready after the registry came back", func() bool { return p.Ready() == nil }, done)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v", err)
@@ -362,29 +325,10 @@ func TestCategoryRevenueAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, e.Deps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest := map[string]string{}
-	for _, r := range out {
-		v, err := dec.Decode(r.Topic, format.NoHeaders, r.Value)
-		if err != nil {
-			t.Fatalf("output %x: %v", r.Value, err)
-		}
+	got := e.AvroTable(t, out, func(_ *kgo.Record, v any) {
 		if _, ok := v.(map[string]any)["total_revenue"].(format.Number); !ok {
 			t.Errorf("total_revenue decoded as %T, want an exact decimal", v.(map[string]any)["total_revenue"])
 		}
-		j, err := format.EncodeJSON(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		latest[string(r.Key)] = string(r.Key) + "\t" + string(j)
-	}
-	var got []string
-	for _, l := range latest {
-		got = append(got, l)
-	}
-	slices.Sort(got)
+	})
 	checkGoldenAt(t, "../testdata/avro/category_revenue.golden", got)
 }

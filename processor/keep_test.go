@@ -48,6 +48,27 @@ func startProcessor(t *testing.T, ctx context.Context, topo *topology.Topology, 
 	return p, stop, done
 }
 
+// waitUntil waits until ok, failing the test if ctx ends first or a
+// member's Run, whose result dones receive, returns meanwhile; what says
+// what it waits for.
+func waitUntil(t *testing.T, ctx context.Context, what string, ok func() bool, dones ...chan error) {
+	t.Helper()
+	for !ok() {
+		for _, d := range dones {
+			select {
+			case err := <-d:
+				t.Fatalf("Run() = %v while waiting for %s", err, what)
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // TestRebalanceKeepsStores has a second member join a group whose only
 // member holds every partition's state: the first member keeps some of its
 // partitions across the rebalance, and must not read their changelogs
@@ -76,31 +97,14 @@ func testRebalanceKeepsStores(t *testing.T, g topology.Guarantee) {
 	run := func(instance string) (*Processor, context.CancelFunc, chan error) {
 		return startProcessor(t, ctx, topo, c.config(instance))
 	}
-	wait := func(what string, ok func() bool, dones ...chan error) {
-		t.Helper()
-		for !ok() {
-			for _, d := range dones {
-				select {
-				case err := <-d:
-					t.Fatalf("Run() = %v while waiting for %s", err, what)
-				default:
-				}
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for %s", what)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
 
 	a, stopA, doneA := run("a")
 	c.waitCaughtUp(t, ctx, topo.Group, "in")
-	wait("a to commit", func() bool { return a.Stats().Commits.Load() > 0 && a.Ready() == nil }, doneA)
+	waitUntil(t, ctx, "a to commit", func() bool { return a.Stats().Commits.Load() > 0 && a.Ready() == nil }, doneA)
 	before := a.Stats().RestoreRecords.Load()
 
 	b, stopB, doneB := run("b")
-	wait("the rebalance", func() bool {
+	waitUntil(t, ctx, "the rebalance", func() bool {
 		g := a.Stats().Generation.Load()
 		return b.Stats().AssignedParts.Load() > 0 && g == b.Stats().Generation.Load() &&
 			a.Stats().AssignedParts.Load() > 0 && a.Ready() == nil && b.Ready() == nil

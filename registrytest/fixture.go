@@ -123,3 +123,36 @@ func (r *Registry) AvroRecords(t testing.TB, topic, avsc, jsonl string, doubles 
 	}
 	return rs
 }
+
+// AvroTable decodes the Avro values of recs (in the registry's wire
+// format) and returns the table they make: the latest value of each key,
+// as "key<TAB>value as JSON" lines, sorted. check, if not nil, sees each
+// record with its decoded value first.
+func (r *Registry) AvroTable(t testing.TB, recs []*kgo.Record, check func(rec *kgo.Record, v any)) []string {
+	t.Helper()
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, r.Deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[string]string{}
+	for _, rec := range recs {
+		v, err := dec.Decode(rec.Topic, format.NoHeaders, rec.Value)
+		if err != nil {
+			t.Fatalf("output %x: %v", rec.Value, err)
+		}
+		if check != nil {
+			check(rec, v)
+		}
+		j, err := format.EncodeJSON(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[string(rec.Key)] = string(rec.Key) + "\t" + string(j)
+	}
+	var rows []string
+	for _, l := range latest {
+		rows = append(rows, l)
+	}
+	slices.Sort(rows)
+	return rows
+}
