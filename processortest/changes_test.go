@@ -333,12 +333,11 @@ sinks: [{name: out, topic: out}]
 	}
 }
 
-// HAVING with emit: on_commit: the row as it stands at commit is compared
-// with the one output at the previous commit, so a group that qualified
-// and stops within one transaction is deleted once, and one that
-// qualifies only in the middle of a transaction outputs nothing.
-func TestHavingOnCommit(t *testing.T) {
-	d := New(t, `name: p
+// tierCountYAML counts the users of each tier of the spend table (step
+// tiers), with one more line of aggregate settings agg (or none), then
+// the step after it.
+func tierCountYAML(agg, step string) string {
+	return `name: p
 sources: [{name: spend, topic: spend, table: true}]
 steps:
   - name: tiers
@@ -346,11 +345,18 @@ steps:
     aggregate:
       group_by: value.tier
       columns: {users: {fn: count}}
-      emit: on_commit
-  - name: having
-    filter: value.users >= 2
+      ` + agg + `
+  - ` + step + `
 sinks: [{name: out, topic: out}]
-`)
+`
+}
+
+// HAVING with emit: on_commit: the row as it stands at commit is compared
+// with the one output at the previous commit, so a group that qualified
+// and stops within one transaction is deleted once, and one that
+// qualifies only in the middle of a transaction outputs nothing.
+func TestHavingOnCommit(t *testing.T) {
+	d := New(t, tierCountYAML("emit: on_commit", "{name: having, filter: value.users >= 2}"))
 	at := time.Unix(0, 0)
 	d.Pipe("spend", "u1", `{"tier": "a"}`, at)
 	d.Pipe("spend", "u2", `{"tier": "a"}`, at)
@@ -483,16 +489,7 @@ u1 `
 // set_headers on a deleted row evaluates on the row it deletes, so a
 // HAVING tombstone is not a bad record.
 func TestSetHeadersOnDeletedRow(t *testing.T) {
-	d := New(t, `name: p
-sources: [{name: spend, topic: spend, table: true}]
-steps:
-  - name: tiers
-    from: spend
-    aggregate: {group_by: value.tier, columns: {users: {fn: count}}}
-  - name: tagged
-    set_headers: {tier: value.key}
-sinks: [{name: out, topic: out}]
-`)
+	d := New(t, tierCountYAML("", "{name: tagged, set_headers: {tier: value.key}}"))
 	at := time.Unix(0, 0)
 	d.Pipe("spend", "u1", `{"tier": "a"}`, at)
 	d.PipeTo("spend", 0, []byte("u1"), nil, at)
