@@ -12,11 +12,7 @@ import (
 
 func newJSONSchemaCodec(t testing.TB, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
-	c, err := Standard().New(JSONSchema, part, opts, Deps{Schemas: s})
-	if err != nil {
-		t.Fatalf("New(json_schema, %v) error: %v", opts, err)
-	}
-	return c
+	return newCodec(t, JSONSchema, s, part, opts)
 }
 
 // TestJSONSchemaVectors decodes records Confluent's Python JSONSerializer

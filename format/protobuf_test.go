@@ -18,11 +18,7 @@ import (
 
 func newProtoCodec(t testing.TB, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
-	c, err := Standard().New(Protobuf, part, opts, Deps{Schemas: s})
-	if err != nil {
-		t.Fatalf("New(protobuf, %v) error: %v", opts, err)
-	}
-	return c
+	return newCodec(t, Protobuf, s, part, opts)
 }
 
 // emptyOrder is shop.Order with no field set, as the format decodes it:

@@ -111,3 +111,14 @@ func checkBadInput(t *testing.T, c Codec, topic string, tests []badInput) {
 		})
 	}
 }
+
+// newCodec is the standard codec name over the registry cache s, failing
+// the test if it cannot be made.
+func newCodec(t testing.TB, name string, s *Schemas, part Part, opts Options) Codec {
+	t.Helper()
+	c, err := Standard().New(name, part, opts, Deps{Schemas: s})
+	if err != nil {
+		t.Fatalf("New(%s, %v) error: %v", name, opts, err)
+	}
+	return c
+}

@@ -99,20 +99,7 @@ func TestAvroBadRecords(t *testing.T) {
 		{"truncated", &kgo.Record{Key: []byte("p3"), Value: truncated}, "in", "decode", "schema_mismatch", "truncated"},
 		{"null id for the sink", &kgo.Record{Key: []byte("p4"), Value: e.encode(t, map[string]any{"id": nil, "amount": int64(5)})}, "out", "encode", "schema_mismatch", "field id"},
 	}
-	var rs []*kgo.Record
-	id := 100
-	for _, p := range poisons {
-		rs = append(rs, good(id), p.rec)
-		id++
-	}
-	rs = append(rs, good(id))
-	for _, r := range rs {
-		r.Topic, r.Partition = "in", 0
-	}
-	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	producePoisons(t, ctx, c, good, poisons)
 	cfg := c.config("a")
 	cfg.Formats = e.Deps()
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
