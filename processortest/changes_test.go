@@ -84,20 +84,26 @@ func TestHavingDeletesRowsThatStopQualifying(t *testing.T) {
 	}
 }
 
-// count_distinct counts distinct values (1.5 and 1.50 are one), on a
-// stream and, retracting, on a table.
-func TestCountDistinct(t *testing.T) {
-	d := New(t, `name: p
+// visitorsYAML counts the distinct users of the visits of each group
+// (group_by groupBy) in column visitors, and has one more column.
+func visitorsYAML(groupBy, column string) string {
+	return `name: p
 sources: [{name: visits, topic: visits}]
 steps:
   - name: per-page
     aggregate:
-      group_by: value.page
+      group_by: ` + groupBy + `
       columns:
         visitors: {fn: count_distinct, of: value.user}
-        prices: {fn: count_distinct, of: value.price}
+        ` + column + `
 sinks: [{name: out, topic: out}]
-`)
+`
+}
+
+// count_distinct counts distinct values (1.5 and 1.50 are one), on a
+// stream and, retracting, on a table.
+func TestCountDistinct(t *testing.T) {
+	d := New(t, visitorsYAML("value.page", "prices: {fn: count_distinct, of: value.price}"))
 	at := time.Unix(0, 0)
 	for _, v := range []string{
 		`{"page": "a", "user": "x", "price": 1.5}`,
@@ -297,17 +303,7 @@ u2 {"big":false,"order":3,"spend":10}`
 // fails its record (a bad record), and a failing record leaves no value
 // in the set.
 func TestCountDistinctBoundAndUndo(t *testing.T) {
-	d := New(t, `name: p
-sources: [{name: visits, topic: visits}]
-steps:
-  - name: per-page
-    aggregate:
-      group_by: key
-      columns:
-        visitors: {fn: count_distinct, of: value.user}
-        spent: {fn: sum, of: value.x}
-sinks: [{name: out, topic: out}]
-`)
+	d := New(t, visitorsYAML("key", "spent: {fn: sum, of: value.x}"))
 	at := time.Unix(0, 0)
 	d.Pipe("visits", "a", `{"user": "u0", "x": 1}`, at)
 	// visitors counts u1, then spent fails: the record leaves no trace.
