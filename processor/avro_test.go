@@ -56,6 +56,13 @@ func newAvroEnv(t *testing.T) *avroEnv {
 	return &avroEnv{Registry: r, enc: enc}
 }
 
+// config is member a's configuration on c with the registry's formats.
+func (e *avroEnv) config(c *cluster) Config {
+	cfg := c.config("a")
+	cfg.Formats = e.Deps()
+	return cfg
+}
+
 // downWhile makes the registry answer 503 Service Unavailable to every
 // request while down holds.
 func (e *avroEnv) downWhile(down *atomic.Bool) {
@@ -100,8 +107,7 @@ func TestAvroBadRecords(t *testing.T) {
 		{"null id for the sink", &kgo.Record{Key: []byte("p4"), Value: e.encode(t, map[string]any{"id": nil, "amount": int64(5)})}, "out", "encode", "schema_mismatch", "field id"},
 	}
 	producePoisons(t, ctx, c, good, poisons)
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
+	cfg := e.config(c)
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"avro-dlq"})
@@ -170,8 +176,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	// The registry answers the sink's registration, then goes down.
 	var down atomic.Bool
 	e.downWhile(&down)
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
+	cfg := e.config(c)
 	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
 	waitUntil(t, ctx, "the member to be ready", func() bool { return p.Ready() == nil }, done)
 	// A schema id the pipeline has not seen: registered straight in the
@@ -238,8 +243,7 @@ func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
 		return true
 	})
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
+	cfg := e.config(c)
 	p, err := New(mustParse(t, avroPipeline), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -269,8 +273,7 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	var down atomic.Bool
 	down.Store(true)
 	e.downWhile(&down)
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
+	cfg := e.config(c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
@@ -304,8 +307,7 @@ func TestCategoryRevenueAvro(t *testing.T) {
 	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := c.config("a")
-	cfg.Formats = e.Deps()
+	cfg := e.config(c)
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"category-revenue"})

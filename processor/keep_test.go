@@ -229,16 +229,8 @@ func TestSyncLeavesReassignedPaused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	topo := mustParse(t, countYAML("resume", ""))
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ensureTopics(ctx, c.adm, p.g, p.topo.Plan); err != nil {
-		t.Fatal(err)
-	}
-	cl := newTestClient(t, c.addrs)
+	tk, cl := tasksUnderTest(t, ctx, c, topo)
 	paused := func() []int32 { return cl.PauseFetchPartitions(nil)["in"] }
-	tk := p.tasks
 	tk.onAssigned(cl, map[string][]int32{"in": {0}})
 
 	var once atomic.Bool
