@@ -15,10 +15,6 @@
 // .cache/apicurio-<Version> (see apicurio/pom.xml for why it is built,
 // not downloaded) and started once per test binary, shared by its
 // tests: each names its subjects uniquely.
-//
-// New and NewFake (fixture.go) give a test its registry with a client and
-// the format package's schema cache over it, the one registry set-up of
-// the pipeline tests.
 package registrytest
 
 import (
