@@ -52,11 +52,7 @@ func orderValue() map[string]any {
 
 func newAvroCodec(t *testing.T, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
-	c, err := Standard().New(Avro, part, opts, Deps{Schemas: s})
-	if err != nil {
-		t.Fatalf("New(avro, %v): %v", opts, err)
-	}
-	return c
+	return newCodec(t, Avro, s, part, opts)
 }
 
 func TestAvroRoundTrip(t *testing.T) {

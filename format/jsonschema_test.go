@@ -2,7 +2,6 @@ package format
 
 import (
 	"bytes"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,11 +12,7 @@ import (
 
 func newJSONSchemaCodec(t testing.TB, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
-	c, err := Standard().New(JSONSchema, part, opts, Deps{Schemas: s})
-	if err != nil {
-		t.Fatalf("New(json_schema, %v) error: %v", opts, err)
-	}
-	return c
+	return newCodec(t, JSONSchema, s, part, opts)
 }
 
 // TestJSONSchemaVectors decodes records Confluent's Python JSONSerializer
@@ -64,37 +59,14 @@ func TestJSONSchemaBadInput(t *testing.T) {
 	s, _ := newRegistryFixture(t)
 	c := newJSONSchemaCodec(t, s, PartValue, nil)
 	withID := func(id byte, rest string) []byte { return append([]byte{0, 0, 0, 0, id}, rest...) }
-	tests := []struct {
-		name  string
-		in    []byte
-		class string
-		is    error
-		text  string
-	}{
+	checkBadInput(t, c, "orders-json", []badInput{
 		{"plain json", []byte(`{"order_id":"x"}`), "wire_format", ErrWireFormat, "first byte is 0x7b"},
 		{"unknown id", withID(42, `{}`), "unknown_schema", ErrUnknownSchema, "42"},
 		{"not json", withID(orderJSONID, `{"order_id":`), "schema_mismatch", ErrSchemaMismatch, "invalid JSON"},
 		{"fails its schema", withID(orderJSONID, `{"order_id":"o","quantity":0,"price":"1","extra":true}`), "schema_mismatch", ErrSchemaMismatch,
 			`record is not valid against json schema id 2: at '': additional properties 'extra' not allowed; at '/price': got string, want number; at '/quantity': minimum: got 0, want 1`},
 		{"id of a protobuf schema", withID(shopProtoID, `{}`), "schema_mismatch", ErrSchemaMismatch, "schema id 1 is PROTOBUF, not JSON"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := c.Decode("orders-json", NoHeaders, tt.in)
-			if err == nil {
-				t.Fatalf("Decode(%q) = %v, want an error", tt.in, v)
-			}
-			if got := Class(err); got != tt.class {
-				t.Errorf("Class(%v) = %q, want %q", err, got, tt.class)
-			}
-			if !errors.Is(err, tt.is) {
-				t.Errorf("error %v does not wrap %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.text) {
-				t.Errorf("error %q does not say %q", err, tt.text)
-			}
-		})
-	}
+	})
 }
 
 // TestJSONSchemaEncode: a sink validates what it writes, as written

@@ -18,11 +18,7 @@ import (
 
 func newProtoCodec(t testing.TB, s *Schemas, part Part, opts Options) Codec {
 	t.Helper()
-	c, err := Standard().New(Protobuf, part, opts, Deps{Schemas: s})
-	if err != nil {
-		t.Fatalf("New(protobuf, %v) error: %v", opts, err)
-	}
-	return c
+	return newCodec(t, Protobuf, s, part, opts)
 }
 
 // emptyOrder is shop.Order with no field set, as the format decodes it:
@@ -115,13 +111,7 @@ func TestProtobufBadInput(t *testing.T) {
 	reg.SeedSchema("other-value", 1, 7, sr.Schema{Schema: `{"type":"string"}`, Type: sr.TypeJSON})
 	refund := loadVectors(t)["refund"]
 	withID := func(id byte, rest []byte) []byte { return append([]byte{0, 0, 0, 0, id}, rest...) }
-	tests := []struct {
-		name  string
-		in    []byte
-		class string
-		is    error
-		text  string
-	}{
+	tests := []badInput{
 		{"no magic byte", []byte(`{"a":1}`), "wire_format", ErrWireFormat, "first byte is 0x7b"},
 		{"short", []byte{0, 0, 1}, "wire_format", ErrWireFormat, "shorter than the 5-byte header"},
 		{"unknown id", withID(99, []byte{0}), "unknown_schema", ErrUnknownSchema, "99"},
@@ -131,24 +121,7 @@ func TestProtobufBadInput(t *testing.T) {
 		{"bytes that do not parse", append(bytes.Clone(refund[:len(refund)-1]), 0xff), "schema_mismatch", ErrSchemaMismatch, "do not parse as protobuf shop.Refund"},
 		{"id of a json schema", withID(7, []byte{0}), "schema_mismatch", ErrSchemaMismatch, "schema id 7 is JSON, not PROTOBUF"},
 	}
-	c := newProtoCodec(t, s, PartValue, nil)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v, err := c.Decode("orders", NoHeaders, tt.in)
-			if err == nil {
-				t.Fatalf("Decode(%x) = %v, want an error", tt.in, v)
-			}
-			if got := Class(err); got != tt.class {
-				t.Errorf("Class(%v) = %q, want %q", err, got, tt.class)
-			}
-			if !errors.Is(err, tt.is) {
-				t.Errorf("error %v does not wrap %v", err, tt.is)
-			}
-			if !strings.Contains(err.Error(), tt.text) {
-				t.Errorf("error %q does not say %q", err, tt.text)
-			}
-		})
-	}
+	checkBadInput(t, newProtoCodec(t, s, PartValue, nil), "orders", tests)
 }
 
 // TestProtobufEncodeErrors: a value the sink's message cannot hold is a

@@ -169,15 +169,23 @@ func protoField(m protoreflect.Message, n protoreflect.FieldNumber) (protoreflec
 	return fd, nil
 }
 
+// protoFields returns the fields numbered ns (at most three) of m's type,
+// in order, or protoField's error for the first one missing.
+func protoFields(m protoreflect.Message, ns ...protoreflect.FieldNumber) (f [3]protoreflect.FieldDescriptor, err error) {
+	for i, n := range ns {
+		if f[i], err = protoField(m, n); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
 func decodeTimestamp(m protoreflect.Message) (any, error) {
-	sf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 2) // seconds, nanos
 	if err != nil {
 		return nil, err
 	}
-	nf, err := protoField(m, 2)
-	if err != nil {
-		return nil, err
-	}
+	sf, nf := f[0], f[1]
 	return time.Unix(m.Get(sf).Int(), m.Get(nf).Int()).UTC(), nil
 }
 
@@ -194,28 +202,22 @@ func encodeTimestamp(m protoreflect.Message, v any) error {
 	default:
 		return fmt.Errorf("protobuf Timestamp needs a timestamp, got %s: %w", typeName(v), ErrUnsupported)
 	}
-	sf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 2) // seconds, nanos
 	if err != nil {
 		return err
 	}
-	nf, err := protoField(m, 2)
-	if err != nil {
-		return err
-	}
+	sf, nf := f[0], f[1]
 	m.Set(sf, protoreflect.ValueOfInt64(t.Unix()))
 	m.Set(nf, protoreflect.ValueOfInt32(int32(t.Nanosecond())))
 	return nil
 }
 
 func decodeDuration(m protoreflect.Message) (any, error) {
-	sf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 2) // seconds, nanos
 	if err != nil {
 		return nil, err
 	}
-	nf, err := protoField(m, 2)
-	if err != nil {
-		return nil, err
-	}
+	sf, nf := f[0], f[1]
 	s, n := m.Get(sf).Int(), m.Get(nf).Int()
 	if s > math.MaxInt64/int64(time.Second)-1 || s < math.MinInt64/int64(time.Second)+1 {
 		return nil, fmt.Errorf("protobuf Duration of %d seconds is beyond the ±292 years a duration holds", s)
@@ -228,14 +230,11 @@ func encodeDuration(m protoreflect.Message, v any) error {
 	if !ok {
 		return fmt.Errorf("protobuf Duration needs a duration, got %s: %w", typeName(v), ErrUnsupported)
 	}
-	sf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 2) // seconds, nanos
 	if err != nil {
 		return err
 	}
-	nf, err := protoField(m, 2)
-	if err != nil {
-		return err
-	}
+	sf, nf := f[0], f[1]
 	m.Set(sf, protoreflect.ValueOfInt64(int64(d/time.Second)))
 	m.Set(nf, protoreflect.ValueOfInt32(int32(d%time.Second)))
 	return nil
@@ -278,23 +277,25 @@ func decodeJSONHolder(m protoreflect.Message) (any, error) {
 }
 
 func encodeStruct(m protoreflect.Message, v any) error {
-	fd, err := protoField(m, 1)
-	if err != nil {
-		return err
-	}
-	if _, ok := v.(map[string]any); !ok {
-		return fmt.Errorf("protobuf Struct needs a map, got %s: %w", typeName(v), ErrUnsupported)
-	}
-	return setProtoField(m, fd, v)
+	_, ok := v.(map[string]any)
+	return encodeJSONHolder(m, v, ok, "Struct needs a map")
 }
 
 func encodeListValue(m protoreflect.Message, v any) error {
+	_, ok := v.([]any)
+	return encodeJSONHolder(m, v, ok, "ListValue needs a list")
+}
+
+// encodeJSONHolder sets the one field (1) of a Struct or a ListValue to
+// v if ok, that is if v is what the holder holds; else the error says
+// what it needs.
+func encodeJSONHolder(m protoreflect.Message, v any, ok bool, needs string) error {
 	fd, err := protoField(m, 1)
 	if err != nil {
 		return err
 	}
-	if _, ok := v.([]any); !ok {
-		return fmt.Errorf("protobuf ListValue needs a list, got %s: %w", typeName(v), ErrUnsupported)
+	if !ok {
+		return fmt.Errorf("protobuf %s, got %s: %w", needs, typeName(v), ErrUnsupported)
 	}
 	return setProtoField(m, fd, v)
 }
@@ -352,14 +353,11 @@ func encodeEmpty(_ protoreflect.Message, v any) error {
 // precision (2) is informational.
 
 func decodeDecimal(m protoreflect.Message) (any, error) {
-	vf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 3) // value, scale
 	if err != nil {
 		return nil, err
 	}
-	sf, err := protoField(m, 3)
-	if err != nil {
-		return nil, err
-	}
+	vf, sf := f[0], f[1]
 	b := m.Get(vf).Bytes()
 	scale := m.Get(sf).Int()
 	if scale < 0 || scale > 1000 {
@@ -417,18 +415,11 @@ func encodeDecimal(m protoreflect.Message, v any) error {
 	if !ok {
 		return fmt.Errorf("confluent.type.Decimal needs a decimal number, got %q: %w", text, ErrUnsupported)
 	}
-	vf, err := protoField(m, 1)
+	f, err := protoFields(m, 1, 2, 3) // value, precision, scale
 	if err != nil {
 		return err
 	}
-	pf, err := protoField(m, 2)
-	if err != nil {
-		return err
-	}
-	sf, err := protoField(m, 3)
-	if err != nil {
-		return err
-	}
+	vf, pf, sf := f[0], f[1], f[2]
 	m.Set(vf, protoreflect.ValueOfBytes(protoTwosComplement(u)))
 	digits := len(new(big.Int).Abs(u).String())
 	m.Set(pf, protoreflect.ValueOfUint32(uint32(max(digits, scale))))

@@ -3,8 +3,10 @@ package format
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -75,4 +77,48 @@ func newRegistryFixture(t testing.TB) (*Schemas, *srfake.Registry) {
 	s := NewSchemas(cl, nil)
 	t.Cleanup(s.Close)
 	return s, reg
+}
+
+// badInput is a record a codec must refuse, and how: the error's class
+// (what on_error routes by), the sentinel it wraps and a text it says.
+type badInput struct {
+	name  string
+	in    []byte
+	class string
+	is    error
+	text  string
+}
+
+// checkBadInput decodes each input as a record of topic with c, one
+// subtest each, and holds the error to what its case says.
+func checkBadInput(t *testing.T, c Codec, topic string, tests []badInput) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := c.Decode(topic, NoHeaders, tt.in)
+			if err == nil {
+				t.Fatalf("Decode(%x) = %v, want an error", tt.in, v)
+			}
+			if got := Class(err); got != tt.class {
+				t.Errorf("Class(%v) = %q, want %q", err, got, tt.class)
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("error %v does not wrap %v", err, tt.is)
+			}
+			if !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("error %q does not say %q", err, tt.text)
+			}
+		})
+	}
+}
+
+// newCodec is the standard codec name over the registry cache s, failing
+// the test if it cannot be made.
+func newCodec(t testing.TB, name string, s *Schemas, part Part, opts Options) Codec {
+	t.Helper()
+	c, err := Standard().New(name, part, opts, Deps{Schemas: s})
+	if err != nil {
+		t.Fatalf("New(%s, %v) error: %v", name, opts, err)
+	}
+	return c
 }

@@ -2,11 +2,8 @@ package processor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,10 +12,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -42,28 +39,40 @@ sinks:
     format: {name: avro, schema: '` + avroOut + `'}
 `
 
-// avroEnv is a registry, a cache over it and an encoder of avroIn.
+// avroEnv is a registry (srfake), a cache over it and an encoder of
+// avroIn.
 type avroEnv struct {
-	reg     *srfake.Registry
-	schemas *format.Schemas
-	enc     format.Codec
+	*registrytest.Registry
+	enc format.Codec
 }
 
 func newAvroEnv(t *testing.T) *avroEnv {
 	t.Helper()
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
+	r := registrytest.NewFake(t)
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": avroIn}, r.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := format.NewSchemas(cl, nil)
-	t.Cleanup(s.Close)
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": avroIn}, format.Deps{Schemas: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &avroEnv{reg: reg, schemas: s, enc: enc}
+	return &avroEnv{Registry: r, enc: enc}
+}
+
+// config is member a's configuration on c with the registry's formats.
+func (e *avroEnv) config(c *cluster) Config {
+	cfg := c.config("a")
+	cfg.Formats = e.Deps()
+	return cfg
+}
+
+// downWhile makes the registry answer 503 Service Unavailable to every
+// request while down holds.
+func (e *avroEnv) downWhile(down *atomic.Bool) {
+	e.Fake.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
+		if !down.Load() {
+			return false
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
 }
 
 func (e *avroEnv) encode(t *testing.T, v map[string]any) []byte {
@@ -97,22 +106,8 @@ func TestAvroBadRecords(t *testing.T) {
 		{"truncated", &kgo.Record{Key: []byte("p3"), Value: truncated}, "in", "decode", "schema_mismatch", "truncated"},
 		{"null id for the sink", &kgo.Record{Key: []byte("p4"), Value: e.encode(t, map[string]any{"id": nil, "amount": int64(5)})}, "out", "encode", "schema_mismatch", "field id"},
 	}
-	var rs []*kgo.Record
-	id := 100
-	for _, p := range poisons {
-		rs = append(rs, good(id), p.rec)
-		id++
-	}
-	rs = append(rs, good(id))
-	for _, r := range rs {
-		r.Topic, r.Partition = "in", 0
-	}
-	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	producePoisons(t, ctx, c, good, poisons)
+	cfg := e.config(c)
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"avro-dlq"})
@@ -147,11 +142,11 @@ func TestAvroBadRecords(t *testing.T) {
 		t.Fatalf("output holds %d records, want the %d good ones", len(out), len(poisons)+1)
 	}
 	// The output is Avro under the sink's registered schema.
-	ss, ok := e.reg.GetSchema("out-value", 1)
+	ss, ok := e.Fake.GetSchema("out-value", 1)
 	if !ok {
 		t.Fatal("the sink's schema is not registered under out-value")
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
+	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, e.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,38 +173,16 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	e := newAvroEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	topo := mustParse(t, avroPipeline)
-	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
-	p, err := New(topo, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The registry answers the sink's registration, then goes down.
 	var down atomic.Bool
-	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
-		if !down.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for p.Ready() != nil {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v", err)
-		case <-ctx.Done():
-			t.Fatal("not ready in time")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	e.downWhile(&down)
+	cfg := e.config(c)
+	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
+	waitUntil(t, ctx, "the member to be ready", func() bool { return p.Ready() == nil }, done)
 	// A schema id the pipeline has not seen: registered straight in the
 	// registry, not through the shared cache.
 	// The same layout, another text, so another id.
-	id, _, err := e.reg.RegisterSchema("other", sr.Schema{Schema: strings.Replace(avroIn, `"name":"In"`, `"name":"In","doc":"v2"`, 1)})
+	id, _, err := e.Fake.RegisterSchema("other", sr.Schema{Schema: strings.Replace(avroIn, `"name":"In"`, `"name":"In","doc":"v2"`, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +192,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 	if err := c.cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Key: []byte("k"), Value: rec}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	for e.schemas.Waiting() == "" {
+	for e.Schemas.Waiting() == "" {
 		select {
 		case err := <-done:
 			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
@@ -262,7 +235,7 @@ func TestAvroRegistryDownMidRun(t *testing.T) {
 func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
 	c := newCluster(t, "in", "out")
 	e := newAvroEnv(t)
-	e.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+	e.Fake.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPost || !strings.Contains(r.URL.Path, "out-value") {
 			return false
 		}
@@ -270,8 +243,7 @@ func TestAvroIncompatibleSinkFailsStart(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error_code":409,"message":"Schema being registered is incompatible with an earlier schema"}`))
 		return true
 	})
-	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg := e.config(c)
 	p, err := New(mustParse(t, avroPipeline), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -300,46 +272,18 @@ func TestAvroRegistryDownAtStart(t *testing.T) {
 	e := newAvroEnv(t)
 	var down atomic.Bool
 	down.Store(true)
-	e.reg.Intercept(func(w http.ResponseWriter, _ *http.Request) bool {
-		if !down.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	})
-	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
-	p, err := New(mustParse(t, avroPipeline), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.downWhile(&down)
+	cfg := e.config(c)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for e.schemas.Waiting() == "" {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v while the registry was down, want it to wait", err)
-		case <-ctx.Done():
-			t.Fatal("the start never asked the registry")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	p, stop, done := startProcessor(t, ctx, mustParse(t, avroPipeline), cfg)
+	// Run returning here fails: it must wait while the registry is down.
+	waitUntil(t, ctx, "the start to ask the registry", func() bool { return e.Schemas.Waiting() != "" }, done)
 	if err := p.Ready(); err == nil {
 		t.Fatal("Ready() = nil while the sink's schema could not be registered")
 	}
 	down.Store(false)
-	for p.Ready() != nil {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v", err)
-		case <-ctx.Done():
-			t.Fatal("not ready after the registry came back")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitUntil(t, ctx, "the member to be ready after the registry came back", func() bool { return p.Ready() == nil }, done)
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v", err)
@@ -359,75 +303,21 @@ func TestCategoryRevenueAvro(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema, err := os.ReadFile("../testdata/avro/orders.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": string(schema)}, format.Deps{Schemas: e.schemas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := os.ReadFile("../testdata/aggregate/orders.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []*kgo.Record
-	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
-		var in struct {
-			Key   string
-			Value map[string]any
-		}
-		if err := json.Unmarshal([]byte(l), &in); err != nil {
-			t.Fatal(err)
-		}
-		v := map[string]any{}
-		for k, x := range in.Value {
-			if f, ok := x.(float64); ok && k != "price" {
-				v[k] = int64(f)
-			} else {
-				v[k] = x
-			}
-		}
-		b, err := enc.Encode("orders", format.NoHeaders, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, &kgo.Record{Topic: "orders", Key: []byte(in.Key), Value: b})
-	}
+	rs := e.AvroRecords(t, "orders", "testdata/avro/orders.avsc", "testdata/aggregate/orders.jsonl", "price")
 	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg := e.config(c)
 	runWith(t, ctx, c, topo, cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	out, err := broker.ReadCommitted(ctx, c.addrs, []string{"category-revenue"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, format.Deps{Schemas: e.schemas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest := map[string]string{}
-	for _, r := range out {
-		v, err := dec.Decode(r.Topic, format.NoHeaders, r.Value)
-		if err != nil {
-			t.Fatalf("output %x: %v", r.Value, err)
-		}
+	got := e.AvroTable(t, out, func(_ *kgo.Record, v any) {
 		if _, ok := v.(map[string]any)["total_revenue"].(format.Number); !ok {
 			t.Errorf("total_revenue decoded as %T, want an exact decimal", v.(map[string]any)["total_revenue"])
 		}
-		j, err := format.EncodeJSON(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		latest[string(r.Key)] = string(r.Key) + "\t" + string(j)
-	}
-	var got []string
-	for _, l := range latest {
-		got = append(got, l)
-	}
-	slices.Sort(got)
+	})
 	checkGoldenAt(t, "../testdata/avro/category_revenue.golden", got)
 }

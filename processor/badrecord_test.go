@@ -38,6 +38,27 @@ type poison struct {
 	messageMatch string
 }
 
+// producePoisons writes good records (ids from 100) with each poison's
+// record between two of them, all to partition 0 of topic in, so that
+// the offset of poison i is 2i+1.
+func producePoisons(t *testing.T, ctx context.Context, c *cluster, good func(id int) *kgo.Record, poisons []poison) {
+	t.Helper()
+	var rs []*kgo.Record
+	id := 100
+	for _, p := range poisons {
+		rs = append(rs, good(id), p.rec)
+		id++
+	}
+	rs = append(rs, good(id))
+	for _, r := range rs {
+		r.Topic, r.Partition = "in", 0
+	}
+	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestBadRecordsGoToDeadLetter writes every kind of bad record between
 // good ones. Each bad one must land in the dead-letter topic exactly once,
 // unchanged, with headers naming its origin, node, phase and error; every
@@ -62,21 +83,7 @@ func TestBadRecordsGoToDeadLetter(t *testing.T) {
 		{"null value", &kgo.Record{Key: []byte("p8")}, "positive", "eval", "missing_field", "no such key"},
 		{"huge headers", &kgo.Record{Key: []byte("p9"), Value: []byte(`{"id":9,"amount":5,"pad":"x"}`), Headers: []kgo.RecordHeader{{Key: "h", Value: []byte(strings.Repeat("h", 4000))}}}, "out", "produce", "too_large", "accepts"},
 	}
-	// One partition, so offsets are known.
-	var rs []*kgo.Record
-	id := 100
-	for _, p := range poisons {
-		rs = append(rs, good(id), p.rec)
-		id++
-	}
-	rs = append(rs, good(id))
-	for _, r := range rs {
-		r.Topic, r.Partition = "in", 0
-	}
-	mc := newTestClientOpts(t, c.addrs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err := mc.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	producePoisons(t, ctx, c, good, poisons)
 
 	p := runUntilCaughtUp(t, ctx, c, topo, "a")
 	dlq, err := broker.ReadCommitted(ctx, c.addrs, []string{"poison-dlq"})

@@ -7,11 +7,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/metrics"
+	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -146,15 +145,7 @@ sinks:
 // fields, both through the registry's wire format. Compare its ns/op with
 // BenchmarkGraphFilterMap's.
 func BenchmarkGraphFilterMapAvro(b *testing.B) {
-	reg := srfake.New()
-	defer reg.Close()
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := format.NewSchemas(cl, nil)
-	defer s.Close()
-	deps := format.Deps{Schemas: s}
+	deps := registrytest.NewFake(b).Deps()
 	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": benchAvroSchema}, deps)
 	if err != nil {
 		b.Fatal(err)

@@ -74,26 +74,6 @@ func TestTableChangesAcrossRestartOnBroker(t *testing.T) {
 	}
 }
 
-const aggJoinPipeline = `name: enrich
-sources:
-  - {name: events, topic: events}
-  - {name: orders, topic: orders}
-steps:
-  - name: per-user
-    from: events
-    aggregate:
-      group_by: value.user
-      columns:
-        spend: {fn: sum, of: value.amount}
-  - name: with-spend
-    from: orders
-    join:
-      table: per-user
-      output: '{"order": value.id, "spend": table.spend}'
-sinks:
-  - {name: out, topic: out, from: with-spend}
-`
-
 // An aggregate's rows as a join's table, on a broker: the orders go
 // through the join's repartition topic, co-partitioned with the
 // aggregate's, and each meets its user's row, restored by a second
@@ -102,7 +82,7 @@ func TestJoinWithAggregateRowsOnBroker(t *testing.T) {
 	c := newCluster(t, "events", "orders", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, aggJoinPipeline)
+	topo := mustParse(t, pipelineYAML("join/aggregate_rows.yaml", "TYPE", "inner", "OUTPUT", `{"order": value.id, "spend": table.spend}`))
 	var rs []*kgo.Record
 	for i := range 40 {
 		rs = append(rs, &kgo.Record{Topic: "events", Value: []byte(fmt.Sprintf(`{"user":"u%d","amount":%d}`, i%10, i))})

@@ -48,7 +48,7 @@ func TestAvroDecimalsAreExact(t *testing.T) {
 	e := newAvroEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": decimalIn}, format.Deps{Schemas: e.schemas})
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": decimalIn}, e.Deps())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestAvroDecimalsAreExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := c.config("a")
-	cfg.Formats = format.Deps{Schemas: e.schemas}
+	cfg.Formats = e.Deps()
 	runWith(t, ctx, c, mustParse(t, decimalPipeline), cfg, func(p *Processor) bool { return p.Stats().Commits.Load() > 0 })
 
 	rat := func(s string) *big.Rat {

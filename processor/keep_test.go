@@ -17,6 +17,58 @@ import (
 	"github.com/exactly-dev/exactly/topology"
 )
 
+// countYAML is a pipeline named name that counts the records of in per
+// key into counts, with the line guarantee (or none).
+func countYAML(name, guarantee string) string {
+	return "name: " + name + "\n" + guarantee + `
+sources:
+  - {name: in, topic: in}
+steps:
+  - name: count
+    aggregate:
+      group_by: key
+      columns:
+        n: {fn: count}
+sinks:
+  - {name: counts, topic: counts}
+`
+}
+
+// startProcessor runs a member of topo with cfg until stop is called;
+// done receives what Run returned.
+func startProcessor(t *testing.T, ctx context.Context, topo *topology.Topology, cfg Config) (p *Processor, stop context.CancelFunc, done chan error) {
+	t.Helper()
+	p, err := New(topo, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done = make(chan error, 1)
+	go func() { done <- p.Run(rctx) }()
+	return p, stop, done
+}
+
+// waitUntil waits until ok, failing the test if ctx ends first or a
+// member's Run, whose result dones receive, returns meanwhile; what says
+// what it waits for.
+func waitUntil(t *testing.T, ctx context.Context, what string, ok func() bool, dones ...chan error) {
+	t.Helper()
+	for !ok() {
+		for _, d := range dones {
+			select {
+			case err := <-d:
+				t.Fatalf("Run() = %v while waiting for %s", err, what)
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // TestRebalanceKeepsStores has a second member join a group whose only
 // member holds every partition's state: the first member keeps some of its
 // partitions across the rebalance, and must not read their changelogs
@@ -33,19 +85,7 @@ func testRebalanceKeepsStores(t *testing.T, g topology.Guarantee) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: keep
-guarantee: `+string(g)+`
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
+	topo := mustParse(t, countYAML("keep", "guarantee: "+string(g)))
 	var rs []*kgo.Record
 	for i := range 300 {
 		rs = append(rs, &kgo.Record{Topic: "in", Key: []byte("k" + strconv.Itoa(i%30)), Value: []byte(`{}`)})
@@ -55,40 +95,16 @@ sinks:
 	}
 
 	run := func(instance string) (*Processor, context.CancelFunc, chan error) {
-		p, err := New(topo, c.config(instance))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- p.Run(rctx) }()
-		return p, stop, done
-	}
-	wait := func(what string, ok func() bool, dones ...chan error) {
-		t.Helper()
-		for !ok() {
-			for _, d := range dones {
-				select {
-				case err := <-d:
-					t.Fatalf("Run() = %v while waiting for %s", err, what)
-				default:
-				}
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for %s", what)
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
+		return startProcessor(t, ctx, topo, c.config(instance))
 	}
 
 	a, stopA, doneA := run("a")
 	c.waitCaughtUp(t, ctx, topo.Group, "in")
-	wait("a to commit", func() bool { return a.Stats().Commits.Load() > 0 && a.Ready() == nil }, doneA)
+	waitUntil(t, ctx, "a to commit", func() bool { return a.Stats().Commits.Load() > 0 && a.Ready() == nil }, doneA)
 	before := a.Stats().RestoreRecords.Load()
 
 	b, stopB, doneB := run("b")
-	wait("the rebalance", func() bool {
+	waitUntil(t, ctx, "the rebalance", func() bool {
 		g := a.Stats().Generation.Load()
 		return b.Stats().AssignedParts.Load() > 0 && g == b.Stats().Generation.Load() &&
 			a.Stats().AssignedParts.Load() > 0 && a.Ready() == nil && b.Ready() == nil
@@ -125,19 +141,7 @@ func TestPlainChangelogGapRestores(t *testing.T) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: gap
-guarantee: at_least_once
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
+	topo := mustParse(t, countYAML("gap", "guarantee: at_least_once"))
 	// Two keys of one partition of in.
 	part := func(k string) int {
 		return kgo.StickyKeyPartitioner(nil).ForTopic("in").Partition(&kgo.Record{Key: []byte(k)}, 3)
@@ -180,13 +184,7 @@ sinks:
 		}
 	}
 
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(rctx) }()
+	_, stop, done := startProcessor(t, ctx, topo, c.config("a"))
 	defer func() {
 		stop()
 		if err := <-done; err != nil {
@@ -230,28 +228,9 @@ func TestSyncLeavesReassignedPaused(t *testing.T) {
 	c := newCluster(t, "in", "counts")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: resume
-sources:
-  - {name: in, topic: in}
-steps:
-  - name: count
-    aggregate:
-      group_by: key
-      columns:
-        n: {fn: count}
-sinks:
-  - {name: counts, topic: counts}
-`)
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ensureTopics(ctx, c.adm, p.g, p.topo.Plan); err != nil {
-		t.Fatal(err)
-	}
-	cl := newTestClient(t, c.addrs)
+	topo := mustParse(t, countYAML("resume", ""))
+	tk, cl := tasksUnderTest(t, ctx, c, topo)
 	paused := func() []int32 { return cl.PauseFetchPartitions(nil)["in"] }
-	tk := p.tasks
 	tk.onAssigned(cl, map[string][]int32{"in": {0}})
 
 	var once atomic.Bool

@@ -15,10 +15,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
 
@@ -32,26 +32,11 @@ import (
 // serializers' records carry (1 and 2), then the sinks' schemas.
 func schemaFormatsRegistry(t *testing.T) format.Deps {
 	t.Helper()
-	read := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	reg := srfake.New()
-	t.Cleanup(reg.Close)
-	reg.SeedSchema("orders-value", 1, 1, sr.Schema{Type: sr.TypeProtobuf, Schema: read("../format/testdata/registry/shop.proto")})
-	reg.SeedSchema("orders-json-value", 1, 2, sr.Schema{Type: sr.TypeJSON, Schema: read("../format/testdata/registry/order.schema.json")})
-	reg.SeedSchema("order-summaries-value", 1, 3, sr.Schema{Type: sr.TypeProtobuf, Schema: read("../testdata/registry/summary.proto")})
-	reg.SeedSchema("order-totals-value", 1, 4, sr.Schema{Type: sr.TypeJSON, Schema: read("../testdata/registry/totals.schema.json")})
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := format.NewSchemas(cl, nil)
-	t.Cleanup(s.Close)
-	return format.Deps{Schemas: s}
+	r := registrytest.NewFake(t)
+	r.SeedShop(t)
+	r.Fake.SeedSchema("order-summaries-value", 1, 3, sr.Schema{Type: sr.TypeProtobuf, Schema: registrytest.ReadFile(t, "testdata/registry/summary.proto")})
+	r.Fake.SeedSchema("order-totals-value", 1, 4, sr.Schema{Type: sr.TypeJSON, Schema: registrytest.ReadFile(t, "testdata/registry/totals.schema.json")})
+	return r.Deps()
 }
 
 // pythonVectors returns the records of format/testdata/registry/vectors.json

@@ -13,7 +13,7 @@ import (
 // moved the clock on by the whole time away, closing open windows and
 // making on-time records late.
 func TestStreamStreamJoinReassignedTaskNotIdle(t *testing.T) {
-	topo := mustParse(t, strings.Replace(streamJoinBrokerPipeline, "within: 5s", "within: 10s\n      idle_timeout: 1m", 1))
+	topo := mustParse(t, strings.Replace(streamJoinYAML("idle_timeout: 1m"), "within: 5s", "within: 10s", 1))
 	start := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 	h, err := NewHarness(topo, 1, start)
 	if err != nil {

@@ -12,21 +12,11 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-const streamJoinBrokerPipeline = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - name: joined
-    from: views
-    join:
-      stream: clicks
-      type: left
-      within: 5s
-      output: '{"view": value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
+// streamJoinYAML is the shared stream-stream join pipeline as a left join
+// within 5s, no grace, with the join setting extra (or none).
+func streamJoinYAML(extra string) string {
+	return pipelineYAML("join/stream_join.yaml", "TYPE", "left", "WITHIN", "5s", "GRACE", "0s", "EXTRA", extra)
+}
 
 // On a broker, with 3 partitions and two members one after the other: a
 // left stream-stream join outputs each view once, with its click when it
@@ -37,7 +27,7 @@ func TestStreamStreamJoinOnBroker(t *testing.T) {
 	c := newCluster(t, "views", "clicks", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	topo := mustParse(t, streamJoinBrokerPipeline)
+	topo := mustParse(t, streamJoinYAML(""))
 	base := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 	rec := func(topic, key string, at time.Time, id int) *kgo.Record {
 		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(fmt.Sprintf(`{"id":%d}`, id)), Timestamp: at}
@@ -82,28 +72,44 @@ func TestStreamStreamJoinOnBroker(t *testing.T) {
 	}
 	got := map[int]int{} // view id -> click id (-1: unmatched)
 	for _, r := range recs {
-		var v struct {
-			View  int  `json:"view"`
-			Click *int `json:"click"`
-		}
-		if err := json.Unmarshal(r.Value, &v); err != nil {
-			t.Fatalf("output %s: %v", r.Value, err)
-		}
-		if v.View < 0 {
+		view, click := viewClick(t, r)
+		if view < 0 {
 			continue // a flush record
 		}
-		click := -1
-		if v.Click != nil {
-			click = *v.Click
+		if prev, dup := got[view]; dup {
+			t.Errorf("view %d output twice: click %d, then %d", view, prev, click)
 		}
-		if prev, dup := got[v.View]; dup {
-			t.Errorf("view %d output twice: click %d, then %d", v.View, prev, click)
-		}
-		got[v.View] = click
-		if want := fmt.Sprintf("k%d", v.View%20); string(r.Key) != want {
-			t.Errorf("view %d keyed %q, want %q", v.View, r.Key, want)
+		got[view] = click
+		if want := fmt.Sprintf("k%d", view%20); string(r.Key) != want {
+			t.Errorf("view %d keyed %q, want %q", view, r.Key, want)
 		}
 	}
+	checkClicks(t, got)
+}
+
+// viewClick decodes an output row of the views and clicks join: the view
+// id (below 0 for a flush record) and the id of the click it joined, -1
+// for none.
+func viewClick(t *testing.T, r *kgo.Record) (view, click int) {
+	t.Helper()
+	var v struct {
+		View  int  `json:"view"`
+		Click *int `json:"click"`
+	}
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		t.Fatalf("output %s: %v", r.Value, err)
+	}
+	if v.Click == nil {
+		return v.View, -1
+	}
+	return v.View, *v.Click
+}
+
+// checkClicks holds the joined click of each of the 60 views (view id to
+// click id, -1 for unmatched) to what the tests wrote: even views got
+// click 1000 plus the view's id, odd ones none.
+func checkClicks(t *testing.T, got map[int]int) {
+	t.Helper()
 	for i := range 60 {
 		want := -1
 		if i%2 == 0 {
@@ -122,7 +128,7 @@ func TestStreamStreamJoinOnBroker(t *testing.T) {
 // leave the store), holds only what the last window needs, not every
 // record ever buffered; the buffered gauge says as much.
 func TestStreamStreamJoinStateBounded(t *testing.T) {
-	topo := mustParse(t, streamJoinBrokerPipeline)
+	topo := mustParse(t, streamJoinYAML(""))
 	h, err := NewHarness(topo, 1, time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -179,22 +185,7 @@ func TestStreamStreamJoinAfterKeyStepOnBroker(t *testing.T) {
 	c := newCluster(t, "views", "clicks", "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	topo := mustParse(t, `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - {name: by-user, from: views, key: value.user}
-  - name: joined
-    from: by-user
-    join:
-      stream: clicks
-      type: left
-      within: 5s
-      output: '{"view": value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`)
+	topo := mustParse(t, pipelineYAML("join/stream_join_rekeyed.yaml", "WITHIN", "5s", "EXTRA", ""))
 	base := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 	var rs []*kgo.Record
 	for i := range 60 {
@@ -217,13 +208,7 @@ sinks:
 	}
 	// Caught up on the sources is not enough: the joined records come
 	// back through the repartition topic; wait for every view's row.
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
+	_, stop, done := startProcessor(t, ctx, topo, c.config("a"))
 	got := map[int]int{} // view id -> click id (-1: unmatched)
 	for len(got) < 60 {
 		select {
@@ -239,37 +224,19 @@ sinks:
 		}
 		clear(got)
 		for _, r := range recs {
-			var v struct {
-				View  int  `json:"view"`
-				Click *int `json:"click"`
-			}
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				t.Fatalf("output %s: %v", r.Value, err)
-			}
-			if v.View < 0 {
+			view, click := viewClick(t, r)
+			if view < 0 {
 				continue
 			}
-			click := -1
-			if v.Click != nil {
-				click = *v.Click
+			if prev, dup := got[view]; dup {
+				t.Fatalf("view %d output twice: click %d, then %d", view, prev, click)
 			}
-			if prev, dup := got[v.View]; dup {
-				t.Fatalf("view %d output twice: click %d, then %d", v.View, prev, click)
-			}
-			got[v.View] = click
+			got[view] = click
 		}
 	}
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
-	for i := range 60 {
-		want := -1
-		if i%2 == 0 {
-			want = 1000 + i
-		}
-		if got[i] != want {
-			t.Errorf("view %d joined click %d, want %d", i, got[i], want)
-		}
-	}
+	checkClicks(t, got)
 }

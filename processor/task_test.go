@@ -5,7 +5,26 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/exactly-dev/exactly/topology"
 )
+
+// tasksUnderTest returns the tasks of a member of topo that does not
+// run, with topo's topics created, and a client to assign them partitions
+// through (their fetches paused and resumed on it).
+func tasksUnderTest(t *testing.T, ctx context.Context, c *cluster, topo *topology.Topology) (*tasks, *kgo.Client) {
+	t.Helper()
+	p, err := New(topo, c.config("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureTopics(ctx, c.adm, p.g, p.topo.Plan); err != nil {
+		t.Fatal(err)
+	}
+	return p.tasks, newTestClient(t, c.addrs)
+}
 
 // A task is partition p of a co-partition group (here the join's input
 // and its table) with every store of it. Its partitions are fetched only
@@ -27,14 +46,7 @@ steps:
 sinks:
   - {name: out, topic: out}
 `)
-	p, err := New(topo, c.config("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ensureTopics(ctx, c.adm, p.g, p.topo.Plan); err != nil {
-		t.Fatal(err)
-	}
-	cl := newTestClient(t, c.addrs)
+	tk, cl := tasksUnderTest(t, ctx, c, topo)
 	paused := func() map[string][]int32 {
 		m := cl.PauseFetchPartitions(nil)
 		for _, ps := range m {
@@ -42,7 +54,6 @@ sinks:
 		}
 		return m
 	}
-	tk := p.tasks
 	if len(tk.groups) != 1 || !slices.Equal(tk.groups[0].topics, []string{"in", "users"}) {
 		t.Fatalf("task groups = %+v, want one: in and users", tk.groups)
 	}

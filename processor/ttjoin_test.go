@@ -11,21 +11,6 @@ import (
 	"github.com/exactly-dev/exactly/broker"
 )
 
-const tableJoinBrokerPipeline = `name: accounts
-sources:
-  - {name: users, topic: users, table: true}
-  - {name: plans, topic: plans, table: true}
-steps:
-  - name: user-plan
-    from: users
-    join:
-      table: plans
-      type: left
-      output: '{"user": value.name, "plan": table == null ? null : table.tier}'
-sinks:
-  - {name: out, topic: out}
-`
-
 // A left table-table join on a broker, 3 partitions: a first member joins
 // the tables as written before it started; changes written while no
 // member runs (updates, deletes on both sides) are joined by the next
@@ -63,7 +48,7 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 		}
 	}
 	produce(rs)
-	topo := mustParse(t, tableJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/table_join.yaml", "TYPE", "left"))
 	runUntilCaughtUp(t, ctx, c, topo, "a")
 
 	rs = rs[:0]
@@ -89,20 +74,9 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 		t.Errorf("the second member restored %d records, want the 45 table records the first one committed past and the join store's 30", got)
 	}
 
-	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, r := range recs {
-		if r.Value == nil {
-			if _, ok := got[string(r.Key)]; !ok {
-				t.Errorf("tombstone for %s, which had no row", r.Key)
-			}
-			delete(got, string(r.Key))
-			continue
-		}
-		got[string(r.Key)] = string(r.Value)
+	got, orphans := outTable(t, ctx, c)
+	for _, k := range orphans {
+		t.Errorf("tombstone for %s, which had no row", k)
 	}
 	want := map[string]string{}
 	for k, u := range users {
@@ -113,6 +87,36 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 		}
 		want[k] = fmt.Sprintf(`{"plan":%s,"user":"%s"}`, plan, name)
 	}
+	checkRows(t, got, want, "want none (deleted)")
+}
+
+// outTable reads what read_committed sees on out as a table: the latest
+// value per key, a tombstone deleting its key's row. orphans are the keys
+// of tombstones that found no row to delete, in the order read.
+func outTable(t *testing.T, ctx context.Context, c *cluster) (rows map[string]string, orphans []string) {
+	t.Helper()
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = map[string]string{}
+	for _, r := range recs {
+		if r.Value == nil {
+			if _, ok := rows[string(r.Key)]; !ok {
+				orphans = append(orphans, string(r.Key))
+			}
+			delete(rows, string(r.Key))
+			continue
+		}
+		rows[string(r.Key)] = string(r.Value)
+	}
+	return rows, orphans
+}
+
+// checkRows holds the output rows got to want, key by key; extra says
+// what a row got has and want does not should have been.
+func checkRows(t *testing.T, got, want map[string]string, extra string) {
+	t.Helper()
 	for k, w := range want {
 		if got[k] != w {
 			t.Errorf("output row %s = %q, want %q", k, got[k], w)
@@ -120,25 +124,10 @@ func TestTableTableJoinOnBroker(t *testing.T) {
 	}
 	for k, g := range got {
 		if _, ok := want[k]; !ok {
-			t.Errorf("output row %s = %q, want none (deleted)", k, g)
+			t.Errorf("output row %s = %q, %s", k, g, extra)
 		}
 	}
 }
-
-const foreignKeyJoinBrokerPipeline = `name: sellers
-sources:
-  - {name: auctions, topic: auctions, table: true}
-  - {name: persons, topic: persons, table: true}
-steps:
-  - name: with-seller
-    from: auctions
-    join:
-      table: persons
-      on: value.seller
-      output: '{"item": value.item, "seller": table.name}'
-sinks:
-  - {name: out, topic: out}
-`
 
 // An inner foreign-key join on a broker, 3 partitions: auctions join the
 // person their seller field names through the join's subscription and
@@ -188,7 +177,7 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 		auction(fmt.Sprintf("a%d", i), fmt.Sprintf("i%d", i), fmt.Sprintf("p%d", i%12)) // p10, p11 never exist
 	}
 	produce()
-	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/foreign_key.yaml", "TYPE", "inner"))
 	runUntilCaughtUp(t, ctx, c, topo, "a")
 
 	person("p1", "renamed")
@@ -201,34 +190,14 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 	produce()
 	runUntilCaughtUp(t, ctx, c, topo, "b")
 
-	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, r := range recs {
-		if r.Value == nil {
-			delete(got, string(r.Key))
-			continue
-		}
-		got[string(r.Key)] = string(r.Value)
-	}
+	got, _ := outTable(t, ctx, c)
 	want := map[string]string{}
 	for k, a := range auctions {
 		if name, ok := persons[a[1]]; ok {
 			want[k] = fmt.Sprintf(`{"item":%q,"seller":%q}`, a[0], name)
 		}
 	}
-	for k, w := range want {
-		if got[k] != w {
-			t.Errorf("output row %s = %q, want %q", k, got[k], w)
-		}
-	}
-	for k, g := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("output row %s = %q, want none", k, g)
-		}
-	}
+	checkRows(t, got, want, "want none")
 }
 
 // A foreign-key join's store holds, per right key, the left keys naming
@@ -236,7 +205,7 @@ func TestForeignKeyJoinOnBroker(t *testing.T) {
 // unsubscribes from the old one, so the store does not grow with every
 // key ever named.
 func TestForeignKeyJoinUnsubscribes(t *testing.T) {
-	topo := mustParse(t, foreignKeyJoinBrokerPipeline)
+	topo := mustParse(t, pipelineYAML("join/foreign_key.yaml", "TYPE", "inner"))
 	h, err := NewHarness(topo, 3, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +99,18 @@ func runWindow(t *testing.T, yaml string, events []timed) (*Processor, []string,
 
 // windowYAML is the shared window pipeline with window and emit in place.
 func windowYAML(window, emit string) string {
-	b, err := os.ReadFile("../testdata/window/window.yaml.tmpl")
+	return pipelineYAML("window/window.yaml.tmpl", "WINDOW", window, "EMIT", emit)
+}
+
+// pipelineYAML reads a pipeline shared by tests, path under testdata/,
+// and fills in its placeholders: oldnew holds each placeholder and its
+// text in turn.
+func pipelineYAML(path string, oldnew ...string) string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", path))
 	if err != nil {
 		panic(err) // the test data is part of the tree
 	}
-	return strings.NewReplacer("WINDOW", window, "EMIT", emit).Replace(string(b))
+	return strings.NewReplacer(oldnew...).Replace(string(b))
 }
 
 func TestHoppingWindow(t *testing.T) {

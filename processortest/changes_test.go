@@ -84,20 +84,26 @@ func TestHavingDeletesRowsThatStopQualifying(t *testing.T) {
 	}
 }
 
-// count_distinct counts distinct values (1.5 and 1.50 are one), on a
-// stream and, retracting, on a table.
-func TestCountDistinct(t *testing.T) {
-	d := New(t, `name: p
+// visitorsYAML counts the distinct users of the visits of each group
+// (group_by groupBy) in column visitors, and has one more column.
+func visitorsYAML(groupBy, column string) string {
+	return `name: p
 sources: [{name: visits, topic: visits}]
 steps:
   - name: per-page
     aggregate:
-      group_by: value.page
+      group_by: ` + groupBy + `
       columns:
         visitors: {fn: count_distinct, of: value.user}
-        prices: {fn: count_distinct, of: value.price}
+        ` + column + `
 sinks: [{name: out, topic: out}]
-`)
+`
+}
+
+// count_distinct counts distinct values (1.5 and 1.50 are one), on a
+// stream and, retracting, on a table.
+func TestCountDistinct(t *testing.T) {
+	d := New(t, visitorsYAML("value.page", "prices: {fn: count_distinct, of: value.price}"))
 	at := time.Unix(0, 0)
 	for _, v := range []string{
 		`{"page": "a", "user": "x", "price": 1.5}`,
@@ -170,6 +176,32 @@ silver	{"countries":1,"key":"silver","spend":500.00,"users":1}`; got != want {
 	}
 }
 
+// tierRow is a row of a tiers sink (Countries stays 0 where the pipeline
+// has no such column).
+type tierRow struct {
+	Key       string
+	Users     int
+	Spend     json.Number
+	Countries int
+}
+
+// tierRows is the tiers table of d as the SQLite scripts print theirs:
+// each row as line gives it, sorted.
+func tierRows(t *testing.T, d *Driver, line func(tierRow) string) []string {
+	t.Helper()
+	var rows []string
+	for _, kv := range d.Table("tiers") {
+		_, v, _ := strings.Cut(kv, "\t")
+		var r tierRow
+		if err := json.Unmarshal([]byte(v), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, line(r))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
 // userSpend is one generated change of cons_user_spend.
 type userSpend struct {
 	Seq     int     `json:"seq"`
@@ -199,41 +231,16 @@ func TestSpendTiersAgainstSQLite(t *testing.T) {
 	}
 	d := Load(t, tiersYAML, Partitions(3))
 	at := time.Unix(0, 0)
-	for i := 0; i < len(changes); {
-		n := min(1+rng.IntN(80), len(changes)-i)
-		for _, c := range changes[i : i+n] {
-			if c.Deleted {
-				d.PipeTo("cons_user_spend", d.partition("cons_user_spend", []byte(c.User)), []byte(c.User), nil, at)
-				continue
-			}
-			d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
+	pipeBatches(d, rng, changes, 80, func(c userSpend) {
+		if c.Deleted {
+			d.PipeTo("cons_user_spend", d.partition("cons_user_spend", []byte(c.User)), []byte(c.User), nil, at)
+			return
 		}
-		switch rng.IntN(10) {
-		case 0:
-			d.Abort()
-			continue
-		case 1:
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
-	}
-	var got []string
-	for _, line := range d.Table("tiers") {
-		_, v, _ := strings.Cut(line, "\t")
-		var row struct {
-			Key       string
-			Users     int
-			Spend     json.Number
-			Countries int
-		}
-		if err := json.Unmarshal([]byte(v), &row); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s|%d|%s|%d", row.Key, row.Users, row.Spend, row.Countries))
-	}
-	slices.Sort(got)
+		d.Pipe("cons_user_spend", c.User, fmt.Sprintf(`{"spend": %.2f, "country": %q}`, c.Spend, c.Country), at)
+	}, nil)
+	got := tierRows(t, d, func(r tierRow) string {
+		return fmt.Sprintf("%s|%d|%s|%d", r.Key, r.Users, r.Spend, r.Countries)
+	})
 	const script = `
 import json, sqlite3, sys
 changes = json.load(sys.stdin)
@@ -265,26 +272,8 @@ for tier, users, cents, countries in db.execute(q):
 // same pipeline: each order meets its user's row as the task has it when
 // the order is processed (the spend so far), or null before any.
 func TestJoinWithAggregateRows(t *testing.T) {
-	d := New(t, `name: enrich
-sources:
-  - {name: events, topic: events}
-  - {name: orders, topic: orders}
-steps:
-  - name: per-user
-    from: events
-    aggregate:
-      group_by: value.user
-      columns:
-        spend: {fn: sum, of: value.amount}
-  - name: with-spend
-    from: orders
-    join:
-      table: per-user
-      type: left
-      output: '{"order": value.id, "spend": table == null ? null : table.spend, "big": table != null && table.spend > 100}'
-sinks:
-  - {name: out, topic: out, from: with-spend}
-`, Partitions(3))
+	d := New(t, pipelineYAML("join/aggregate_rows.yaml", "TYPE", "left",
+		"OUTPUT", `{"order": value.id, "spend": table == null ? null : table.spend, "big": table != null && table.spend > 100}`), Partitions(3))
 	at := time.Unix(0, 0)
 	d.Pipe("orders", "u1", `{"id": 1}`, at)
 	d.Commit()
@@ -314,17 +303,7 @@ u2 {"big":false,"order":3,"spend":10}`
 // fails its record (a bad record), and a failing record leaves no value
 // in the set.
 func TestCountDistinctBoundAndUndo(t *testing.T) {
-	d := New(t, `name: p
-sources: [{name: visits, topic: visits}]
-steps:
-  - name: per-page
-    aggregate:
-      group_by: key
-      columns:
-        visitors: {fn: count_distinct, of: value.user}
-        spent: {fn: sum, of: value.x}
-sinks: [{name: out, topic: out}]
-`)
+	d := New(t, visitorsYAML("key", "spent: {fn: sum, of: value.x}"))
 	at := time.Unix(0, 0)
 	d.Pipe("visits", "a", `{"user": "u0", "x": 1}`, at)
 	// visitors counts u1, then spent fails: the record leaves no trace.
@@ -350,12 +329,11 @@ sinks: [{name: out, topic: out}]
 	}
 }
 
-// HAVING with emit: on_commit: the row as it stands at commit is compared
-// with the one output at the previous commit, so a group that qualified
-// and stops within one transaction is deleted once, and one that
-// qualifies only in the middle of a transaction outputs nothing.
-func TestHavingOnCommit(t *testing.T) {
-	d := New(t, `name: p
+// tierCountYAML counts the users of each tier of the spend table (step
+// tiers), with one more line of aggregate settings agg (or none), then
+// the step after it.
+func tierCountYAML(agg, step string) string {
+	return `name: p
 sources: [{name: spend, topic: spend, table: true}]
 steps:
   - name: tiers
@@ -363,11 +341,18 @@ steps:
     aggregate:
       group_by: value.tier
       columns: {users: {fn: count}}
-      emit: on_commit
-  - name: having
-    filter: value.users >= 2
+      ` + agg + `
+  - ` + step + `
 sinks: [{name: out, topic: out}]
-`)
+`
+}
+
+// HAVING with emit: on_commit: the row as it stands at commit is compared
+// with the one output at the previous commit, so a group that qualified
+// and stops within one transaction is deleted once, and one that
+// qualifies only in the middle of a transaction outputs nothing.
+func TestHavingOnCommit(t *testing.T) {
+	d := New(t, tierCountYAML("emit: on_commit", "{name: having, filter: value.users >= 2}"))
 	at := time.Unix(0, 0)
 	d.Pipe("spend", "u1", `{"tier": "a"}`, at)
 	d.Pipe("spend", "u2", `{"tier": "a"}`, at)
@@ -419,43 +404,20 @@ func TestHavingAgainstSQLite(t *testing.T) {
 	d := Load(t, "../testdata/tables/spend_tiers_having.yaml", Partitions(3))
 	at := time.Unix(0, 0)
 	sawTombstone := false
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(60), len(events)-i)
-		for _, e := range events[i : i+n] {
-			sign := ""
-			if e.Cents < 0 {
-				sign = "-"
-			}
-			d.Pipe("events", e.User, fmt.Sprintf(`{"amount": %s%d.%02d}`, sign, abs(e.Cents)/100, abs(e.Cents)%100), at)
+	pipeBatches(d, rng, events, 60, func(e purchase) {
+		sign := ""
+		if e.Cents < 0 {
+			sign = "-"
 		}
-		switch rng.IntN(10) {
-		case 0:
-			d.Abort()
-			continue
-		case 1:
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
+		d.Pipe("events", e.User, fmt.Sprintf(`{"amount": %s%d.%02d}`, sign, abs(e.Cents)/100, abs(e.Cents)%100), at)
+	}, func() {
 		for _, r := range d.Records("tiers") {
 			sawTombstone = sawTombstone || r.Value == nil
 		}
-	}
-	var got []string
-	for _, line := range d.Table("tiers") {
-		_, v, _ := strings.Cut(line, "\t")
-		var row struct {
-			Key   string
-			Users int
-			Spend json.Number
-		}
-		if err := json.Unmarshal([]byte(v), &row); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s|%d|%s", row.Key, row.Users, row.Spend))
-	}
-	slices.Sort(got)
+	})
+	got := tierRows(t, d, func(r tierRow) string {
+		return fmt.Sprintf("%s|%d|%s", r.Key, r.Users, r.Spend)
+	})
 	const script = `
 import json, sqlite3, sys
 db = sqlite3.connect(":memory:")
@@ -523,16 +485,7 @@ u1 `
 // set_headers on a deleted row evaluates on the row it deletes, so a
 // HAVING tombstone is not a bad record.
 func TestSetHeadersOnDeletedRow(t *testing.T) {
-	d := New(t, `name: p
-sources: [{name: spend, topic: spend, table: true}]
-steps:
-  - name: tiers
-    from: spend
-    aggregate: {group_by: value.tier, columns: {users: {fn: count}}}
-  - name: tagged
-    set_headers: {tier: value.key}
-sinks: [{name: out, topic: out}]
-`)
+	d := New(t, tierCountYAML("", "{name: tagged, set_headers: {tier: value.key}}"))
 	at := time.Unix(0, 0)
 	d.Pipe("spend", "u1", `{"tier": "a"}`, at)
 	d.PipeTo("spend", 0, []byte("u1"), nil, at)

@@ -3,19 +3,27 @@ package processortest
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// joinYAML is the shared enrich pipeline with join type typ.
-func joinYAML(t *testing.T, typ string) string {
-	b, err := os.ReadFile("../testdata/join/enrich.yaml")
+// pipelineYAML reads a pipeline shared by tests, path under testdata/,
+// and fills in its placeholders: oldnew holds each placeholder and its
+// text in turn.
+func pipelineYAML(path string, oldnew ...string) string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", path))
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // the test data is part of the tree
 	}
-	return strings.Replace(string(b), "type: inner", "type: "+typ, 1)
+	return strings.NewReplacer(oldnew...).Replace(string(b))
+}
+
+// joinYAML is the shared enrich pipeline with join type typ.
+func joinYAML(typ string) string {
+	return pipelineYAML("join/enrich.yaml", "type: inner", "type: "+typ)
 }
 
 func values(d *Driver, topic string) string {
@@ -40,7 +48,7 @@ c1 {"customer":"Ada L.","order":3}
 c1 {"customer":null,"order":4}`},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
-			d := New(t, joinYAML(t, tc.typ))
+			d := New(t, joinYAML(tc.typ))
 			at := time.Unix(0, 0)
 			d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
 			d.Pipe("orders", "c1", `{"id":1}`, at)
@@ -64,7 +72,7 @@ c1 {"customer":null,"order":4}`},
 // The table is state like any other: an abort drops the table updates it
 // read, a crash restores the table from its committed records.
 func TestJoinTableAbortAndCrash(t *testing.T) {
-	d := New(t, joinYAML(t, "left"))
+	d := New(t, joinYAML("left"))
 	at := time.Unix(0, 0)
 	d.Pipe("customers", "c1", `{"name":"Ada"}`, at)
 	d.Commit()
@@ -106,7 +114,7 @@ func TestGlobalTableJoin(t *testing.T) {
 // through its repartition topic (keyed as the table's keys are), so each
 // reaches the task holding its customer's row.
 func TestJoinAfterRekey(t *testing.T) {
-	rekeyed := strings.Replace(joinYAML(t, "inner"), "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1)
+	rekeyed := strings.Replace(joinYAML("inner"), "  - name: with-customer\n", "  - {name: by-customer, from: orders, key: value.customer}\n  - name: with-customer\n", 1)
 	d := New(t, rekeyed, Partitions(3))
 	at := time.Unix(0, 0)
 	for i := range 10 {

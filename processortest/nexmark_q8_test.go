@@ -94,22 +94,7 @@ func runQ8(t *testing.T, rng *rand.Rand, events []q8Event, yaml string, auctionK
 		}
 		d.Pipe("auctions", auctionKey(e), fmt.Sprintf(`{"id":%d,"seller":%d,"dateTime":%d}`, e.ID, e.Seller, e.DateTime), at)
 	}
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(100), len(events)-i)
-		for _, e := range events[i : i+n] {
-			pipe(e)
-		}
-		switch rng.IntN(10) {
-		case 0:
-			d.Abort()
-			continue
-		case 1:
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
-	}
+	pipeBatches(d, rng, events, 100, pipe, nil)
 	d.Settle()
 
 	var got []string

@@ -57,23 +57,7 @@ func TestNexmarkQ20AgainstSQLite(t *testing.T) {
 			d.Pipe("bids", key, fmt.Sprintf(`{"auction":%d,"bidder":%d,"price":%d}`, e.ID, e.Bidder, e.Price), at)
 		}
 	}
-	for i := 0; i < len(events); {
-		n := min(1+rng.IntN(100), len(events)-i)
-		batch := events[i : i+n]
-		for _, e := range batch {
-			pipe(e)
-		}
-		switch rng.IntN(10) {
-		case 0: // aborted: read again
-			d.Abort()
-			continue
-		case 1: // crashed: read again after the restore
-			d.Crash()
-			continue
-		}
-		d.Commit()
-		i += n
-	}
+	pipeBatches(d, rng, events, 100, pipe, nil)
 
 	var got []string
 	for _, r := range d.Records("q20") {

@@ -12,11 +12,7 @@ var nine = time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
 
 // windowYAML is the shared window pipeline with window and emit in place.
 func windowYAML(window, emit string) string {
-	b, err := os.ReadFile("../testdata/window/window.yaml.tmpl")
-	if err != nil {
-		panic(err) // the test data is part of the tree
-	}
-	return strings.NewReplacer("WINDOW", window, "EMIT", emit).Replace(string(b))
+	return pipelineYAML("window/window.yaml.tmpl", "WINDOW", window, "EMIT", emit)
 }
 
 // in is one record of key k, value {"v": v}, at 09:00 plus at.

@@ -61,26 +61,13 @@ func TestStreamStreamJoinAgainstSQLite(t *testing.T) {
 			}
 			yaml := strings.Replace(streamJoinYAML(typ, "idle_timeout: 1m"), "within: 10s", "before: 3s\n      after: 7s", 1)
 			d := New(t, yaml, Partitions(3))
-			for i := 0; i < len(events); {
-				n := min(1+rng.IntN(60), len(events)-i)
-				for _, e := range events[i : i+n] {
-					topic := "views"
-					if e.Click {
-						topic = "clicks"
-					}
-					d.Pipe(topic, e.Key, fmt.Sprintf(`{"id":%q}`, e.ID), time.UnixMilli(e.T))
+			pipeBatches(d, rng, events, 60, func(e ssEvent) {
+				topic := "views"
+				if e.Click {
+					topic = "clicks"
 				}
-				switch rng.IntN(10) {
-				case 0:
-					d.Abort()
-					continue
-				case 1:
-					d.Crash()
-					continue
-				}
-				d.Commit()
-				i += n
-			}
+				d.Pipe(topic, e.Key, fmt.Sprintf(`{"id":%q}`, e.ID), time.UnixMilli(e.T))
+			}, nil)
 			d.Settle()
 			d.Advance(2 * time.Minute)
 			var got []string

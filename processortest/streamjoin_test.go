@@ -7,26 +7,10 @@ import (
 	"time"
 )
 
-const streamJoinPipeline = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - name: joined
-    from: views
-    join:
-      stream: clicks
-      type: TYPE
-      within: 10s
-      grace: 2s
-      EXTRA
-      output: '{"view": value == null ? null : value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
-
+// streamJoinYAML is the shared stream-stream join pipeline with join type
+// typ, within 10s, grace 2s and the join setting extra (or none).
 func streamJoinYAML(typ, extra string) string {
-	return strings.NewReplacer("TYPE", typ, "EXTRA", extra).Replace(streamJoinPipeline)
+	return pipelineYAML("join/stream_join.yaml", "TYPE", typ, "WITHIN", "10s", "GRACE", "2s", "EXTRA", extra)
 }
 
 func sec(s int) time.Time { return time.Unix(int64(s), 0) }
@@ -214,23 +198,7 @@ func TestStreamStreamJoinTTL(t *testing.T) {
 // is then the minimum over the upstream partitions of both streams, so a
 // partition running ahead does not make another's records late.
 func TestStreamStreamJoinAfterKeyStep(t *testing.T) {
-	const yaml = `name: pairs
-sources:
-  - {name: views, topic: views}
-  - {name: clicks, topic: clicks}
-steps:
-  - {name: by-user, from: views, key: value.user}
-  - name: joined
-    from: by-user
-    join:
-      stream: clicks
-      type: left
-      within: 10s
-      idle_timeout: 1m
-      output: '{"view": value.id, "click": other == null ? null : other.id}'
-sinks:
-  - {name: out, topic: out}
-`
+	yaml := pipelineYAML("join/stream_join_rekeyed.yaml", "WITHIN", "10s", "EXTRA", "idle_timeout: 1m")
 	d := New(t, yaml, Partitions(3))
 	// Views keyed by view id, spread over partitions; clicks keyed by
 	// user.

@@ -13,7 +13,7 @@ import (
 // unsubscribe, and failing the new row over the old one would make every
 // later change of the key a bad record too.
 func TestForeignKeyJoinAfterBadLeftRow(t *testing.T) {
-	yaml := strings.Replace(strings.Replace(foreignKeyJoinPipeline, "TYPE", "inner", 1),
+	yaml := strings.Replace(foreignKeyJoinYAML("inner"),
 		`on: 'has(value.seller) ? value.seller : null'`, `on: value.seller`, 1)
 	d := New(t, yaml, Partitions(3))
 	at := time.Unix(0, 0)
@@ -30,9 +30,7 @@ func TestForeignKeyJoinAfterBadLeftRow(t *testing.T) {
 // was never emitted, so its delete has no row to tombstone and is not a
 // bad record because the old row's output fails again.
 func TestTableTableJoinDeleteAfterBadRow(t *testing.T) {
-	d := New(t, strings.Replace(strings.Replace(tableJoinPipeline, "TYPE", "inner", 1),
-		`output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`,
-		`output: '{"user": value.name, "plan": table.tier}'`, 1))
+	d := New(t, tableJoinOutputYAML("inner", `{"user": value.name, "plan": table.tier}`))
 	at := time.Unix(0, 0)
 	d.Pipe("plans", "u1", `{"tier":"gold"}`, at)
 	d.PipeError("users", "u1", `{"nom":"Ada"}`, at) // output fails: skipped

@@ -11,20 +11,22 @@ import (
 
 var updateTableJoin = flag.Bool("update-ttjoin", false, "rewrite the table-table join golden files")
 
-const tableJoinPipeline = `name: accounts
-sources:
-  - {name: users, topic: users, table: true}
-  - {name: plans, topic: plans, table: true}
-steps:
-  - name: user-plan
-    from: users
-    join:
-      table: plans
-      type: TYPE
-      output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'
-sinks:
-  - {name: out, topic: out}
-`
+// tableJoinYAML is the shared table-table join pipeline with join type
+// typ.
+func tableJoinYAML(typ string) string {
+	return pipelineYAML("join/table_join.yaml", "TYPE", typ)
+}
+
+// tableJoinOutputYAML is tableJoinYAML(typ) with the join's output
+// expression output.
+func tableJoinOutputYAML(typ, output string) string {
+	const shared = `output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`
+	yaml := tableJoinYAML(typ)
+	if !strings.Contains(yaml, shared) {
+		panic("testdata/join/table_join.yaml no longer has the output line tableJoinOutputYAML replaces")
+	}
+	return strings.Replace(yaml, shared, "output: '"+output+"'", 1)
+}
 
 // stream is every record of topic, tombstones included, one per line.
 func stream(d *Driver, topic string) string {
@@ -65,7 +67,7 @@ func goldenText(t *testing.T, got, path string) {
 func TestTableTableJoin(t *testing.T) {
 	for _, typ := range []string{"inner", "left", "outer"} {
 		t.Run(typ, func(t *testing.T) {
-			d := New(t, strings.Replace(tableJoinPipeline, "TYPE", typ, 1))
+			d := New(t, tableJoinYAML(typ))
 			at := time.Unix(0, 0)
 			del := func(topic, key string) { d.PipeTo(topic, 0, []byte(key), nil, at) }
 			d.Pipe("users", "u1", `{"name":"Ada"}`, at)
@@ -97,21 +99,11 @@ func TestTableTableJoin(t *testing.T) {
 	}
 }
 
-const foreignKeyJoinPipeline = `name: sellers
-sources:
-  - {name: auctions, topic: auctions, table: true}
-  - {name: persons, topic: persons, table: true}
-steps:
-  - name: with-seller
-    from: auctions
-    join:
-      table: persons
-      on: 'has(value.seller) ? value.seller : null'
-      type: TYPE
-      output: '{"item": value.item, "seller": table == null ? null : table.name}'
-sinks:
-  - {name: out, topic: out}
-`
+// foreignKeyJoinYAML is the shared foreign-key join pipeline with join
+// type typ.
+func foreignKeyJoinYAML(typ string) string {
+	return pipelineYAML("join/foreign_key.yaml", "TYPE", typ)
+}
 
 // A foreign-key join on 3 partitions: each auction joins the person its
 // seller field names. Changes of a person re-emit every auction naming it;
@@ -122,7 +114,7 @@ sinks:
 func TestForeignKeyJoin(t *testing.T) {
 	for _, typ := range []string{"inner", "left"} {
 		t.Run(typ, func(t *testing.T) {
-			d := New(t, strings.Replace(foreignKeyJoinPipeline, "TYPE", typ, 1), Partitions(3))
+			d := New(t, foreignKeyJoinYAML(typ), Partitions(3))
 			at := time.Unix(0, 0)
 			del := func(topic, key string) { d.PipeTo(topic, d.partition(topic, []byte(key)), []byte(key), nil, at) }
 			d.Pipe("persons", "p1", `{"name":"Ada"}`, at)
@@ -154,9 +146,7 @@ func TestForeignKeyJoin(t *testing.T) {
 // stops qualifying is deleted (a tombstone), as a filter after the join
 // would in SQL, and one that never qualified emits nothing.
 func TestTableTableJoinNullOutput(t *testing.T) {
-	d := New(t, strings.Replace(strings.Replace(tableJoinPipeline, "TYPE", "inner", 1),
-		`output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`,
-		`output: 'table.tier == "gold" ? dyn({"user": value.name}) : null'`, 1))
+	d := New(t, tableJoinOutputYAML("inner", `table.tier == "gold" ? dyn({"user": value.name}) : null`))
 	at := time.Unix(0, 0)
 	d.Pipe("users", "u1", `{"name":"Ada"}`, at)
 	d.Pipe("plans", "u1", `{"tier":"silver"}`, at) // never qualified: nothing

@@ -167,9 +167,7 @@ func TestStreamStreamJoinKeyBytes(t *testing.T) {
 // joined row with a tombstone. Before, the row before the delete was made
 // from the failed plan row, failed again, and no tombstone was owed.
 func TestTableTableJoinDeleteAfterFailedOtherSide(t *testing.T) {
-	yaml := strings.Replace(strings.Replace(tableJoinPipeline, "TYPE", "inner", 1),
-		`output: '{"user": value == null ? null : value.name, "plan": table == null ? null : table.tier}'`,
-		`output: '{"user": value.name, "plan": table.tier}'`, 1)
+	yaml := tableJoinOutputYAML("inner", `{"user": value.name, "plan": table.tier}`)
 	d := New(t, "on_error: skip\n"+yaml)
 	at := time.Unix(0, 0)
 	d.Pipe("users", "u1", `{"name":"Ada"}`, at)

@@ -19,6 +19,30 @@ type storeID struct {
 	partition int32
 }
 
+// newStoreID is the id of partition of store, if Open may take them.
+func newStoreID(store string, partition int32) (storeID, error) {
+	if err := checkName(store); err != nil {
+		return storeID{}, err
+	}
+	if partition < 0 {
+		return storeID{}, fmt.Errorf("statestore: partition %d of store %s is negative", partition, store)
+	}
+	return storeID{store, partition}, nil
+}
+
+// checkOpenableLocked says why a backend cannot open id, with the lock
+// over its closed flag and its open stores held: it is closed, or id is
+// open already (or being opened).
+func checkOpenableLocked[S any](closed bool, open map[storeID]S, id storeID) error {
+	if closed {
+		return ErrClosed
+	}
+	if _, ok := open[id]; ok {
+		return fmt.Errorf("open store %s partition %d: %w", id.store, id.partition, ErrAlreadyOpen)
+	}
+	return nil
+}
+
 type memoryBackend struct {
 	mu struct {
 		sync.Mutex
@@ -28,20 +52,14 @@ type memoryBackend struct {
 }
 
 func (b *memoryBackend) Open(store string, partition int32) (Store, error) {
-	if err := checkName(store); err != nil {
+	id, err := newStoreID(store, partition)
+	if err != nil {
 		return nil, err
 	}
-	if partition < 0 {
-		return nil, fmt.Errorf("statestore: partition %d of store %s is negative", partition, store)
-	}
-	id := storeID{store, partition}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.mu.closed {
-		return nil, ErrClosed
-	}
-	if _, ok := b.mu.open[id]; ok {
-		return nil, fmt.Errorf("open store %s partition %d: %w", store, partition, ErrAlreadyOpen)
+	if err := checkOpenableLocked(b.mu.closed, b.mu.open, id); err != nil {
+		return nil, err
 	}
 	s := &memoryStore{backend: b, id: id}
 	s.mu.data = map[string][]byte{}

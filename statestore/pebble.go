@@ -91,23 +91,16 @@ type pebbleBackend struct {
 }
 
 func (b *pebbleBackend) Open(store string, partition int32) (Store, error) {
-	if err := checkName(store); err != nil {
+	id, err := newStoreID(store, partition)
+	if err != nil {
 		return nil, err
 	}
-	if partition < 0 {
-		return nil, fmt.Errorf("statestore: partition %d of store %s is negative", partition, store)
-	}
-	id := storeID{store, partition}
 	// Reserve the slot, then open without the lock: opening replays the
 	// WAL, and other partitions' Opens and Closes need not wait for it.
 	b.mu.Lock()
-	if b.mu.closed {
+	if err := checkOpenableLocked(b.mu.closed, b.mu.open, id); err != nil {
 		b.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if _, ok := b.mu.open[id]; ok {
-		b.mu.Unlock()
-		return nil, fmt.Errorf("open store %s partition %d: %w", store, partition, ErrAlreadyOpen)
+		return nil, err
 	}
 	b.mu.open[id] = nil
 	b.opening.Add(1)

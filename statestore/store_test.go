@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -305,6 +306,9 @@ func TestOpenClose(t *testing.T) {
 			st := openStore(t, b, "s", 0)
 			if _, err := b.Open("s", 0); !errors.Is(err, ErrAlreadyOpen) {
 				t.Errorf("second Open(s, 0) = %v, want ErrAlreadyOpen", err)
+			}
+			if _, err := b.Open("s", -1); err == nil || !strings.Contains(err.Error(), "partition -1 of store s is negative") {
+				t.Errorf("Open(s, -1) = %v, want an error naming the negative partition", err)
 			}
 			other := openStore(t, b, "s", 1) // another partition is another store
 			other.Put([]byte("a"), []byte("1"))

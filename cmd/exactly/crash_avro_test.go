@@ -5,10 +5,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/sr"
-	"github.com/twmb/franz-go/pkg/sr/srfake"
-
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/registrytest"
 )
 
 const crashAvroOut = `{"type":"record","name":"Out","fields":[{"name":"id","type":"long"},{"name":"twice","type":"long"}]}`
@@ -39,15 +37,8 @@ func TestCrashAvro(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs processes for about a minute")
 	}
-	reg := srfake.New()
-	defer reg.Close()
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas := format.NewSchemas(cl, nil)
-	defer schemas.Close()
-	deps := format.Deps{Schemas: schemas}
+	reg := registrytest.NewFake(t)
+	deps := reg.Deps()
 	enc, err := format.Standard().New(format.Avro, format.PartValue,
 		format.Options{"schema": `{"type":"record","name":"In","fields":[{"name":"id","type":"long"}]}`}, deps)
 	if err != nil {
@@ -59,7 +50,7 @@ func TestCrashAvro(t *testing.T) {
 	}
 	crashTest(t, crashCase{
 		pipeline: crashAvroPipeline, records: 40_000, kills: 4,
-		args: []string{"--registry", reg.URL()},
+		args: []string{"--registry", reg.URL},
 		encode: func(id int) []byte {
 			if poisoned(int64(id)) {
 				return []byte(`{"id":` + strconv.Itoa(id) + `}`) // JSON: no magic byte

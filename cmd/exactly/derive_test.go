@@ -7,7 +7,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
-	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -113,21 +111,14 @@ func TestDeriveSinkSchemaRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := srfake.New()
-	defer reg.Close()
-	reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
-	reg.SeedSchema("order-lines-value", 1, 2, sr.Schema{Schema: `{"type":"record","name":"L","fields":[{"name":"id","type":"long"}]}`})
+	reg := registrytest.NewFake(t)
+	reg.Fake.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
+	reg.Fake.SeedSchema("order-lines-value", 1, 2, sr.Schema{Schema: `{"type":"record","name":"L","fields":[{"name":"id","type":"long"}]}`})
 	topo, err := topology.Load("../../testdata/registry/derive/dyn.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := sr.NewClient(sr.URLs(reg.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas := format.NewSchemas(cl, nil)
-	defer schemas.Close()
-	if err := typeCheck(context.Background(), topo, format.Deps{Schemas: schemas}); err != nil {
+	if err := typeCheck(context.Background(), topo, reg.Deps()); err != nil {
 		t.Fatalf("typeCheck = %v, want nil: the registered schema is used", err)
 	}
 	if s, ok := topo.Sinks[0].Format.Options["schema"]; ok && !strings.Contains(s.(string), `"L"`) {
@@ -142,49 +133,12 @@ func TestDeriveSinkSchemaRegistered(t *testing.T) {
 // rows. Runs on real Kafka too (EXACTLY_TEST_BROKER=kafka), and on
 // Apicurio Registry (EXACTLY_TEST_REGISTRY=apicurio).
 func TestDeriveSinkSchemaPipeline(t *testing.T) {
-	url := registrytest.URL(t) // the first call may build the registry: before the deadline starts
+	reg := registrytest.New(t) // the first call may build the registry: before the deadline starts
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr := testBroker(t, 1, "derive-orders", "derive-revenue")
-	cl, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	schemas := format.NewSchemas(cl, nil)
-	defer schemas.Close()
-	deps := format.Deps{Schemas: schemas}
-	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": string(orders)}, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := os.ReadFile("../../testdata/aggregate/orders.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []*kgo.Record
-	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
-		var in struct {
-			Key   string
-			Value map[string]any
-		}
-		if err := json.Unmarshal([]byte(l), &in); err != nil {
-			t.Fatal(err)
-		}
-		for k, x := range in.Value {
-			if f, ok := x.(float64); ok && k != "price" {
-				in.Value[k] = int64(f)
-			}
-		}
-		b, err := enc.Encode("derive-orders", format.NoHeaders, in.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs = append(rs, &kgo.Record{Topic: "derive-orders", Key: []byte(in.Key), Value: b})
-	}
+	deps := reg.Deps()
+	rs := reg.AvroRecords(t, "derive-orders", "testdata/avro/orders.avsc", "testdata/aggregate/orders.jsonl", "price")
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -206,30 +160,10 @@ func TestDeriveSinkSchemaPipeline(t *testing.T) {
 	if err := typeCheck(ctx, topo, deps); err != nil {
 		t.Fatal(err)
 	}
-	p, err := processor.New(topo, processor.Config{Brokers: []string{addr}, ClientID: "test", InstanceID: "a", Formats: deps,
-		CommitInterval: 50 * time.Millisecond, TransactionTimeout: 5 * time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for !broker.CaughtUp(ctx, pcl, topo.Group, p.Consumed()) || p.Stats().Commits.Load() == 0 {
-		select {
-		case err := <-done:
-			t.Fatalf("Run() = %v", err)
-		case <-ctx.Done():
-			t.Fatal("timed out")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
+	runTopology(t, ctx, []string{addr}, topo, deps)
 
 	// The derived schema is the subject's, and the records carry its id.
-	ss, err := cl.SchemaByVersion(ctx, "derive-revenue-value", -1)
+	ss, err := reg.Client.SchemaByVersion(ctx, "derive-revenue-value", -1)
 	if err != nil {
 		t.Fatalf("the derived schema is not registered: %v", err)
 	}
@@ -252,30 +186,11 @@ func TestDeriveSinkSchemaPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := format.Standard().New(format.Avro, format.PartValue, nil, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	latest := map[string]string{}
-	for _, r := range out {
+	got := reg.AvroTable(t, out, func(r *kgo.Record, _ any) {
 		if id, _, err := format.SplitWire(r.Value); err != nil || id != ss.ID {
 			t.Errorf("output %x: schema id %d (%v), want the derived schema's %d", r.Value, id, err, ss.ID)
 		}
-		v, err := dec.Decode(r.Topic, format.NoHeaders, r.Value)
-		if err != nil {
-			t.Fatalf("output %x: %v", r.Value, err)
-		}
-		j, err := format.EncodeJSON(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		latest[string(r.Key)] = string(r.Key) + "\t" + string(j)
-	}
-	var got []string
-	for _, l := range latest {
-		got = append(got, l)
-	}
-	slices.Sort(got)
+	})
 	golden, err := os.ReadFile("../../testdata/avro/category_revenue.golden")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/format"
 	"github.com/exactly-dev/exactly/kafkatest"
 	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/topology"
@@ -40,7 +41,14 @@ func runPipeline(t *testing.T, ctx context.Context, addrs []string, yaml string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := processor.New(topo, processor.Config{Brokers: addrs, ClientID: "test", InstanceID: "a",
+	runTopology(t, ctx, addrs, topo, format.Deps{})
+}
+
+// runTopology runs topo with the record formats' deps until its group has
+// consumed everything and it committed.
+func runTopology(t *testing.T, ctx context.Context, addrs []string, topo *topology.Topology, deps format.Deps) {
+	t.Helper()
+	p, err := processor.New(topo, processor.Config{Brokers: addrs, ClientID: "test", InstanceID: "a", Formats: deps,
 		CommitInterval: 50 * time.Millisecond, TransactionTimeout: 5 * time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,24 @@ import (
 
 var updateTyped = flag.Bool("update-typed", false, "rewrite testdata/registry/*.golden")
 
+// checkGoldenText holds got to the golden file at path (rewriting the
+// file first when update is set); what says what got is, in the failure.
+func checkGoldenText(t *testing.T, what, path, got string, update bool) {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s\n%s\nwant (%s)\n%s", what, got, path, want)
+	}
+}
+
 // TestValidateRegistry: with --registry, validate checks expressions
 // against the source's registered Avro schema: a misspelt field is
 // reported with the record's fields, a type error with its operands, at
@@ -24,34 +42,17 @@ func TestValidateRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := registrytest.URL(t) // Apicurio Registry with EXACTLY_TEST_REGISTRY=apicurio
-	cl, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.CreateSchema(context.Background(), "orders-value", sr.Schema{Schema: string(schema), Type: sr.TypeAvro}); err != nil {
+	reg := registrytest.New(t) // Apicurio Registry with EXACTLY_TEST_REGISTRY=apicurio
+	if _, err := reg.Client.CreateSchema(context.Background(), "orders-value", sr.Schema{Schema: string(schema), Type: sr.TypeAvro}); err != nil {
 		t.Fatal(err)
 	}
 	const file = "../../testdata/registry/typed_errors.yaml"
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"validate", "-c", file, "--instance-id", "x", "--registry", url}, &stdout, &stderr)
+	err = run(context.Background(), []string{"validate", "-c", file, "--instance-id", "x", "--registry", reg.URL}, &stdout, &stderr)
 	if exitCode(err) != 2 {
 		t.Fatalf("validate --registry exit code = %d (%v), want 2", exitCode(err), err)
 	}
-	got := strings.TrimSpace(err.Error()) + "\n"
-	golden := "../../testdata/registry/typed_errors.golden"
-	if *updateTyped {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("validate --registry reports\n%s\nwant\n%s", got, want)
-	}
+	checkGoldenText(t, "validate --registry reports", "../../testdata/registry/typed_errors.golden", strings.TrimSpace(err.Error())+"\n", *updateTyped)
 
 	// Without --registry the same file is valid: checked offline.
 	stdout.Reset()
