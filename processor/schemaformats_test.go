@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,14 +114,16 @@ var schemaFormatPipelines = []struct{ file, topic, sink string }{
 	{"json_schema", "orders-json", "order-totals"},
 }
 
-// TestSchemaFormatPipelines runs testdata/registry/{protobuf,json_schema}.yaml
+// TestSchemaFormatPipelines runs testdata/registry/{protobuf,json_schema,protobuf_to_avro}.yaml
 // on the harness, one record per transaction, and compares what each
 // record became (the sink's records decoded, or the record error with
 // the class its dead letter would carry) with the .golden files.
 func TestSchemaFormatPipelines(t *testing.T) {
 	deps := schemaFormatsRegistry(t)
 	inputs := schemaFormatsInputs(t, deps)
-	for _, pl := range schemaFormatPipelines {
+	// Protobuf in, Avro out, besides the pipelines of the bad-input test.
+	pipelines := append(slices.Clone(schemaFormatPipelines), struct{ file, topic, sink string }{"protobuf_to_avro", "orders", "order-summaries-avro"})
+	for _, pl := range pipelines {
 		t.Run(pl.file, func(t *testing.T) {
 			topo, err := topology.Load(filepath.Join("..", "testdata", "registry", pl.file+".yaml"))
 			if err != nil {
