@@ -7,29 +7,16 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
-var jsonSchemaFactory = Factory{
-	Name:    JSONSchema,
-	Options: jsonSchemaOptions,
-	Check:   checkJSONSchemaOptions,
-	New: func(part Part, opts Options, deps Deps) (Codec, error) {
-		if deps.Schemas == nil {
-			return nil, ErrNoRegistry
-		}
-		o, err := newSinkSchemaOpts(JSONSchema, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &jsonSchemaCodec{schemas: deps.Schemas, part: part, opts: o}, nil
-	},
-	Type: jsonSchemaTypeOf,
-}
+var jsonSchemaFactory = registryFactory(JSONSchema, jsonSchemaOptions, checkJSONSchemaOptions, jsonSchemaTypeOf,
+	func(s *Schemas, part Part, o sinkSchemaOpts) Codec {
+		return &jsonSchemaCodec{schemas: s, part: part, opts: o}
+	})
 
 // jsonSchemaCodec is the json_schema format: the json format's values,
 // validated against the registered schema both ways, so that a sink never
@@ -39,8 +26,7 @@ type jsonSchemaCodec struct {
 	part    Part
 	opts    sinkSchemaOpts
 
-	mu  sync.Mutex
-	enc map[string]*jsonSchemaWriter // by topic
+	enc writers[*jsonSchemaWriter]
 }
 
 type jsonSchemaWriter struct {
@@ -200,28 +186,17 @@ func (c *jsonSchemaCodec) Prepare(ctx context.Context, topic string) error {
 }
 
 func (c *jsonSchemaCodec) writer(ctx context.Context, topic string) (*jsonSchemaWriter, error) {
-	c.mu.Lock()
-	w := c.enc[topic]
-	c.mu.Unlock()
-	if w != nil {
-		return w, nil
-	}
-	subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
-	if err != nil {
-		return nil, err
-	}
-	js, err := compiledJSONSchema(ctx, c.schemas, ss.ID)
-	if err != nil {
-		return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
-	}
-	w = &jsonSchemaWriter{id: ss.ID, schema: js}
-	c.mu.Lock()
-	if c.enc == nil {
-		c.enc = map[string]*jsonSchemaWriter{}
-	}
-	c.enc[topic] = w
-	c.mu.Unlock()
-	return w, nil
+	return c.enc.get(topic, func() (*jsonSchemaWriter, error) {
+		subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
+		if err != nil {
+			return nil, err
+		}
+		js, err := compiledJSONSchema(ctx, c.schemas, ss.ID)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
+		}
+		return &jsonSchemaWriter{id: ss.ID, schema: js}, nil
+	})
 }
 
 func (c *jsonSchemaCodec) Encode(topic string, _ Headers, v any) ([]byte, error) {

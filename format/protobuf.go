@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/proto"
@@ -29,22 +28,10 @@ const (
 	JSONSchema = "json_schema"
 )
 
-var protobufFactory = Factory{
-	Name:    Protobuf,
-	Options: protobufOptions,
-	Check:   checkProtobufOptions,
-	New: func(part Part, opts Options, deps Deps) (Codec, error) {
-		if deps.Schemas == nil {
-			return nil, ErrNoRegistry
-		}
-		o, err := newSinkSchemaOpts(Protobuf, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &protoCodec{schemas: deps.Schemas, part: part, opts: o}, nil
-	},
-	Type: protobufTypeOf,
-}
+var protobufFactory = registryFactory(Protobuf, protobufOptions, checkProtobufOptions, protobufTypeOf,
+	func(s *Schemas, part Part, o sinkSchemaOpts) Codec {
+		return &protoCodec{schemas: s, part: part, opts: o}
+	})
 
 // protoCodec is the protobuf format. Decoding needs nothing but the
 // registry; encoding looks its schema up once per topic (Prepare, or the
@@ -54,8 +41,7 @@ type protoCodec struct {
 	part    Part
 	opts    sinkSchemaOpts
 
-	mu  sync.Mutex
-	enc map[string]*protoWriter // by topic
+	enc writers[*protoWriter]
 }
 
 // protoWriter is what a sink writes with: the schema id and the message
@@ -188,32 +174,21 @@ func (c *protoCodec) Prepare(ctx context.Context, topic string) error {
 }
 
 func (c *protoCodec) writer(ctx context.Context, topic string) (*protoWriter, error) {
-	c.mu.Lock()
-	w := c.enc[topic]
-	c.mu.Unlock()
-	if w != nil {
-		return w, nil
-	}
-	subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := compiledProto(ctx, c.schemas, ss.ID)
-	if err != nil {
-		return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
-	}
-	md, index, err := ps.messageByName(c.opts.message)
-	if err != nil {
-		return nil, fmt.Errorf("subject %s (schema id %d): %w: set format option message to one of them", subject, ss.ID, err)
-	}
-	w = &protoWriter{id: ss.ID, md: md, index: index}
-	c.mu.Lock()
-	if c.enc == nil {
-		c.enc = map[string]*protoWriter{}
-	}
-	c.enc[topic] = w
-	c.mu.Unlock()
-	return w, nil
+	return c.enc.get(topic, func() (*protoWriter, error) {
+		subject, ss, err := c.opts.writerSchema(ctx, c.schemas, c.part, topic)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := compiledProto(ctx, c.schemas, ss.ID)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s (schema id %d): %w", subject, ss.ID, err)
+		}
+		md, index, err := ps.messageByName(c.opts.message)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s (schema id %d): %w: set format option message to one of them", subject, ss.ID, err)
+		}
+		return &protoWriter{id: ss.ID, md: md, index: index}, nil
+	})
 }
 
 var protoMarshal = proto.MarshalOptions{Deterministic: true}

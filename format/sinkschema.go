@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/sr"
 )
@@ -201,4 +202,56 @@ func (a sinkSchemaOpts) writerSchema(ctx context.Context, s *Schemas, part Part,
 	}
 	ss, err = s.ByVersion(ctx, subject, a.version)
 	return subject, ss, err
+}
+
+// registryFactory is the Factory of a format whose codecs need the
+// registry (protobuf, json_schema): New fails without one, and reads the
+// sink schema options (sinkSchemaOpts) before newCodec makes the codec.
+func registryFactory(name string, options []string, check func(Options) error, typ TypeFunc, newCodec func(*Schemas, Part, sinkSchemaOpts) Codec) Factory {
+	return Factory{
+		Name:    name,
+		Options: options,
+		Check:   check,
+		New: func(part Part, opts Options, deps Deps) (Codec, error) {
+			if deps.Schemas == nil {
+				return nil, ErrNoRegistry
+			}
+			o, err := newSinkSchemaOpts(name, opts)
+			if err != nil {
+				return nil, err
+			}
+			return newCodec(deps.Schemas, part, o), nil
+		},
+		Type: typ,
+	}
+}
+
+// writers holds a registry-backed sink codec's writer per topic: its
+// schema looked up, and compiled, once.
+type writers[W any] struct {
+	mu sync.Mutex
+	m  map[string]W
+}
+
+// get returns topic's writer, made by build the first time. Two records
+// racing to make it both build; the schema lookups are cached, and the
+// writers alike.
+func (ws *writers[W]) get(topic string, build func() (W, error)) (W, error) {
+	ws.mu.Lock()
+	w, ok := ws.m[topic]
+	ws.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	w, err := build()
+	if err != nil {
+		return w, err
+	}
+	ws.mu.Lock()
+	if ws.m == nil {
+		ws.m = map[string]W{}
+	}
+	ws.m[topic] = w
+	ws.mu.Unlock()
+	return w, nil
 }
