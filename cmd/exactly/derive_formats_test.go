@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -30,30 +29,9 @@ import (
 // (EXACTLY_TEST_BROKER=kafka), and on Apicurio Registry
 // (EXACTLY_TEST_REGISTRY=apicurio).
 func TestDeriveSinkSchemaFormats(t *testing.T) {
-	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := os.ReadFile("../../testdata/registry/derive/users.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	revenueYAML, err := os.ReadFile("../../testdata/registry/derive/category_revenue.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	joinYAML, err := os.ReadFile("../../testdata/registry/derive/proto_join.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	revenueGolden, err := os.ReadFile("../../testdata/avro/category_revenue.golden")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines, err := os.ReadFile("../../testdata/aggregate/orders.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
+	orders, users := readTestdata(t, "avro/orders.avsc"), readTestdata(t, "registry/derive/users.avsc")
+	revenueYAML, joinYAML := readTestdata(t, "registry/derive/category_revenue.yaml"), readTestdata(t, "registry/derive/proto_join.yaml")
+	revenueGolden, lines := readTestdata(t, "avro/category_revenue.golden"), readTestdata(t, "aggregate/orders.jsonl")
 	var orderRows []input
 	for _, l := range strings.Split(strings.TrimSpace(string(lines)), "\n") {
 		var in struct {

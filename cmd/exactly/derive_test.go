@@ -32,18 +32,8 @@ var updateDerive = flag.Bool("update-derive", false, "rewrite testdata/registry/
 // error) are in its golden file: the value's, then the key's after
 // "--- key".
 func TestDeriveSinkSchema(t *testing.T) {
-	orders, err := os.ReadFile("../../testdata/avro/orders.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	users, err := os.ReadFile("../../testdata/registry/derive/users.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	payments, err := os.ReadFile("../../testdata/registry/derive/payments.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
+	orders, users := readTestdata(t, "avro/orders.avsc"), readTestdata(t, "registry/derive/users.avsc")
+	payments := readTestdata(t, "registry/derive/payments.avsc")
 	for _, name := range []string{"category_revenue", "map", "windowed", "nested", "dyn", "noscale", "notliteral",
 		"proto_revenue", "proto_windowed", "proto_map", "proto_join", "proto_lists",
 		"json_windowed", "json_map", "avro_key", "key_dyn", "late", "proto_message", "json_stream_join", "proto_fk_join", "proto_decimal", "avro_decimal"} {
@@ -198,4 +188,14 @@ func TestDeriveSinkSchemaPipeline(t *testing.T) {
 	if g := strings.Join(got, "\n") + "\n"; g != string(golden) {
 		t.Errorf("rows read back:\n%s\nwant (testdata/avro/category_revenue.golden):\n%s", g, golden)
 	}
+}
+
+// readTestdata returns the file at path below the repository's testdata/.
+func readTestdata(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../testdata", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
