@@ -48,7 +48,16 @@ func NewDecimal(n format.Number) (Decimal, error) {
 	if _, _, err := v.d.SetString(string(n)); err != nil || v.d.Form != apd.Finite {
 		return Decimal{}, fmt.Errorf("%q is not a decimal number", string(n))
 	}
+	v.unsignZero()
 	return v, nil
+}
+
+// unsignZero makes a negative zero (-1 * 0.00, "-0") zero: SQL's NUMERIC
+// has none, and a sink would print the sign.
+func (d *Decimal) unsignZero() {
+	if d.d.IsZero() {
+		d.d.Negative = false
+	}
 }
 
 // Number is d's exact text, as sinks write it.
@@ -109,15 +118,19 @@ func (d Decimal) Compare(other celref.Val) celref.Val {
 func (d Decimal) Negate() celref.Val {
 	var out Decimal
 	out.d.Neg(&d.d)
+	out.unsignZero()
 	return out
 }
 
 // IsZeroValue implements traits.Zeroer.
 func (d Decimal) IsZeroValue() bool { return d.d.IsZero() }
 
+// float is d's nearest double: beyond the double range an infinity, as
+// IEEE conversions and Python's float(Decimal) give (strconv reports the
+// range error with the infinity).
 func (d Decimal) float() float64 {
 	f, err := d.d.Float64()
-	if err != nil {
+	if err != nil && !math.IsInf(f, 0) {
 		return math.NaN()
 	}
 	return f
@@ -128,11 +141,11 @@ func (d Decimal) toInt() celref.Val {
 	c := decimalExact
 	c.Rounding = apd.RoundDown
 	if _, err := c.RoundToIntegralValue(&t, &d.d); err != nil {
-		return types.NewErr("decimal %s: %v", d.Number(), err)
+		return types.NewErr("decimal %s: %v", d.short(), err)
 	}
 	i, err := t.Int64()
 	if err != nil {
-		return types.NewErr("decimal %s does not fit an int", d.Number())
+		return types.NewErr("decimal %s does not fit an int", d.short())
 	}
 	return types.Int(i)
 }
@@ -249,9 +262,19 @@ func decimalArith(fn string, l, r celref.Val) (out celref.Val, handled bool) {
 		err = fmt.Errorf("the result has more than %d digits", decimalExact.Precision)
 	}
 	if err != nil {
-		return types.NewErr("decimal %s %s %s: %v", a.Number(), opSymbol[fn], b.Number(), err), true
+		return types.NewErr("decimal %s %s %s: %v", a.short(), opSymbol[fn], b.short(), err), true
 	}
+	res.unsignZero()
 	return res, true
+}
+
+// short is d's text for messages: its exact text, or in exponent form
+// when that would run to more than a line (1E+99999 has 100000 digits).
+func (d Decimal) short() string {
+	if e := d.d.Exponent; e > 40 || e < -40 {
+		return d.d.Text('G')
+	}
+	return string(d.Number())
 }
 
 // keepScale drops q's trailing zeros (a quotient has 34 digits) but
@@ -445,7 +468,8 @@ func (exactEquality) Optimize(ctx *cel.OptimizerContext, a *ast.AST) *ast.AST {
 	return a
 }
 
-// mayBeDecimal: a value of type t may be a decimal or a number.
+// mayBeDecimal: a value of type t may be a decimal or a number, or a
+// list or map that may hold one.
 func mayBeDecimal(t *cel.Type) bool {
 	if t == nil {
 		return true
@@ -453,15 +477,61 @@ func mayBeDecimal(t *cel.Type) bool {
 	switch t.Kind() {
 	case types.DynKind, types.AnyKind, types.IntKind, types.UintKind, types.DoubleKind, types.OpaqueKind:
 		return true
+	case types.ListKind:
+		return len(t.Parameters()) != 1 || mayBeDecimal(t.Parameters()[0])
+	case types.MapKind:
+		return len(t.Parameters()) != 2 || mayBeDecimal(t.Parameters()[1])
 	}
 	return false
 }
 
+// exactEq is l == r with decimals equal by value to numbers on either
+// side, also as elements of lists and values of maps (CEL's list and map
+// equality asks the left element's Equal, and an int knows no decimals:
+// [1] == [value.amount] would be false).
 func exactEq(l, r celref.Val) celref.Val {
 	if d, ok := r.(Decimal); ok {
 		return d.Equal(l)
 	}
+	switch l := l.(type) {
+	case Decimal:
+		return l.Equal(r)
+	case traits.Lister:
+		if r, ok := r.(traits.Lister); ok {
+			return listEq(l, r)
+		}
+	case traits.Mapper:
+		if r, ok := r.(traits.Mapper); ok {
+			return mapEq(l, r)
+		}
+	}
 	return types.Equal(l, r)
+}
+
+func listEq(l, r traits.Lister) celref.Val {
+	if l.Size().Equal(r.Size()) != types.True {
+		return types.False
+	}
+	for i, n := types.Int(0), l.Size().(types.Int); i < n; i++ {
+		if exactEq(l.Get(i), r.Get(i)) != types.True {
+			return types.False
+		}
+	}
+	return types.True
+}
+
+func mapEq(l, r traits.Mapper) celref.Val {
+	if l.Size().Equal(r.Size()) != types.True {
+		return types.False
+	}
+	for it := l.Iterator(); it.HasNext() == types.True; {
+		k := it.Next()
+		rv, found := r.Find(k)
+		if !found || exactEq(l.Get(k), rv) != types.True {
+			return types.False
+		}
+	}
+	return types.True
 }
 
 // equalityOptions declares the functions exactEquality calls.

@@ -183,3 +183,69 @@ func TestDecimalArithmeticAgainstRationals(t *testing.T) {
 		}
 	}
 }
+
+// TestDecimalEqualityInsideValues: a decimal inside a list or a map
+// compares by value with numbers whichever side it is on, as it does
+// alone (CEL's list and map equality asks the left element, and an int
+// knows no decimals).
+func TestDecimalEqualityInsideValues(t *testing.T) {
+	v := map[string]any{
+		"amount": format.Number("120.50"),
+		"list":   []any{format.Number("1.0"), format.Number("2.50")},
+		"m":      map[string]any{"a": format.Number("1.00")},
+		"nested": []any{[]any{format.Number("3.0")}},
+	}
+	for _, tc := range []struct {
+		expr string
+		want bool
+	}{
+		{"[value.amount] == [120.5]", true},
+		{"[120.5] == [value.amount]", true},
+		{"[120.5] != [value.amount]", false},
+		{"[1, 2.5] == value.list", true},
+		{"value.list == [1, 2.5]", true},
+		{"[1, 2] == value.list", false},
+		{"{'a': 1} == value.m", true},
+		{"value.m == {'a': 1}", true},
+		{"{'a': 2} == value.m", false},
+		{"{'b': 1} == value.m", false},
+		{"[[3]] == value.nested", true},
+		{"[3] in value.nested", true},
+		{"[4] in value.nested", false},
+		{"[1, 2.5] == [1, 2.5]", true},
+		{"['x'] == ['x']", true},
+		{"['x', 1] == ['x', 2]", false},
+	} {
+		out := evalDecimal(t, tc.expr, v)
+		if out == nil || out.Value() != tc.want {
+			t.Errorf("%s = %v, want %v", tc.expr, out, tc.want)
+		}
+	}
+}
+
+// TestDecimalConversionsAtTheEdges: a decimal beyond a double's range
+// converts to an infinity (as Python's float(Decimal('1e400'))), not to
+// NaN, which compares false with everything; a zero result has no sign
+// (SQL's NUMERIC has no negative zero).
+func TestDecimalConversionsAtTheEdges(t *testing.T) {
+	v := map[string]any{"big": format.Number("1" + strings.Repeat("0", 400)), "zero": format.Number("0.00")}
+	for _, tc := range []struct {
+		expr string
+		want any
+	}{
+		{"double(value.big) > 1.0", true},
+		{"double(value.big) == double('inf')", true},
+		{"double(-value.big) == double('-inf')", true},
+		{"value.big * 1.0 > 1.0", true},
+		{"string(decimal(-1) * value.zero)", "0.00"},
+		{"string(value.zero * -3)", "0.00"},
+		{"string(-value.zero)", "0.00"},
+		{"string(decimal('-0.0'))", "0.0"},
+		{"string(decimal(-5) - decimal(-5))", "0"},
+	} {
+		out := evalDecimal(t, tc.expr, v)
+		if out == nil || out.Value() != tc.want {
+			t.Errorf("%s = %v, want %v", tc.expr, out, tc.want)
+		}
+	}
+}
