@@ -8,11 +8,14 @@ import (
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
+	"github.com/google/cel-go/common"
 	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/operators"
 	"github.com/google/cel-go/common/types"
 	celref "github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
+	"github.com/google/cel-go/interpreter"
 
 	"github.com/exactly-dev/exactly/format"
 )
@@ -532,6 +535,67 @@ func mapEq(l, r traits.Mapper) celref.Val {
 		}
 	}
 	return types.True
+}
+
+// The rewritten calls cost what the operators they replace cost in
+// cel-go (checker/cost.go, interpreter/runtimecost.go): in the list's
+// size, == and != a tenth of the smaller operand's size (1 for scalars).
+// Without this they would cost 1, and limits.max_eval_cost would neither
+// track value.a in value.list nor stop a quadratic membership test.
+
+// estimateRewritten is the checker's estimate of a rewritten call, nil
+// for any other.
+func estimateRewritten(overloadID string, args []checker.AstNode) *checker.CallEstimate {
+	size := func(a checker.AstNode) checker.SizeEstimate {
+		if s := a.ComputedSize(); s != nil {
+			return *s
+		}
+		return checker.UnknownSizeEstimate()
+	}
+	if len(args) != 2 {
+		return nil
+	}
+	switch overloadID {
+	case fnIn + "_dyn":
+		s := size(args[1])
+		return &checker.CallEstimate{CostEstimate: checker.CostEstimate{Min: s.Min, Max: s.Max}}
+	case fnEq + "_dyn", fnNe + "_dyn":
+		m := min(size(args[0]).Max, size(args[1]).Max)
+		est := checker.CostEstimate{Max: m}
+		if m > 0 {
+			est.Min = 1
+		}
+		return &checker.CallEstimate{CostEstimate: est.MultiplyByCostFactor(common.StringTraversalCostFactor)}
+	}
+	return nil
+}
+
+// rewrittenCosts counts the rewritten calls' cost as programs run.
+var rewrittenCosts = func() cel.ProgramOption {
+	in := func(args []celref.Val, _ celref.Val) *uint64 {
+		c := actualSize(args[1])
+		return &c
+	}
+	eq := func(args []celref.Val, _ celref.Val) *uint64 {
+		c := uint64(math.Ceil(float64(min(actualSize(args[0]), actualSize(args[1]))) * common.StringTraversalCostFactor))
+		return &c
+	}
+	return cel.CostTrackerOptions(
+		interpreter.OverloadCostTracker(fnIn+"_dyn", in),
+		interpreter.OverloadCostTracker(fnEq+"_dyn", eq),
+		interpreter.OverloadCostTracker(fnNe+"_dyn", eq),
+	)
+}()
+
+// actualSize is cel-go's size of a value for costs: a list's, map's or
+// string's size, else 1.
+func actualSize(v celref.Val) uint64 {
+	if s, ok := v.(traits.Sizer); ok {
+		if n, ok := s.Size().(types.Int); ok && n >= 0 {
+			return uint64(n)
+		}
+	}
+	return 1
 }
 
 // equalityOptions declares the functions exactEquality calls.

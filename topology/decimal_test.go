@@ -249,3 +249,42 @@ func TestDecimalConversionsAtTheEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestRewrittenEqualityCost: == and in, rewritten for decimals, cost what
+// the standard operators cost (in: the list's size; ==: the smaller
+// operand's size), in the checker's estimate (so an expression whose cost
+// grows with the record stays tracked) and as the program runs (so
+// limits.max_eval_cost still stops a quadratic membership test).
+func TestRewrittenEqualityCost(t *testing.T) {
+	parse := func(expr string) *Topology {
+		t.Helper()
+		topo, err := Parse("t.yaml", []byte("name: t\nlimits: {max_eval_cost: 1000}\nsources:\n  - {name: in, topic: in}\nsteps:\n  - name: m\n    map: '"+strings.ReplaceAll(expr, "'", "''")+"'\nsinks:\n  - {name: out, topic: out}\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return topo
+	}
+	for _, tc := range []struct {
+		expr    string
+		tracked bool
+	}{
+		{"value.a in value.l", true},
+		{"value.s == value.t", true},
+		{"value.s != value.t", true},
+		{"value.n == 10 || value.k in [1, 2]", false},
+	} {
+		if got := parse(tc.expr).Steps[0].Expr.CostTracked; got != tc.tracked {
+			t.Errorf("%s: CostTracked = %v, want %v", tc.expr, got, tc.tracked)
+		}
+	}
+	l := make([]any, 40)
+	for i := range l {
+		l[i] = int64(i)
+	}
+	// 40 membership tests of a 40-element list: 1600 and the loop's own
+	// cost, over 1000 (the loop alone is about 300).
+	prg := parse("value.l.exists(x, x in value.l && x < 0)").Steps[0].Expr.Program
+	if out, _, err := prg.Eval(activation(map[string]any{"l": l})); err == nil {
+		t.Errorf("exists over in of 40 elements = %v, want the cost limit exceeded", out)
+	}
+}

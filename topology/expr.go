@@ -149,7 +149,7 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 	popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
 	tracked := false
 	if p.costLimit > 0 && !withinCost(p.env, ast, p.costLimit) {
-		popts = append(popts, cel.CostLimit(p.costLimit))
+		popts = append(popts, cel.CostLimit(p.costLimit), rewrittenCosts)
 		tracked = true
 	}
 	prg, err := p.env.Program(ast, popts...)
@@ -177,8 +177,8 @@ func withinCost(env *cel.Env, ast *cel.Ast, limit uint64) bool {
 type unknownSizes struct{}
 
 func (unknownSizes) EstimateSize(checker.AstNode) *checker.SizeEstimate { return nil }
-func (unknownSizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
-	return nil
+func (unknownSizes) EstimateCallCost(_, overloadID string, _ *checker.AstNode, args []checker.AstNode) *checker.CallEstimate {
+	return estimateRewritten(overloadID, args)
 }
 
 // exprPos maps a location inside an expression onto the file. That is only
