@@ -240,7 +240,7 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 	}
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
-		if vb, err = format.EncodeJSON(r.value); err != nil {
+		if vb, err = encodeInternal(r.value); err != nil {
 			return g.fail(a.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 		}
 	}

@@ -285,7 +285,7 @@ func (g *graph) toRepartitionChange(a *aggregator, r *record, emit emitFunc) err
 		if _, oldKB, err = g.groupKey(n, o); err != nil {
 			return err
 		}
-		if oldVB, err = format.EncodeJSON(r.chg.old); err != nil {
+		if oldVB, err = encodeInternal(r.chg.old); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("repartition old row: %w", err))
 		}
 	}
@@ -301,7 +301,7 @@ func (g *graph) toRepartitionChange(a *aggregator, r *record, emit emitFunc) err
 	newValue := func() ([]byte, error) {
 		vb, ok := r.rawValue(topology.FormatJSON)
 		if !ok {
-			if vb, err = format.EncodeJSON(r.value); err != nil {
+			if vb, err = encodeInternal(r.value); err != nil {
 				return nil, g.fail(n, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 			}
 		}
@@ -346,7 +346,7 @@ func changeFromRepartition(r *record) error {
 		r.from &^= fromValueMask
 		return nil
 	}
-	old, err := format.DecodeJSON(h.Value)
+	old, _, err := decodeInternal(h.Value)
 	if err != nil {
 		return fmt.Errorf("repartition old row: %w", err)
 	}

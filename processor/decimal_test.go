@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/registrytest"
 )
 
 const decimalIn = `{"type":"record","name":"Payment","namespace":"shop","fields":[
@@ -159,5 +161,153 @@ func TestAvroDecimalsAreExact(t *testing.T) {
 		if rat(got).Cmp(want) != 0 {
 			t.Errorf("total of %s = %s, want %s", shop, got, want.FloatString(2))
 		}
+	}
+}
+
+// TestDecimalsSurviveRepartition: an aggregate grouping by another field
+// than the key reads its records back from a repartition topic, and sees
+// the same exact decimals the steps before it saw: its of and where
+// compute exactly (0.10 * 3 is 0.30, not 0.30000000000000004), a decimal
+// of more than 17 digits keeps its cents, and max keeps the scale. The
+// sums are checked against big.Rat arithmetic.
+func TestDecimalsSurviveRepartition(t *testing.T) {
+	r := registrytest.NewFake(t)
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": decimalIn}, r.Deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, `name: rep
+sources:
+  - {name: in, topic: in, format: avro}
+steps:
+  - name: per-shop
+    aggregate:
+      group_by: value.shop
+      columns:
+        lines: {fn: sum, of: value.amount * value.qty}
+        thirds: {fn: count, where: value.amount * 3 == 0.3}
+        top: {fn: max, of: value.amount}
+      emit: on_commit
+sinks:
+  - {name: out, topic: out, from: per-shop}
+`)
+	h, err := NewHarnessDeps(topo, 2, time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), r.Deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	pays := []struct {
+		shop, amount string
+		qty          int64
+	}{
+		{"a", "0.10", 3},
+		{"a", "12345678901234567.89", 1},
+		{"b", "0.10", 7},
+		{"b", "0.20", 1},
+	}
+	lines := map[string]*big.Rat{}
+	thirds := map[string]int64{}
+	for i, p := range pays {
+		b, err := enc.Encode("in", format.NoHeaders, map[string]any{"id": int64(i), "shop": p.shop, "amount": format.Number(p.amount), "qty": p.qty})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Input("in", 0, []byte(strconv.Itoa(i)), b, h.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := new(big.Rat).SetString(p.amount)
+		if lines[p.shop] == nil {
+			lines[p.shop] = new(big.Rat)
+		}
+		lines[p.shop].Add(lines[p.shop], new(big.Rat).Mul(a, big.NewRat(p.qty, 1)))
+		if new(big.Rat).Mul(a, big.NewRat(3, 1)).Cmp(big.NewRat(3, 10)) == 0 {
+			thirds[p.shop]++
+		}
+	}
+	if err := h.DeliverAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string][]byte{}
+	for _, rec := range h.Output("out") {
+		rows[string(rec.Key)] = rec.Value
+	}
+	top := map[string]string{"a": "12345678901234567.89", "b": "0.20"}
+	for shop, want := range lines {
+		row, ok := rows[shop]
+		if !ok {
+			t.Fatalf("no row for shop %s in %q", shop, rows)
+		}
+		got, ok := format.NumberText(row, []string{"lines"})
+		if r, ok2 := new(big.Rat).SetString(string(got)); !ok || !ok2 || r.Cmp(want) != 0 {
+			t.Errorf("shop %s: lines = %s, want %s (row %s)", shop, got, want.FloatString(2), row)
+		}
+		if got, _ := format.NumberText(row, []string{"thirds"}); string(got) != strconv.FormatInt(thirds[shop], 10) {
+			t.Errorf("shop %s: thirds = %s, want %d (row %s)", shop, got, thirds[shop], row)
+		}
+		if got, _ := format.NumberText(row, []string{"top"}); string(got) != top[shop] {
+			t.Errorf("shop %s: top = %s, want %s (row %s)", shop, got, top[shop], row)
+		}
+	}
+}
+
+// TestDecimalsInJoinBuffers: a stream-stream join keeps each side's
+// records in a buffer until the other side's arrive; a buffered record's
+// decimals come back exact, so other.amount is the decimal it was.
+func TestDecimalsInJoinBuffers(t *testing.T) {
+	r := registrytest.NewFake(t)
+	enc, err := format.Standard().New(format.Avro, format.PartValue, format.Options{"schema": decimalIn}, r.Deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, `name: pairs
+sources:
+  - {name: pays, topic: pays, format: avro}
+  - {name: refunds, topic: refunds, format: avro}
+steps:
+  - name: joined
+    from: pays
+    join:
+      stream: refunds
+      type: inner
+      within: 1h
+      output: '{"net": value.amount - other.amount, "same": value.amount * 3 == other.amount * 3, "refund": other.amount}'
+sinks:
+  - {name: out, topic: out}
+`)
+	h, err := NewHarnessDeps(topo, 1, time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC), r.Deps())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, in := range []struct{ topic, amount string }{{"refunds", "0.10"}, {"pays", "0.10"}} {
+		b, err := enc.Encode(in.topic, format.NoHeaders, map[string]any{"id": int64(1), "shop": "a", "amount": format.Number(in.amount), "qty": int64(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Input(in.topic, 0, []byte("k"), b, h.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.DeliverAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	out := h.Output("out")
+	if len(out) != 1 {
+		t.Fatalf("%d joined records, want 1", len(out))
+	}
+	if got, want := string(out[0].Value), `{"net":0.00,"refund":0.10,"same":true}`; got != want {
+		t.Errorf("joined %s, want %s", got, want)
 	}
 }

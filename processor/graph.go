@@ -234,10 +234,14 @@ func (g *graph) process(in *kgo.Record, emit emitFunc) error {
 		if r.key, err = format.DecodeJSON(in.Key); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
 		}
-		if r.value, err = format.DecodeJSON(in.Value); err != nil {
+		var tagged bool
+		if r.value, tagged, err = decodeInternal(in.Value); err != nil {
 			return g.fail(a.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 		}
 		r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
+		if tagged {
+			r.from &^= fromValueMask // the bytes are not the value's JSON
+		}
 		if a.node.t.Aggregate.Retract {
 			if err := changeFromRepartition(&r); err != nil {
 				return g.fail(a.node, &r, PhaseDecode, err)

@@ -211,7 +211,7 @@ func (s *streamJoin) toRepartition(g *graph, r *record, side int, kb []byte, emi
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
 		var err error
-		if vb, err = format.EncodeJSON(r.value); err != nil {
+		if vb, err = encodeInternal(r.value); err != nil {
 			return g.fail(s.node, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 		}
 	}
@@ -247,10 +247,14 @@ func (s *streamJoin) fromRepartition(g *graph, in *kgo.Record, emit emitFunc) er
 	if r.key, err = format.DecodeJSON(in.Key); err != nil {
 		return g.fail(s.node, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
 	}
-	if r.value, err = format.DecodeJSON(in.Value); err != nil {
+	var tagged bool
+	if r.value, tagged, err = decodeInternal(in.Value); err != nil {
 		return g.fail(s.node, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 	}
 	r.decodedFrom(topology.FormatJSON, topology.FormatJSON)
+	if tagged {
+		r.from &^= fromValueMask // the bytes are not the value's JSON
+	}
 	return s.join(g, &r, side, in.Key, emit)
 }
 
@@ -305,7 +309,7 @@ func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFun
 		if o.T < lo || o.T > hi {
 			continue
 		}
-		ov, err := format.DecodeJSON(o.V)
+		ov, _, err := decodeInternal(o.V)
 		if err != nil {
 			return g.fail(n, r, PhaseEval, fmt.Errorf("corrupt join buffer: %w", err))
 		}
@@ -333,7 +337,7 @@ func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFun
 	// Buffer the record.
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
-		if vb, err = format.EncodeJSON(r.value); err != nil {
+		if vb, err = encodeInternal(r.value); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("join buffer value: %w", err))
 		}
 	}
@@ -626,7 +630,7 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 		if err != nil {
 			return fmt.Errorf("corrupt join buffer key: %w", err)
 		}
-		v, err := format.DecodeJSON(e.V)
+		v, _, err := decodeInternal(e.V)
 		if err != nil {
 			return fmt.Errorf("corrupt join buffer: %w", err)
 		}

@@ -150,7 +150,7 @@ func (s joinStep) toRepartition(g *graph, n *node, r *record, emit emitFunc) err
 	vb, ok := r.rawValue(topology.FormatJSON)
 	if !ok {
 		var err error
-		if vb, err = format.EncodeJSON(r.value); err != nil {
+		if vb, err = encodeInternal(r.value); err != nil {
 			return g.fail(n, r, PhaseEncode, fmt.Errorf("repartition value: %w", err))
 		}
 	}
@@ -177,10 +177,14 @@ func (g *graph) fromRepartition(n *node, in *kgo.Record, emit emitFunc) error {
 	if r.key, err = s.codec.key.Decode(s.j.Table.Topic, format.NoHeaders, in.Key); err != nil {
 		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition key: %w", err))
 	}
-	if r.value, err = format.DecodeJSON(in.Value); err != nil {
+	var tagged bool
+	if r.value, tagged, err = decodeInternal(in.Value); err != nil {
 		return g.fail(n, &r, PhaseDecode, fmt.Errorf("repartition value: %w", err))
 	}
 	r.decodedFrom(s.j.Table.KeyFormat, topology.FormatJSON)
+	if tagged {
+		r.from &^= fromValueMask // the bytes are not the value's JSON
+	}
 	return s.join(g, n, &r, emit)
 }
 
