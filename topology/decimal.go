@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/apd/v3"
 	"github.com/google/cel-go/cel"
@@ -596,6 +598,69 @@ func actualSize(v celref.Val) uint64 {
 		}
 	}
 	return 1
+}
+
+// compileExact is env.Compile, except that ==, != and in between an
+// expression the checker knows to be a decimal and a number (or lists
+// and maps of them: [value.amount] == [1]) are accepted, as the runtime
+// answers them. CEL declares each of these operators with one overload of
+// the same type on both sides, which cannot be widened (another overload
+// collides with it), so the checker refuses decimal(x) == 0 although
+// value.amount == 0 (value is dyn) passes. When those are the only
+// complaints among others, the expression is checked again with every ==,
+// != and in calling exactEquality's functions, which take any operands,
+// and the other errors stand.
+func compileExact(env *cel.Env, text string) (*cel.Ast, *cel.Issues) {
+	checked, iss := env.Compile(text)
+	if iss.Err() == nil || !anyDecimalComparison(iss) {
+		return checked, iss
+	}
+	parsed, piss := env.Parse(text)
+	if piss.Err() != nil {
+		return checked, iss
+	}
+	f := ast.NewExprFactory()
+	for _, e := range ast.MatchDescendants(ast.NavigateAST(parsed.NativeRep()), ast.KindMatcher(ast.CallKind)) {
+		call := e.AsCall()
+		fn, ok := map[string]string{operators.Equals: fnEq, operators.NotEquals: fnNe, operators.In: fnIn}[call.FunctionName()]
+		if ok && len(call.Args()) == 2 {
+			e.SetKindCase(f.NewCall(e.ID(), fn, call.Args()...))
+		}
+	}
+	return env.Check(parsed)
+}
+
+// decimalComparison is the checker's complaint about ==, != or in between
+// operands of different types.
+var decimalComparison = regexp.MustCompile(`no matching overload for '(?:_==_|_!=_|@in)' applied to '\(([^']*)\)'`)
+
+// numberTypeWords are the words of the types a decimal compares with.
+var numberTypeWords = regexp.MustCompile(`map\(string, |[a-z_.]+`)
+
+// anyDecimalComparison: an error of iss is a comparison of a decimal
+// with numbers (or lists and maps of them), which exactEquality answers.
+func anyDecimalComparison(iss *cel.Issues) bool {
+	for _, e := range iss.Errors() {
+		if isDecimalComparison(e.Message) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDecimalComparison(msg string) bool {
+	m := decimalComparison.FindStringSubmatch(msg)
+	if m == nil || !strings.Contains(m[1], "decimal") {
+		return false
+	}
+	for _, w := range numberTypeWords.FindAllString(m[1], -1) {
+		switch w {
+		case "map(string, ", "decimal", "int", "uint", "double", "dyn", "list", "map":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // equalityOptions declares the functions exactEquality calls.

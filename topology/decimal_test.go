@@ -288,3 +288,82 @@ func TestRewrittenEqualityCost(t *testing.T) {
 		t.Errorf("exists over in of 40 elements = %v, want the cost limit exceeded", out)
 	}
 }
+
+// TestDecimalComparedWithNumbers: ==, != and in between an expression of
+// type decimal and a number (or lists and maps of them) are accepted
+// where the checker knows the decimal's type, as the runtime answers
+// them: at Parse (decimal(...) == 0) and in validate --registry's typed
+// check (value.amount in [1, 2]); a real type error still is one.
+func TestDecimalComparedWithNumbers(t *testing.T) {
+	good := []struct {
+		expr string
+		want bool
+	}{
+		{"decimal(value.s) == 12", true},
+		{"12 == decimal(value.s)", true},
+		{"decimal(value.s) != 12.5", true},
+		{"decimal(value.s) in [1, 12]", true},
+		{"[decimal(value.s)] == [12]", true},
+		{"{'a': decimal(value.s)} == {'a': 12u}", true},
+		{"decimal(value.s) == decimal('12.00') && 'x' == value.t", true},
+	}
+	doc := "name: t\nsources:\n  - {name: in, topic: in}\nsteps:\n"
+	for i, tc := range good {
+		doc += fmt.Sprintf("  - {name: s%d, filter: %q}\n", i, tc.expr)
+	}
+	doc += "sinks:\n  - {name: out, topic: out}\n"
+	topo, err := Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	for i, tc := range good {
+		out, _, err := topo.Steps[i].Expr.Program.Eval(activation(map[string]any{"s": "12.0", "t": "x"}))
+		if err != nil || out.Value() != tc.want {
+			t.Errorf("%s = %v, %v; want %v", tc.expr, out, err, tc.want)
+		}
+	}
+
+	order := &format.Type{Kind: format.KindRecord, Name: "shop.Order", Fields: []format.Field{
+		{Name: "amount", Type: &format.Type{Kind: format.KindDecimal}},
+		{Name: "qty", Type: &format.Type{Kind: format.KindInt}},
+		{Name: "name", Type: &format.Type{Kind: format.KindString}},
+	}}
+	typed := []struct {
+		expr string
+		bad  string // the error, "" for none
+	}{
+		{"value.amount == 10", ""},
+		{"value.amount in [1, 2]", ""},
+		{"value.qty in [value.amount]", ""},
+		{"[value.amount] == [1]", ""},
+		{"{'a': value.amount} != {'a': 1.5}", ""},
+		{"value.amount in [1, 2] && value.amount + 'x' == 'y'", "'_+_' applied to '(decimal, string)'"},
+		{"value.amount == 1 && value.nme == 'x'", "undefined field 'nme'"},
+	}
+	doc = "name: t\nsources:\n  - {name: in, topic: in, format: avro}\nsteps:\n"
+	for i, tc := range typed {
+		doc += fmt.Sprintf("  - {name: s%d, filter: %q}\n", i, tc.expr)
+	}
+	doc += "sinks:\n  - {name: out, topic: out}\n"
+	topo, err = Parse("t.yaml", []byte(doc))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	err = CheckTypes(topo, map[string]SourceTypes{"in": {Value: order}})
+	for i, tc := range typed {
+		var got []string
+		if errs, ok := err.(Errors); ok {
+			for _, e := range errs {
+				if e.Key == fmt.Sprintf("steps[%d].filter", i) {
+					got = append(got, e.Msg)
+				}
+			}
+		}
+		switch {
+		case tc.bad == "" && len(got) > 0:
+			t.Errorf("%s: typed check %q, want no error", tc.expr, got)
+		case tc.bad != "" && (len(got) != 1 || !strings.Contains(got[0], tc.bad)):
+			t.Errorf("%s: typed check %q, want one error with %q", tc.expr, got, tc.bad)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func (p *parser) expr(v *yaml.Node, key string, w want, subject string) *Expr {
 		p.errorf(p.pos(v), key, "empty expression")
 		return nil
 	}
-	ast, iss := p.env.Compile(text)
+	ast, iss := compileExact(p.env, text)
 	if iss.Err() != nil {
 		for _, e := range iss.Errors() {
 			msg, _, _ := strings.Cut(e.Message, "\n")

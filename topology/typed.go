@@ -176,20 +176,13 @@ func (c *typeChecker) env(st *SourceTypes) (*typedEnv, error) {
 
 var undefinedField = regexp.MustCompile(`undefined field '([^']*)'`)
 
-// decimalEquality is the checker's complaint about == or != between a
-// decimal and another number, which CEL's one equality overload (the
-// same type on both sides) cannot declare and the runtime answers.
-var decimalEquality = regexp.MustCompile(`no matching overload for '_[!=]=_' applied to '\((decimal, (int|uint|double|decimal)|(int|uint|double), decimal)\)'`)
-
 func (c *typeChecker) check(env *typedEnv, key string, e *Expr) {
-	_, iss := env.env.Compile(e.Text)
+	// compileExact: a decimal compared with a number is no error.
+	_, iss := compileExact(env.env, e.Text)
 	if iss.Err() == nil {
 		return
 	}
 	for _, ce := range iss.Errors() {
-		if decimalEquality.MatchString(ce.Message) {
-			continue // the runtime compares them by value (exactEquality)
-		}
 		msg, _, _ := strings.Cut(ce.Message, "\n")
 		msg = strings.TrimSuffix(msg, " (in container '')")
 		if m := undefinedField.FindStringSubmatch(msg); m != nil {
