@@ -17,9 +17,10 @@ import (
 // nor registered (an avro sink writes with a schema made from it). A map
 // step's value is a record of its map literal's fields, each of its
 // expression's type; an aggregate's rows are a record of the group
-// columns, window_start and window_end, then the columns (count: int;
-// sum, avg, min and max with scale: decimal of that scale; min, max,
-// first and last: their of's type); a join's is its output
+// columns, window_start and window_end, then the columns (count and
+// count_distinct: int; sum, avg, min and max with scale: decimal of that
+// scale; min, max, first and last: their of's type; nullable with where
+// or an of that may be null); a join's is its output
 // expression's (see SinkPartType). Filters, keys, headers, routes and
 // dedupes keep the type they get; a source's is its schema's
 // (sources, as CheckTypes takes them). A value whose type is too dynamic
@@ -133,7 +134,7 @@ func (d *deriver) env(n *Node) (*typedEnv, error) {
 }
 
 func (d *deriver) compile(env *typedEnv, e *Expr, key string) (*cel.Ast, error) {
-	a, iss := env.env.Compile(e.Text)
+	a, iss := compileExact(env.env, e.Text) // a decimal compared with a number is no error
 	if iss.Err() != nil {
 		msg, _, _ := strings.Cut(iss.Err().Error(), "\n")
 		return nil, &Error{Pos: e.Pos, Key: key, Msg: "against the schema: " + msg}
@@ -251,7 +252,8 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 		k := base + ".columns." + col.Name
 		var t *format.Type
 		switch {
-		case col.Func == AggCount:
+		case col.Func == AggCount || col.Func == AggCountDistinct:
+			// count_distinct counts too: an int, not its of's type.
 			t = &format.Type{Kind: format.KindInt}
 		case col.Scale >= 0 && (col.Func == AggSum || col.Func == AggAvg || col.Func == AggMin || col.Func == AggMax):
 			t = &format.Type{Kind: format.KindDecimal, Scale: col.Scale}
@@ -266,8 +268,19 @@ func (d *deriver) aggregateType(n *Node) (*format.Type, error) {
 				return nil, err
 			}
 		}
-		if col.Where != nil && col.Func != AggCount {
+		if col.Where != nil && col.Func != AggCount && col.Func != AggCountDistinct {
 			t = nullable(t) // no value passed where: null, as in SQL
+		}
+		if col.Of != nil && col.Func != AggCount && col.Func != AggCountDistinct && !t.Nullable {
+			// Aggregates skip nulls, so a group that has seen only
+			// nulls has a null sum, avg, min or max (SQL).
+			a, err := d.compile(env, col.Of, k+".of")
+			if err != nil {
+				return nil, err
+			}
+			if ot := a.OutputType(); ot.Kind() == types.DynKind || ot.Kind() == types.NullTypeKind || isNullableWrapper(ot) {
+				t = nullable(t)
+			}
 		}
 		d.madeAt(rec.Name, col.Name, col.fnPos, k)
 		rec.Fields = append(rec.Fields, format.Field{Name: col.Name, Type: t})
@@ -291,6 +304,28 @@ func (d *deriver) fromCEL(prov *recordProvider, ct *cel.Type) (*format.Type, str
 // fromCEL is the format type of CEL type ct, or nil and why not; flexible:
 // the format has durations and decimals of any scale.
 func fromCEL(prov *recordProvider, ct *cel.Type, flexible bool) (*format.Type, string) {
+	t, why := fromCELType(prov, ct, flexible)
+	if t != nil && !t.Nullable && isNullableWrapper(ct) {
+		t = nullable(t)
+	}
+	return t, why
+}
+
+// isNullableWrapper: ct is a nullable wrapper (cel.NullableType, as
+// recordProvider.celType types a field that is a union with null in its
+// schema). A wrapper has its value's kind and name, so only its accepting
+// null tells it apart: value.country of ["null", "string"] must derive a
+// nullable string, or a record whose country is null cannot be written
+// (and protobuf would write "").
+func isNullableWrapper(ct *cel.Type) bool {
+	switch ct.Kind() {
+	case types.BoolKind, types.IntKind, types.UintKind, types.DoubleKind, types.StringKind, types.BytesKind:
+		return ct.IsAssignableType(cel.NullType)
+	}
+	return false
+}
+
+func fromCELType(prov *recordProvider, ct *cel.Type, flexible bool) (*format.Type, string) {
 	if ct == nil {
 		return nil, "of no known type"
 	}
