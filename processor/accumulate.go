@@ -355,15 +355,30 @@ func (a *acc) result(c *topology.Column) (any, error) {
 		}
 		v, isDec := denormalize(a.V)
 		if isDec {
-			return decimalOut(v.(*apd.Decimal), c.Scale)
+			return wholeAsInt(decimalOut(v.(*apd.Decimal), c.Scale))
 		}
 		return v, nil
 	}
 	v, isDec := denormalize(a.V)
 	if isDec {
-		return decimalOut(v.(*apd.Decimal), -1)
+		return wholeAsInt(decimalOut(v.(*apd.Decimal), -1))
 	}
 	return v, nil
+}
+
+// wholeAsInt makes a min, max, first or last that is a whole number
+// written without a point (of an int, or a scale-0 decimal) an int, as
+// SQL's MAX of an int is an int: a sink's int field holds it (an Avro
+// union with null and a Protobuf int64 take no decimal), and JSON writes
+// it the same. One with places ("2.50", "2.00") stays exact.
+func wholeAsInt(n format.Number, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if i, perr := strconv.ParseInt(string(n), 10, 64); perr == nil {
+		return i, nil
+	}
+	return n, nil
 }
 
 // merge folds other, the accumulator of a later session of the same

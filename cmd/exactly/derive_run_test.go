@@ -181,3 +181,40 @@ sinks:
 		})
 	}
 }
+
+// TestDerivedSchemaHoldsIntAggregates: min, max, first and last of an int
+// are ints, which the derived int fields hold (also nullable ones: an
+// Avro union, a Protobuf optional int64).
+func TestDerivedSchemaHoldsIntAggregates(t *testing.T) {
+	for _, f := range []string{"avro", "protobuf", "json_schema"} {
+		t.Run(f, func(t *testing.T) {
+			out := runDerived(t, `name: ints
+sources:
+  - {name: users, topic: users, format: avro}
+steps:
+  - name: per-name
+    aggregate:
+      group_by: value.name
+      columns:
+        hi: {fn: max, of: value.discount}
+        lo: {fn: min, of: value.user_id, where: value.user_id > 0}
+        first_id: {fn: first, of: value.user_id}
+        last_id: {fn: last, of: value.user_id}
+      emit: on_commit
+sinks:
+  - {name: out, topic: out, format: `+f+`}
+`, "users", nullableUser, []map[string]any{
+				{"user_id": int64(7), "name": "ann", "discount": int64(5), "fee": nil},
+			})
+			if len(out) != 1 {
+				t.Fatalf("%d rows, want 1: %v", len(out), out)
+			}
+			row := out[0].(map[string]any)
+			for c, want := range map[string]int64{"hi": 5, "lo": 7, "first_id": 7, "last_id": 7} {
+				if row[c] != want {
+					t.Errorf("column %s = %v (%T), want %d (row %v)", c, row[c], row[c], want, row)
+				}
+			}
+		})
+	}
+}
