@@ -337,6 +337,7 @@ func TestDecimalComparedWithNumbers(t *testing.T) {
 		{"value.qty in [value.amount]", ""},
 		{"[value.amount] == [1]", ""},
 		{"{'a': value.amount} != {'a': 1.5}", ""},
+		{"type(value.amount) == decimal && type(decimal(1)) == decimal", ""},
 		{"value.amount in [1, 2] && value.amount + 'x' == 'y'", "'_+_' applied to '(decimal, string)'"},
 		{"value.amount == 1 && value.nme == 'x'", "undefined field 'nme'"},
 	}

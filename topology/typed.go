@@ -157,7 +157,9 @@ func (c *typeChecker) env(st *SourceTypes) (*typedEnv, error) {
 	if e, ok := c.envs[st.Value]; ok && st.Key == nil {
 		return e, nil
 	}
-	base, err := types.NewRegistry()
+	// The provider replaces the one cel.Types(DecimalType) registered
+	// the type name decimal in (type(x) == decimal): register it again.
+	base, err := types.NewRegistry(DecimalType)
 	if err != nil {
 		return nil, err
 	}
