@@ -182,75 +182,61 @@ sinks:
 	}
 }
 
-// TestDerivedSchemaHoldsIntAggregates: min, max, first and last of an int
-// are ints, which the derived int fields hold (also nullable ones: an
-// Avro union, a Protobuf optional int64).
-func TestDerivedSchemaHoldsIntAggregates(t *testing.T) {
-	for _, f := range []string{"avro", "protobuf", "json_schema"} {
-		t.Run(f, func(t *testing.T) {
-			out := runDerived(t, `name: ints
-sources:
-  - {name: users, topic: users, format: avro}
-steps:
-  - name: per-name
-    aggregate:
-      group_by: value.name
-      columns:
+// TestDerivedSchemaHoldsPickedAggregates: min, max, first and last keep
+// their of's type, which the derived fields hold in all three formats:
+// ints as ints (also nullable ones: an Avro union, a Protobuf optional
+// int64), and doubles that happen to be whole (150.0) as doubles.
+func TestDerivedSchemaHoldsPickedAggregates(t *testing.T) {
+	cases := []struct {
+		name, source, schema, columns string
+		input                         map[string]any
+		want                          map[string]any
+	}{
+		{"ints", "users", nullableUser, `
         hi: {fn: max, of: value.discount}
         lo: {fn: min, of: value.user_id, where: value.user_id > 0}
         first_id: {fn: first, of: value.user_id}
-        last_id: {fn: last, of: value.user_id}
-      emit: on_commit
-sinks:
-  - {name: out, topic: out, format: `+f+`}
-`, "users", nullableUser, []map[string]any{
-				{"user_id": int64(7), "name": "ann", "discount": int64(5), "fee": nil},
-			})
-			if len(out) != 1 {
-				t.Fatalf("%d rows, want 1: %v", len(out), out)
-			}
-			row := out[0].(map[string]any)
-			for c, want := range map[string]int64{"hi": 5, "lo": 7, "first_id": 7, "last_id": 7} {
-				if row[c] != want {
-					t.Errorf("column %s = %v (%T), want %d (row %v)", c, row[c], row[c], want, row)
-				}
-			}
-		})
-	}
-}
-
-// TestDerivedSchemaHoldsDoubleAggregates: min, max, first and last of a
-// double that happens to be whole (150.0) fit the derived double fields.
-func TestDerivedSchemaHoldsDoubleAggregates(t *testing.T) {
-	for _, f := range []string{"avro", "protobuf", "json_schema"} {
-		t.Run(f, func(t *testing.T) {
-			out := runDerived(t, `name: doubles
-sources:
-  - {name: orders, topic: orders, format: avro}
-steps:
-  - name: per-category
-    aggregate:
-      group_by: value.category
-      columns:
+        last_id: {fn: last, of: value.user_id}`,
+			map[string]any{"user_id": int64(7), "name": "ann", "discount": int64(5), "fee": nil},
+			map[string]any{"hi": int64(5), "lo": int64(7), "first_id": int64(7), "last_id": int64(7)}},
+		{"doubles", "orders", string(readTestdata(t, "avro/orders.avsc")), `
         hi: {fn: max, of: value.price}
         lo: {fn: min, of: value.price, where: value.quantity > 0}
-        first_price: {fn: first, of: value.price}
+        first_price: {fn: first, of: value.price}`,
+			map[string]any{"order_id": int64(1), "user_id": int64(7), "product_id": "p", "category": "c", "price": 150.0, "quantity": int64(2)},
+			map[string]any{"hi": 150.0, "lo": 150.0, "first_price": 150.0}},
+	}
+	for _, tc := range cases {
+		group := map[string]string{"users": "value.name", "orders": "value.category"}[tc.source]
+		for _, f := range []string{"avro", "protobuf", "json_schema"} {
+			t.Run(tc.name+"/"+f, func(t *testing.T) {
+				out := runDerived(t, `name: picked
+sources:
+  - {name: in, topic: `+tc.source+`, format: avro}
+steps:
+  - name: per-group
+    aggregate:
+      group_by: `+group+`
+      columns:`+tc.columns+`
       emit: on_commit
 sinks:
   - {name: out, topic: out, format: `+f+`}
-`, "orders", string(readTestdata(t, "avro/orders.avsc")), []map[string]any{
-				{"order_id": int64(1), "user_id": int64(7), "product_id": "p", "category": "c", "price": 150.0, "quantity": int64(2)},
-			})
-			if len(out) != 1 {
-				t.Fatalf("%d rows, want 1: %v", len(out), out)
-			}
-			row := out[0].(map[string]any)
-			for _, c := range []string{"hi", "lo", "first_price"} {
-				// JSON has one number: 150 reads back as an int.
-				if row[c] != 150.0 && !(f == "json_schema" && row[c] == int64(150)) {
-					t.Errorf("column %s = %v (%T), want 150.0 (row %v)", c, row[c], row[c], row)
+`, tc.source, tc.schema, []map[string]any{tc.input})
+				if len(out) != 1 {
+					t.Fatalf("%d rows, want 1: %v", len(out), out)
 				}
-			}
-		})
+				row := out[0].(map[string]any)
+				for c, want := range tc.want {
+					got := row[c]
+					// JSON has one number: 150.0 reads back as an int.
+					if w, ok := want.(float64); ok && f == "json_schema" && got == int64(w) {
+						continue
+					}
+					if got != want {
+						t.Errorf("column %s = %v (%T), want %v (%T) (row %v)", c, got, got, want, want, row)
+					}
+				}
+			})
+		}
 	}
 }
