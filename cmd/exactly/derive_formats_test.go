@@ -13,7 +13,6 @@ import (
 
 	"github.com/exactly-dev/exactly/broker"
 	"github.com/exactly-dev/exactly/format"
-	"github.com/exactly-dev/exactly/processor"
 	"github.com/exactly-dev/exactly/registrytest"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -140,27 +139,7 @@ func TestDeriveSinkSchemaFormats(t *testing.T) {
 					t.Fatalf("sink format %s: no schema derived", f)
 				}
 			}
-			p, err := processor.New(topo, processor.Config{Brokers: []string{addr}, ClientID: "test", InstanceID: "a", Formats: deps,
-				CommitInterval: 50 * time.Millisecond, TransactionTimeout: 5 * time.Second, SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- p.Run(runCtx) }()
-			for !broker.CaughtUp(ctx, pcl, topo.Group, p.Consumed()) || p.Stats().Commits.Load() == 0 {
-				select {
-				case err := <-done:
-					t.Fatalf("Run() = %v", err)
-				case <-ctx.Done():
-					t.Fatal("timed out")
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-			stop()
-			if err := <-done; err != nil {
-				t.Fatalf("Run() = %v", err)
-			}
+			runTopology(t, ctx, []string{addr}, topo, deps)
 
 			// The derived schemas are the subjects', of their formats,
 			// and the records carry their ids.
