@@ -158,3 +158,46 @@ func avroTypeOf(ctx context.Context, part Part, topic string, opts Options, deps
 	}
 	return avroType(s, map[string]*Type{}), nil
 }
+
+// MissingFields lists the fields of the records of written that the
+// records of schema lack, by path (line, line.sku, lines[].sku): values
+// of type written would lose them when encoded with schema. Records are
+// compared where both types have one at the same place (a field, a list
+// or map element); anything else is not this function's to judge.
+func MissingFields(schema, written *Type) []string {
+	var out []string
+	var walk func(s, w *Type, path string, seen map[[2]*Type]bool)
+	walk = func(s, w *Type, path string, seen map[[2]*Type]bool) {
+		if s == nil || w == nil || seen[[2]*Type{s, w}] {
+			return // a recursive record: its fields are being walked
+		}
+		seen[[2]*Type{s, w}] = true
+		defer delete(seen, [2]*Type{s, w})
+		switch {
+		case s.Kind == KindRecord && w.Kind == KindRecord:
+			for _, wf := range w.Fields {
+				var sf *Field
+				for i := range s.Fields {
+					if s.Fields[i].Name == wf.Name {
+						sf = &s.Fields[i]
+					}
+				}
+				p := wf.Name
+				if path != "" {
+					p = path + "." + wf.Name
+				}
+				if sf == nil {
+					out = append(out, p)
+					continue
+				}
+				walk(sf.Type, wf.Type, p, seen)
+			}
+		case s.Kind == KindList && w.Kind == KindList:
+			walk(s.Elem, w.Elem, path+"[]", seen)
+		case s.Kind == KindMap && w.Kind == KindMap:
+			walk(s.Elem, w.Elem, path+"{}", seen)
+		}
+	}
+	walk(schema, written, "", map[[2]*Type]bool{})
+	return out
+}

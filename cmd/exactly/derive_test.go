@@ -199,3 +199,47 @@ func readTestdata(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestRegisteredSchemaLackingFields: a sink without a schema writes with
+// its subject's registered one; when that lacks fields the pipeline
+// writes (here tags and at, after the pipeline grew them), the start
+// fails naming them, rather than every record losing them. A registered
+// schema with every field (and more) is used as before.
+func TestRegisteredSchemaLackingFields(t *testing.T) {
+	orders := readTestdata(t, "avro/orders.avsc")
+	for _, tc := range []struct {
+		name, schema, wantErr string
+	}{
+		{"lacking", `{"type":"record","name":"L","fields":[{"name":"id","type":"long"},{"name":"user","type":"string"},{"name":"line","type":"double"},{"name":"big","type":"boolean"}]}`,
+			"sink lines (topic order-lines): the schema registered for its value has no field tags, at, which the pipeline writes"},
+		{"complete", `{"type":"record","name":"L","fields":[{"name":"id","type":"long"},{"name":"user","type":"string"},{"name":"line","type":"double"},{"name":"big","type":"boolean"},
+			{"name":"tags","type":{"type":"array","items":"string"}},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}},{"name":"extra","type":"string","default":""}]}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := srfake.New()
+			defer reg.Close()
+			reg.SeedSchema("orders-value", 1, 1, sr.Schema{Schema: string(orders)})
+			reg.SeedSchema("order-lines-value", 1, 2, sr.Schema{Schema: tc.schema})
+			topo, err := topology.Load("../../testdata/registry/derive/map.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := sr.NewClient(sr.URLs(reg.URL()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			schemas := format.NewSchemas(cl, nil)
+			defer schemas.Close()
+			err = typeCheck(context.Background(), topo, format.Deps{Schemas: schemas})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("typeCheck = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("typeCheck = %v, want an error containing %q", err, tc.wantErr)
+			}
+			if _, derived := topo.Sinks[0].Format.Options["schema"]; derived {
+				t.Errorf("the sink got a derived schema; want the registered one used")
+			}
+		})
+	}
+}

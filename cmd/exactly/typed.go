@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/exactly-dev/exactly/format"
@@ -73,7 +74,17 @@ func deriveSinkSchemas(ctx context.Context, topo *topology.Topology, deps format
 				return fmt.Errorf("sink %s (topic %s): the schema of its %s: %w", n.Name, n.Topic, part.p, err)
 			}
 			if registered != nil {
-				continue // the subject's latest version is written with
+				// The subject's latest version is written with. A
+				// field the pipeline writes that it lacks would be
+				// dropped from every record (Avro writes the schema's
+				// fields only): that is a start-up error, when the
+				// output's type is known.
+				if derived, err := topology.SinkPartType(topo, sources, n, part.p); err == nil && derived != nil {
+					if missing := format.MissingFields(registered, derived); len(missing) > 0 {
+						return fmt.Errorf("sink %s (topic %s): the schema registered for its %s has no field %s, which the pipeline writes: every record would lose it; register a version of the subject with it, or give the sink a schema", n.Name, n.Topic, part.p, strings.Join(missing, ", "))
+					}
+				}
+				continue
 			}
 			text, err := topology.SinkSchema(topo, sources, n, part.p)
 			var terr *topology.Error
