@@ -51,9 +51,12 @@ import (
 //   - An upstream partition is idle once it has sent no record into the
 //     repartition topic for the window's upstream_idle (wall clock,
 //     default 1s) and its reader is caught up: its position is at the
-//     partition's last stable offset, or at the one found one check
-//     earlier (it reads everything written, its records just do not
-//     reach the window). An empty or quiet partition must not stall the
+//     partition's high watermark, or at the one found one check earlier
+//     (it reads everything written, its records just do not reach the
+//     window). Not the last stable offset, where a read_committed reader
+//     stops below a transaction still open: its records may yet commit
+//     (an upstream producer stalled, its coordinator failing over), and
+//     skipping the partition until then would judge them late. An empty or quiet partition must not stall the
 //     windows forever; a partition whose reader stalls with a backlog (a
 //     long restore, a paused zombie, a slow leader) must not be skipped,
 //     or the records it has yet to read would be judged against the
@@ -383,7 +386,10 @@ func pick(l kadm.ListedOffsets, ws []writer) (map[writer]int64, error) {
 }
 
 func (k kafkaOffsets) ends(ctx context.Context, ws []writer) (map[writer]int64, error) {
-	l, err := kadm.NewClient(k.client()).ListCommittedOffsets(ctx, topicsOf(ws)...)
+	// The high watermark, not the last stable offset a read_committed
+	// reader stops at: records in a transaction still open may commit,
+	// and a reader at the LSO below them is not caught up.
+	l, err := kadm.NewClient(k.client()).ListEndOffsets(ctx, topicsOf(ws)...)
 	if err != nil {
 		return nil, err
 	}
