@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/topology"
@@ -206,14 +204,8 @@ func createJoinTopics(ctx context.Context, adm *kadm.Client) error {
 		{joins[0].topic, nil},
 		{joins[1].topic, nil},
 	} {
-		resps, err := adm.CreateTopics(ctx, partitions, -1, t.configs, t.name)
-		if err != nil {
-			return fmt.Errorf("creating %s: %w", t.name, err)
-		}
-		for _, r := range resps.Sorted() {
-			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-				return fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
-			}
+		if err := ensureTopics(ctx, adm, t.configs, t.name); err != nil {
+			return err
 		}
 	}
 	return nil

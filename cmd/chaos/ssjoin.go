@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -146,17 +144,7 @@ func ssFlush(ctx context.Context, addr string, last time.Time) error {
 }
 
 func createSSJoinTopics(ctx context.Context, adm *kadm.Client) error {
-	topics := []string{ssLeftTopic, ssRightTopic, ssJoinedTopic}
-	resps, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("creating %v: %w", topics, err)
-	}
-	for _, r := range resps.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
-		}
-	}
-	return nil
+	return ensureTopics(ctx, adm, nil, ssLeftTopic, ssRightTopic, ssJoinedTopic)
 }
 
 // ssJoinYAML is the join's step and sink.

@@ -786,8 +786,13 @@ func (s *windowSettle) done(ctx context.Context, cl *kgo.Client) bool {
 // producer's behalf (nor should it: a producer of a missing topic fails
 // its records, and the pipeline's transactions abort one after another).
 func createWindowTopics(ctx context.Context, adm *kadm.Client) error {
-	topics := []string{winCloseTopic, winCommitTopic, dlqTopic}
-	resps, err := adm.CreateTopics(ctx, partitions, -1, nil, topics...)
+	return ensureTopics(ctx, adm, nil, winCloseTopic, winCommitTopic, dlqTopic)
+}
+
+// ensureTopics creates topics with as many partitions as `in` and the
+// given configs; one that exists already is fine.
+func ensureTopics(ctx context.Context, adm *kadm.Client, configs map[string]*string, topics ...string) error {
+	resps, err := adm.CreateTopics(ctx, partitions, -1, configs, topics...)
 	if err != nil {
 		return fmt.Errorf("creating %v: %w", topics, err)
 	}
