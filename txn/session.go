@@ -258,6 +258,17 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 		return false, nil
 	}
 	s.inTxn = false
+	// Flush before reading the produce failures: a record's promise runs
+	// when the broker answers, and an answer still on its way would
+	// otherwise be read only after the commit, which the broker makes
+	// with whatever it accepted. kgo's End does not look at produce
+	// failures itself. A Flush ends early only with ctx, leaving the
+	// outcome unknown, as any error of ending does.
+	if !abort {
+		if err := s.s.Client().Flush(ctx); err != nil {
+			return false, &RebuildError{Err: fmt.Errorf("flushing the transaction's records: %w", err)}
+		}
+	}
 	perr, ptopic := s.produceErr.take()
 
 	try := kgo.TryCommit
