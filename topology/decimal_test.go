@@ -340,6 +340,9 @@ func TestDecimalComparedWithNumbers(t *testing.T) {
 		{"type(value.amount) == decimal && type(decimal(1)) == decimal", ""},
 		{"value.amount in [1, 2] && value.amount + 'x' == 'y'", "'_+_' applied to '(decimal, string)'"},
 		{"value.amount == 1 && value.nme == 'x'", "undefined field 'nme'"},
+		{"(value.qty > 1 ? value.amount : 0) > 5", "convert the other with decimal(...)"},
+		{"(value.qty > 1 ? value.name : 0) == 5", "here string and int"},
+		{"(value.qty > 1 ? value.amount : decimal(0)) > 5", ""},
 	}
 	doc = "name: t\nsources:\n  - {name: in, topic: in, format: avro}\nsteps:\n"
 	for i, tc := range typed {

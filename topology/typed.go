@@ -176,7 +176,21 @@ func (c *typeChecker) env(st *SourceTypes) (*typedEnv, error) {
 	return e, nil
 }
 
-var undefinedField = regexp.MustCompile(`undefined field '([^']*)'`)
+var (
+	undefinedField = regexp.MustCompile(`undefined field '([^']*)'`)
+	// mixedBranches: a ?: whose branches the checker cannot unify.
+	mixedBranches = regexp.MustCompile(`'_\?_:_' applied to '\(bool, ([^,]+), ([^)]+)\)'`)
+)
+
+// branchesHint says how to give both branches of a ?: one type. The
+// untyped check at load takes such an expression (its values are dyn
+// there); against a schema CEL wants one type.
+func branchesHint(a, b string) string {
+	if a == "decimal" || b == "decimal" {
+		return " (both branches of ?: need one type: convert the other with decimal(...), e.g. decimal(0))"
+	}
+	return fmt.Sprintf(" (both branches of ?: need one type, here %s and %s: convert one, e.g. with double(...) or string(...))", a, b)
+}
 
 func (c *typeChecker) check(env *typedEnv, key string, e *Expr) {
 	// compileExact: a decimal compared with a number is no error.
@@ -189,6 +203,9 @@ func (c *typeChecker) check(env *typedEnv, key string, e *Expr) {
 		msg = strings.TrimSuffix(msg, " (in container '')")
 		if m := undefinedField.FindStringSubmatch(msg); m != nil {
 			msg += env.prov.fieldsHint(m[1])
+		}
+		if m := mixedBranches.FindStringSubmatch(msg); m != nil {
+			msg += branchesHint(m[1], m[2])
 		}
 		pos := e.Pos
 		if loc := ce.Location; loc != nil && loc.Line() == 1 && loc.Column() >= 0 {
