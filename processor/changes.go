@@ -355,10 +355,12 @@ func changeFromRepartition(r *record) error {
 }
 
 // rowForCEL returns an aggregate's row with its exact numbers
-// (format.Number, which sinks print as they are: 120.50) as the numbers
-// expressions compare and compute with: int when whole, else double, as
-// the JSON decoder would have made them. A HAVING filter or an aggregate
-// of the rows reads them so.
+// (format.Number, which sinks print as they are: 120.50) as expressions
+// see them: int when whole and written without a point (a count, a sum
+// of ints), else the exact decimal (the expression adapter makes a
+// format.Number one), so that a step after the aggregate (a HAVING
+// filter, a map, an aggregate of the rows, a join reading them) computes
+// with the sum the store holds, not a double's rounding of it.
 func rowForCEL(v any) any {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -381,11 +383,7 @@ func numberForCEL(n format.Number) any {
 			return i
 		}
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return s
-	}
-	return f
+	return n
 }
 
 // aggregateRow returns the row of the group whose JSON is kb in task
