@@ -248,19 +248,7 @@ func TestFailedDeadLetterWriteFails(t *testing.T) {
 		if !refuse {
 			return nil, nil, false
 		}
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return kafkatest.RefusedProduce(r, kerr.TopicAuthorizationFailed.Code), nil, true
 	})
 	c := &cluster{addrs: b.Addrs()}
 	c.cl = newTestClient(t, b.Addrs())

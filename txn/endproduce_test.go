@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/exactly-dev/exactly/kafkatest"
 )
 
 // A produce that fails while End flushes it (its answer arrives after End
@@ -47,19 +49,7 @@ func TestEndAbortsOnAProduceThatFailsDuringTheFlush(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		})
-		resp := r.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range r.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return kafkatest.RefusedProduce(r, kerr.TopicAuthorizationFailed.Code), nil, true
 	})
 
 	if err := s.Begin(ctx, nil); err != nil {
