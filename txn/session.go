@@ -264,18 +264,29 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 	// with whatever it accepted. kgo's End does not look at produce
 	// failures itself. A Flush ends early only with ctx, leaving the
 	// outcome unknown, as any error of ending does.
+	var perr error
+	var ptopic string
 	if !abort {
 		if err := s.s.Client().Flush(ctx); err != nil {
 			return false, &RebuildError{Err: fmt.Errorf("flushing the transaction's records: %w", err)}
 		}
+		perr, ptopic = s.produceErr.take()
 	}
-	perr, ptopic := s.produceErr.take()
 
 	try := kgo.TryCommit
 	if abort || perr != nil {
 		try = kgo.TryAbort
 	}
 	committed, err = s.s.End(ctx, try)
+	// An abort does not flush: kgo's End fails what is still buffered
+	// and waits for the records in flight, whose failures arrive only
+	// now. They are this transaction's. Read before the End, they were
+	// kept for the next transaction, which then aborted (or stopped the
+	// caller with this one's *ProduceError) although all of its own
+	// records went through.
+	if late, ltopic := s.produceErr.take(); perr == nil && !committed {
+		perr, ptopic = late, ltopic
+	}
 	if err == nil && perr != nil && !kafkaerr.Abortable(perr) {
 		err = perr
 		if !kafkaerr.Fenced(perr) {
