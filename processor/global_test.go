@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/topology"
@@ -39,6 +40,33 @@ func TestGlobalTableLoadsATopicWrittenInTransactions(t *testing.T) {
 	}
 	if err := w.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
+	}
+
+	// Kafka writes the markers after answering EndTxn: wait until the
+	// transaction is stable (the last stable offset at the end), so the
+	// reader's target takes it in.
+	for {
+		stable, err := c.adm.ListCommittedOffsets(ctx, "countries")
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		stable.Each(func(o kadm.ListedOffset) {
+			if o.Offset == 2 { // the record and the commit marker
+				n++
+			}
+		})
+		if n == 3 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the transaction never became stable: %v", stable)
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 
 	gt := newGlobalTable(&topology.Node{Name: "countries", Topic: "countries"})
