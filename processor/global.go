@@ -59,7 +59,14 @@ func (gt *globalTable) apply(r *kgo.Record) {
 func (gt *globalTable) read(ctx context.Context, brokers []string, opts []kgo.Opt, log *slog.Logger, lag func(float64)) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(gt.node.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(500 * time.Millisecond)}, opts...)...)
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		// Transaction markers come with the records: the position that
+		// loaded compares with the topic's end moves past them. A topic
+		// an exactly-once writer fills ends in a commit marker, which
+		// takes an offset and is no record: counted from the records
+		// alone, the position stayed one short of the end and the table
+		// never loaded.
+		kgo.KeepControlRecords()}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("global table %s: creating its reader: %w", gt.node.Name, err)
 	}

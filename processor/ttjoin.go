@@ -6,10 +6,12 @@ import (
 	"slices"
 
 	"github.com/google/cel-go/common/types"
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/exactly-dev/exactly/format"
+	"github.com/exactly-dev/exactly/internal/kafkaerr"
 	"github.com/exactly-dev/exactly/statestore"
 	"github.com/exactly-dev/exactly/topology"
 )
@@ -270,23 +272,84 @@ func (g *graph) readsTables(n *node, tables ...*aggregator) {
 // member's consumer resumes there, and the join's output for the records
 // from there on has not been committed.
 func (t *tasks) restoreTable(ctx context.Context, cl *kgo.Client, topic string, p int32, st statestore.Store, progress statestore.Progress) (statestore.RestoreStats, error) {
-	adm := kadm.NewClient(cl)
-	var offs kadm.OffsetResponses
-	// Stable: a transaction that committed offsets and is not yet
-	// complete would otherwise show the offsets before it.
-	err := retried(ctx, func() (err error) {
-		offs, err = adm.FetchOffsets(kadm.RequireStable(ctx), t.group)
-		return err
-	})
+	end, err := t.stableOffset(ctx, cl, topic, p)
 	if err != nil {
-		return statestore.RestoreStats{}, fmt.Errorf("fetching the committed offsets of group %s for table %s partition %d: %w", t.group, topic, p, err)
-	}
-	end := int64(0) // none committed: the consumer starts at the log start
-	if o, ok := offs.Lookup(topic, p); ok {
-		if o.Err != nil {
-			return statestore.RestoreStats{}, fmt.Errorf("fetching the committed offset of group %s for table %s partition %d: %w", t.group, topic, p, o.Err)
-		}
-		end = max(end, o.At)
+		return statestore.RestoreStats{}, fmt.Errorf("fetching the committed offset of group %s for table %s partition %d: %w", t.group, topic, p, err)
 	}
 	return statestore.RestoreUpTo(ctx, cl, topic, p, st, end, progress)
+}
+
+// stableOffset returns the group's committed offset of topic/p, 0 when
+// none is, once no transaction that committed an offset of it is pending:
+// the offset the member's consumer resumes at (kgo's
+// RequireStableFetchOffsets waits the same way).
+//
+// It asks for the partition itself, with require_stable, and asks again
+// while the answer is retriable. The broker answers a pending partition
+// with UNSTABLE_OFFSET_COMMIT (retriable: the offset is about to change)
+// only when asked for it: asked for all of the group's offsets, it lists
+// the partitions that have a committed offset, so a partition whose first
+// offset is pending is missing, as one with none at all is. Restored to
+// the log start, that table's records below the pending offset would be
+// in no store once the consumer resumed past them.
+func (t *tasks) stableOffset(ctx context.Context, cl *kgo.Client, topic string, p int32) (int64, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = t.group
+	req.RequireStable = true
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = topic
+	rt.Partitions = []int32{p}
+	req.Topics = append(req.Topics, rt)
+	var end int64
+	var final error // not retriable: returned as is, not asked again
+	err := retried(ctx, func() error {
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		// Up to v7 the partition is in Topics, from v8 in Groups (kgo
+		// answers in the form the broker used); the first error wins.
+		code, at, found := resp.ErrorCode, int64(-1), false
+		take := func(errCode int16, offset int64) {
+			if code == 0 {
+				code = errCode
+			}
+			at, found = offset, true
+		}
+		for _, g := range resp.Groups {
+			if g.Group != t.group {
+				continue
+			}
+			if code == 0 {
+				code = g.ErrorCode
+			}
+			for _, rt := range g.Topics {
+				for _, rp := range rt.Partitions {
+					if rt.Topic == topic && rp.Partition == p {
+						take(rp.ErrorCode, rp.Offset)
+					}
+				}
+			}
+		}
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				if !found && rt.Topic == topic && rp.Partition == p {
+					take(rp.ErrorCode, rp.Offset)
+				}
+			}
+		}
+		if err := kerr.ErrorForCode(code); err != nil {
+			if kafkaerr.Retriable(err) {
+				return err
+			}
+			final = err
+			return nil
+		}
+		end = max(at, 0) // -1: none committed, the consumer starts at the log start
+		return nil
+	})
+	if err == nil {
+		err = final
+	}
+	return end, err
 }

@@ -60,7 +60,7 @@ type Plain struct {
 	// have cost the membership the next batch's records came under.
 	epoch uint64
 
-	produceErr firstProduceErr // of the open transaction or batch
+	results *produceResults // of the open batch
 
 	// Held records and bytes past which Produce sends early: half the
 	// client's limits, at most plainFlushBytes.
@@ -82,7 +82,7 @@ func NewPlain(cfg Config, atMostOnce bool) (*Plain, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Plain{cfg: cfg, atMostOnce: atMostOnce}
+	p := &Plain{cfg: cfg, atMostOnce: atMostOnce, results: &produceResults{}}
 	if err := p.connect(); err != nil {
 		return nil, err
 	}
@@ -142,6 +142,7 @@ func (p *Plain) Begin(ctx context.Context, f kgo.Fetches) error {
 	}
 	if !p.open {
 		p.open, p.began = true, time.Now()
+		p.results = &produceResults{}
 	}
 	return nil
 }
@@ -184,7 +185,7 @@ func (p *Plain) Produce(ctx context.Context, r *kgo.Record) {
 			return
 		}
 	}
-	p.cl.Produce(ctx, r, p.produceErr.promise)
+	p.cl.Produce(ctx, r, p.results.produce())
 }
 
 // End closes the batch: it sends the records the batch holds, waits for
@@ -227,21 +228,24 @@ func (p *Plain) End(ctx context.Context, abort bool) (bool, error) {
 		// lost, as that mode allows.
 		p.zombie = false
 		p.cl.AbortBufferedRecords(ctx)
-		p.produceErr.take()
 		return false, &RebuildError{Err: fmt.Errorf("the process stood still or the batch outlived the session timeout: another member may own its partitions; %s", p.again())}
 	}
 	if abort {
 		// Nothing held is sent (a large batch may have sent some
 		// early: see Produce).
 		p.cl.AbortBufferedRecords(ctx)
-		p.produceErr.take()
 		if p.atMostOnce {
 			return false, nil
 		}
 		return false, &RebuildError{Err: errors.New("batch aborted")}
 	}
 	ferr := p.cl.Flush(ctx)
-	perr, ptopic := p.produceErr.take()
+	if ferr == nil {
+		// Records kgo refused before buffering them are not flushed:
+		// their promises too (see produceResults).
+		ferr = p.results.wait(ctx)
+	}
+	perr, ptopic := p.results.first()
 	if p.pauses.epoch() != p.epoch {
 		// Stood still while the batch was on its way: what it wrote
 		// may have landed after a new owner's writes.
@@ -300,7 +304,6 @@ func (p *Plain) Rebuild() error {
 	p.open, p.zombie = false, false
 	p.epoch = p.pauses.epoch()
 	p.cl.Close()
-	p.produceErr.take()
 	return p.connect()
 }
 

@@ -101,12 +101,12 @@ type Session struct {
 	began  time.Time
 	fences []time.Time // recent fences, see fencedTooOften
 
-	produceErr firstProduceErr // of the open transaction or batch
+	results *produceResults // of the open transaction
 }
 
 // New creates the client and starts joining the group.
 func New(cfg Config) (*Session, error) {
-	s := &Session{cfg: cfg}
+	s := &Session{cfg: cfg, results: &produceResults{}}
 	if err := s.connect(); err != nil {
 		return nil, err
 	}
@@ -231,6 +231,7 @@ func (s *Session) Begin(_ context.Context, _ kgo.Fetches) error {
 	if err := s.s.Begin(); err != nil {
 		return err
 	}
+	s.results = &produceResults{}
 	s.inTxn = true
 	s.began = time.Now()
 	return nil
@@ -239,7 +240,7 @@ func (s *Session) Begin(_ context.Context, _ kgo.Fetches) error {
 // Produce sends r inside the open transaction without waiting for the
 // broker. A failure is remembered and makes End abort.
 func (s *Session) Produce(ctx context.Context, r *kgo.Record) {
-	s.s.Produce(ctx, r, s.produceErr.promise)
+	s.s.Produce(ctx, r, s.results.produce())
 }
 
 // End ends the open transaction, committing it unless a produce failed or
@@ -262,20 +263,40 @@ func (s *Session) End(ctx context.Context, abort bool) (committed bool, err erro
 	// when the broker answers, and an answer still on its way would
 	// otherwise be read only after the commit, which the broker makes
 	// with whatever it accepted. kgo's End does not look at produce
-	// failures itself. A Flush ends early only with ctx, leaving the
+	// failures itself. Then wait for the promises Flush does not wait
+	// for: of records kgo refused before buffering them (see
+	// produceResults). Either ends early only with ctx, leaving the
 	// outcome unknown, as any error of ending does.
+	res := s.results
+	var perr error
+	var ptopic string
 	if !abort {
 		if err := s.s.Client().Flush(ctx); err != nil {
 			return false, &RebuildError{Err: fmt.Errorf("flushing the transaction's records: %w", err)}
 		}
+		if err := res.wait(ctx); err != nil {
+			return false, &RebuildError{Err: fmt.Errorf("waiting for the results of the transaction's records: %w", err)}
+		}
+		perr, ptopic = res.first()
 	}
-	perr, ptopic := s.produceErr.take()
 
 	try := kgo.TryCommit
 	if abort || perr != nil {
 		try = kgo.TryAbort
 	}
 	committed, err = s.s.End(ctx, try)
+	// An abort does not flush: kgo's End fails what is still buffered
+	// and waits for the records in flight, whose failures arrive only
+	// now. They are this transaction's, and kept in its own results, so
+	// the next transaction never takes them for its own (it did: it
+	// aborted, or stopped the caller with this one's *ProduceError,
+	// although all of its own records went through).
+	if perr == nil && !committed {
+		// A ctx that ends first leaves a late failure unread: the
+		// transaction aborted all the same.
+		_ = res.wait(ctx)
+		perr, ptopic = res.first()
+	}
 	if err == nil && perr != nil && !kafkaerr.Abortable(perr) {
 		err = perr
 		if !kafkaerr.Fenced(perr) {
@@ -316,8 +337,8 @@ func (s *Session) fencedTooOften(now time.Time) bool {
 func (s *Session) Rebuild() error {
 	s.inTxn = false
 	s.s.Close()
-	// After the close: its failed promises belong to the old client.
-	s.produceErr.take()
+	// The old client's promises, however late, go to the results of
+	// the transaction they belong to; Begin makes new ones.
 	return s.connect()
 }
 
