@@ -372,14 +372,27 @@ func plan(t *Topology) *Plan {
 		if n.Repartitioned() {
 			s.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition", Configs: repartitionConfigs, Exact: true}
 			s.Input = s.Repartition.Name
+			s.CoPartition = []string{s.Input}
 		} else {
-			// Grouping by the record key, or deduplicating: the
-			// tasks are the partitions of the (single) source
-			// upstream.
+			// Grouping by the record key (one source upstream), or
+			// deduplicating: the tasks are the partitions of the
+			// first source upstream, and partition p of every other
+			// source feeding the step is part of task p (a dedupe's
+			// ids share a partition through their key in every topic
+			// it reads). Without them in CoPartition, the records of
+			// the other topics reached the step on whichever member
+			// the balancer gave their partition, unpaused while the
+			// task restored, and looked up a store that member did
+			// not have.
 			s.Input = up.first[n]
 			s.Changelog.PartitionsOf = s.Input
+			s.CoPartition = []string{s.Input}
+			for _, i := range up.topics[n] {
+				if name := up.names[i]; !slices.Contains(s.CoPartition, name) {
+					s.CoPartition = append(s.CoPartition, name)
+				}
+			}
 		}
-		s.CoPartition = []string{s.Input}
 		p.Stateful = append(p.Stateful, s)
 		tables[n] = s
 	}

@@ -168,3 +168,40 @@ func TestCheckCoPartitioned(t *testing.T) {
 		t.Errorf("CheckCoPartitioned = %v, want %s", err, want)
 	}
 }
+
+// A dedupe step reading several topics keeps its ids per partition of
+// all of them: partition p of each is one task (the record keys put an
+// id's records in partition p of every topic), so they go to one member,
+// are paused together until the store is restored, and must have one
+// partition count. Its tasks used to be the first topic's partitions
+// alone: a record of the other topic was looked up in a store this member
+// may not hold (the processor stopped, "no store ... this is a bug"), or
+// that no task has when the topic has more partitions.
+func TestDedupeFanInCoPartitioned(t *testing.T) {
+	topo, err := Parse("dd.yaml", []byte(`
+name: dd
+sources:
+  - {name: a, topic: a}
+  - {name: b, topic: b}
+steps:
+  - name: once
+    from: [a, b]
+    dedupe: {id: value.id, ttl: 10s}
+sinks:
+  - {name: out, topic: out}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := topo.Plan.Step("once")
+	if want := []string{"a", "b"}; !reflect.DeepEqual(s.CoPartition, want) {
+		t.Errorf("CoPartition = %q, want %q", s.CoPartition, want)
+	}
+	if got, want := topo.Plan.CoPartitionGroups(), [][]string{{"a", "b"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("CoPartitionGroups() = %q, want %q", got, want)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"a": 1, "b": 2}))
+	if want := "step once reads partition p of a and of b together, but a has 1 partitions and b has 2: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned(1, 2) = %v, want %s", err, want)
+	}
+}
