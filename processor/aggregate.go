@@ -260,7 +260,7 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 // aggregate folds r into its group's row.
 func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	n := a.node
-	part := r.src.Partition
+	part := r.taskOf()
 	st, err := a.store(part)
 	if err != nil {
 		return err

@@ -261,7 +261,7 @@ func (s *streamJoin) fromRepartition(g *graph, in *kgo.Record, emit emitFunc) er
 // join matches r, of side, with the other side's buffer and buffers it.
 func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFunc) error {
 	n, a := s.node, s.a
-	part := r.src.Partition
+	part := r.taskOf()
 	st, err := a.store(part)
 	if err != nil {
 		return g.fail(n, r, PhaseEval, err)
@@ -634,7 +634,7 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 		if err != nil {
 			return fmt.Errorf("corrupt join buffer: %w", err)
 		}
-		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed}
+		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed, task: part}
 		if err := s.emitClosed(g, r, side, e, kj, emit); err != nil {
 			return err
 		}
