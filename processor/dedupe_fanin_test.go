@@ -2,6 +2,8 @@ package processor
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +74,59 @@ func TestDedupeFanInOneTask(t *testing.T) {
 	}
 	if len(recs) != 1 {
 		t.Errorf("%d outputs, want 1: id 1 was written three times, to one key of two topics", len(recs))
+	}
+}
+
+// A dedupe after an aggregate that regroups through its repartition
+// topic reads that topic's partitions. Its tasks were the first source
+// topic's: with a (3 partitions) and b (4) feeding the aggregate, the
+// repartition topic has 4, and a row of repartition partition 3 stopped
+// the processor ("no store for partition 3 of a").
+func TestDedupeAfterRepartition(t *testing.T) {
+	c := newCluster(t, "a", "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.adm.CreateTopic(ctx, 4, 1, nil, "b"); err != nil {
+		t.Fatal(err)
+	}
+	topo := mustParse(t, `
+name: dd
+sources:
+  - {name: a, topic: a}
+  - {name: b, topic: b}
+steps:
+  - name: per-user
+    from: [a, b]
+    aggregate:
+      group_by: {user: value.user}
+      columns: {n: {fn: count}}
+  - name: once
+    dedupe: {id: value.user, ttl: 1h}
+sinks:
+  - {name: out, topic: out}
+`)
+	const users = 20 // murmur2 spreads them over all 4 repartition partitions
+	var rs []*kgo.Record
+	for i := range 2 * users {
+		topic := "a"
+		if i%2 == 1 {
+			topic = "b"
+		}
+		rs = append(rs, &kgo.Record{Topic: topic, Key: []byte(strconv.Itoa(i)), Value: fmt.Appendf(nil, `{"user":"u%d"}`, i%users)})
+	}
+	if err := c.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	runUntilCaughtUp(t, ctx, c, topo, "a")
+	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, r := range recs {
+		seen[string(r.Key)]++
+	}
+	if len(recs) != users || len(seen) != users {
+		t.Errorf("%d outputs for %d users, want each user's first row once", len(recs), len(seen))
 	}
 }
