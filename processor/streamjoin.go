@@ -71,7 +71,9 @@ type streamJoin struct {
 	// other side's.
 	other *node
 	// lastWall is, per task and side, the wall time of the side's last
-	// record (or of the task's first sight): in memory, for idle_timeout.
+	// record (or of the task's first sight; behind a repartition, of the
+	// last watermark that moved the clock, for both sides): in memory,
+	// for idle_timeout.
 	lastWall map[int32]*[2]time.Time
 	// expired counts the open transaction's expiries by reason, added
 	// to the metric when it commits.
