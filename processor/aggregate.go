@@ -28,8 +28,8 @@ type aggregator struct {
 
 	stores map[int32]statestore.Store // by task partition; owned by the run loop
 	dirty  map[int32]map[string]dirtyRow
-	// windows: wall time of the task's last record, for the idle
-	// timeout.
+	// windows: wall time of the task's last record, or of the last
+	// watermark that moved its clock, for the idle timeout.
 	lastWall map[int32]time.Time
 	// rows holds, per task, the rows of an unwindowed aggregate that the
 	// open transaction changed, decoded: a row is decoded once and
@@ -260,7 +260,7 @@ func (g *graph) toRepartition(a *aggregator, r *record, emit emitFunc) error {
 // aggregate folds r into its group's row.
 func (g *graph) aggregate(a *aggregator, r *record, emit emitFunc) error {
 	n := a.node
-	part := r.src.Partition
+	part := r.taskOf()
 	st, err := a.store(part)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func bucketSize(ttl time.Duration) int64 {
 // or a record of its id at the same or a later event time was (keep: last).
 func (g *graph) dedupe(a *aggregator, r *record, emit emitFunc) error {
 	n := a.node
-	part := r.src.Partition
+	part := r.taskOf()
 	st, err := a.store(part)
 	if err != nil {
 		return err

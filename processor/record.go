@@ -30,10 +30,30 @@ type record struct {
 	// 1700000000000.0), altering fields no expression touched. One byte,
 	// so the record stays in its allocation size class.
 	from uint8
+	// task is, for a row time passing made (a window's final row, a
+	// stream-stream join's unmatched row: src stands for no record and
+	// its partition is -1), the partition of the task that made it; see
+	// taskOf. It sits in from's padding: the record keeps its size.
+	task int32
 	// chg is set when the record is a change of a table row (changes.go):
 	// value is then the new row (nil: the row was deleted) and chg the
 	// row it replaced.
 	chg *change
+}
+
+// taskOf is the task partition r belongs to, for the keyed steps after
+// it that read their input's partitions directly (a dedupe, an aggregate
+// grouped by the key, a stream-stream join keyed as read): its source
+// record's partition, or for a row time passing made, the partition of
+// the task that made it. Such a row keeps the keys of that task's records
+// (a window's row is keyed by its group and window, the group being the
+// record key when nothing regrouped it), so it is that task's, as the
+// rows a record makes are its partition's.
+func (r *record) taskOf() int32 {
+	if r.src.Partition >= 0 {
+		return r.src.Partition
+	}
+	return r.task
 }
 
 // The codes of formats in record.from: the key's in the low two bits, the

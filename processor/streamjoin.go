@@ -71,7 +71,9 @@ type streamJoin struct {
 	// other side's.
 	other *node
 	// lastWall is, per task and side, the wall time of the side's last
-	// record (or of the task's first sight): in memory, for idle_timeout.
+	// record (or of the task's first sight; behind a repartition, of the
+	// last watermark that moved the clock, for both sides): in memory,
+	// for idle_timeout.
 	lastWall map[int32]*[2]time.Time
 	// expired counts the open transaction's expiries by reason, added
 	// to the metric when it commits.
@@ -261,7 +263,7 @@ func (s *streamJoin) fromRepartition(g *graph, in *kgo.Record, emit emitFunc) er
 // join matches r, of side, with the other side's buffer and buffers it.
 func (s *streamJoin) join(g *graph, r *record, side int, kb []byte, emit emitFunc) error {
 	n, a := s.node, s.a
-	part := r.src.Partition
+	part := r.taskOf()
 	st, err := a.store(part)
 	if err != nil {
 		return g.fail(n, r, PhaseEval, err)
@@ -634,7 +636,7 @@ func (s *streamJoin) drop(g *graph, part int32, st statestore.Store, key []byte,
 		if err != nil {
 			return fmt.Errorf("corrupt join buffer: %w", err)
 		}
-		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed}
+		r := &record{key: k, value: v, headers: e.H, ts: time.UnixMilli(e.T), src: joinClosed, task: part}
 		if err := s.emitClosed(g, r, side, e, kj, emit); err != nil {
 			return err
 		}

@@ -541,9 +541,18 @@ func (g *graph) watermark(a *aggregator, in *kgo.Record, w writer, wm int64, idl
 		return nil
 	}
 	a.setTaskTime(part, st, t)
+	// idle_timeout counts the quiet from here: the clock moved now,
+	// though no record of the task came. Counted from the task's last
+	// record instead, a task whose groups are quiet while the others
+	// keep the clock current would add all that quiet to a clock that
+	// is current already, and judge on-time records late.
+	wall := g.now()
 	if s := g.streamJoinOf(a); s != nil {
-		return s.expire(g, part, st, t, g.now(), emit)
+		w := s.walls(part, wall)
+		w[sideThis], w[sideOther] = wall, wall
+		return s.expire(g, part, st, t, wall, emit)
 	}
+	a.lastWall[part] = wall
 	return g.closeWindows(a, st, part, t, emit)
 }
 

@@ -335,7 +335,7 @@ func (g *graph) closeWindow(a *aggregator, st statestore.Store, part int32, star
 	if a.node.t.Aggregate.Emit != topology.EmitOnClose {
 		return nil
 	}
-	return g.emitFinal(a, kb, &span{start, start + a.node.t.Aggregate.Window.Size.Milliseconds()}, b, emit)
+	return g.emitFinal(a, part, kb, &span{start, start + a.node.t.Aggregate.Window.Size.Milliseconds()}, b, emit)
 }
 
 // emitFinal emits the final row of a closed window. The row's failure
@@ -343,7 +343,7 @@ func (g *graph) closeWindow(a *aggregator, st statestore.Store, part int32, star
 // not the one of the record whose event time closed the window (emitOwn):
 // the window stays closed, and under dead_letter the row itself is
 // written, as JSON, with headers naming the aggregate and the window.
-func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emit emitFunc) error {
+func (g *graph) emitFinal(a *aggregator, part int32, kb []byte, win *span, state []byte, emit emitFunc) error {
 	accs, err := decodeRow(state, len(a.node.t.Aggregate.Columns))
 	if err != nil {
 		return err
@@ -352,8 +352,9 @@ func (g *graph) emitFinal(a *aggregator, kb []byte, win *span, state []byte, emi
 	if err != nil {
 		return fmt.Errorf("corrupt window state: %w", err)
 	}
-	// The final row carries the time of its window's end.
-	r := &record{ts: time.UnixMilli(win.end), src: closeSource}
+	// The final row carries the time of its window's end, and belongs
+	// to the window's task.
+	r := &record{ts: time.UnixMilli(win.end), src: closeSource, task: part}
 	var out *record
 	return g.emitOwn(func(emit emitFunc) error {
 		if out, err = g.rowOf(a, key, win, accs, r); err != nil {
@@ -514,7 +515,7 @@ func (g *graph) closeSessions(a *aggregator, st statestore.Store, part int32, kb
 			continue
 		}
 		if a.node.t.Aggregate.Emit == topology.EmitOnClose {
-			if err := g.emitFinal(a, kb, &span{s.Start, s.End}, s.Row, emit); err != nil {
+			if err := g.emitFinal(a, part, kb, &span{s.Start, s.End}, s.Row, emit); err != nil {
 				return err
 			}
 		}

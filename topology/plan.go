@@ -312,6 +312,7 @@ func (p *Plan) CheckCoPartitioned(parts map[string]int32) error {
 // plan works out t's plan; t is valid.
 func plan(t *Topology) *Plan {
 	up := upstreamOf(t)
+	tasks := taskTopicsOf(t)
 	p := &Plan{Pipeline: t.Name}
 	for _, n := range t.Sources {
 		if n.Global {
@@ -372,14 +373,31 @@ func plan(t *Topology) *Plan {
 		if n.Repartitioned() {
 			s.Repartition = &InternalTopic{Name: RepartitionTopic(t.Name, n.Name), Purpose: "repartition", Configs: repartitionConfigs, Exact: true}
 			s.Input = s.Repartition.Name
+			s.CoPartition = []string{s.Input}
 		} else {
-			// Grouping by the record key, or deduplicating: the
-			// tasks are the partitions of the (single) source
-			// upstream.
-			s.Input = up.first[n]
+			// Grouping by the record key (one source upstream), or
+			// deduplicating: the tasks are the partitions of the
+			// first source upstream, and partition p of every other
+			// source feeding the step is part of task p (a dedupe's
+			// ids share a partition through their key in every topic
+			// it reads). Without them in CoPartition, the records of
+			// the other topics reached the step on whichever member
+			// the balancer gave their partition, unpaused while the
+			// task restored, and looked up a store that member did
+			// not have.
+			//
+			// "Source" here is the topic the records are read from:
+			// behind a step that regroups them through its
+			// repartition topic (a dedupe after such an aggregate),
+			// that topic, whose partition q holds the records of
+			// task q.
+			s.CoPartition = slices.Clone(tasks.ofInputs(n))
+			if len(s.CoPartition) == 0 {
+				s.CoPartition = []string{up.first[n]}
+			}
+			s.Input = s.CoPartition[0]
 			s.Changelog.PartitionsOf = s.Input
 		}
-		s.CoPartition = []string{s.Input}
 		p.Stateful = append(p.Stateful, s)
 		tables[n] = s
 	}
@@ -394,6 +412,47 @@ func plan(t *Topology) *Plan {
 		p.DeadLetter = &InternalTopic{Name: t.DeadLetterTopic, Purpose: "dead letters", Configs: repartitionConfigs}
 	}
 	return p
+}
+
+// taskTopics tells, for each source and step, the topics its records are
+// read from: the partition of their source record (record.src in the
+// processor) is the task they belong to downstream.
+type taskTopics map[*Node][]string
+
+// taskTopicsOf works out t's taskTopics in processing order: a source's
+// topic; for a step that regroups its records through its repartition
+// topic (an aggregate not grouped by the key, a join with Repartition),
+// that topic, which its output records come back from; for any other
+// step, its inputs' topics.
+func taskTopicsOf(t *Topology) taskTopics {
+	m := taskTopics{}
+	for _, n := range t.Sources {
+		m[n] = []string{n.Topic}
+	}
+	for _, n := range t.Steps {
+		if n.Repartitioned() {
+			m[n] = []string{RepartitionTopic(t.Name, n.Name)}
+			continue
+		}
+		m[n] = m.ofInputs(n)
+	}
+	return m
+}
+
+// ofInputs is the union of the topics of n's inputs, in input order.
+func (m taskTopics) ofInputs(n *Node) []string {
+	if len(n.Inputs) == 1 {
+		return m[n.Inputs[0]]
+	}
+	var out []string
+	for _, in := range n.Inputs {
+		for _, topic := range m[in] {
+			if !slices.Contains(out, topic) {
+				out = append(out, topic)
+			}
+		}
+	}
+	return out
 }
 
 // upstream tells, for each source and step, the source topics whose

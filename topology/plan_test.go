@@ -168,3 +168,81 @@ func TestCheckCoPartitioned(t *testing.T) {
 		t.Errorf("CheckCoPartitioned = %v, want %s", err, want)
 	}
 }
+
+// A dedupe step reading several topics keeps its ids per partition of
+// all of them: partition p of each is one task (the record keys put an
+// id's records in partition p of every topic), so they go to one member,
+// are paused together until the store is restored, and must have one
+// partition count. Its tasks used to be the first topic's partitions
+// alone: a record of the other topic was looked up in a store this member
+// may not hold (the processor stopped, "no store ... this is a bug"), or
+// that no task has when the topic has more partitions.
+func TestDedupeFanInCoPartitioned(t *testing.T) {
+	topo, err := Parse("dd.yaml", []byte(`
+name: dd
+sources:
+  - {name: a, topic: a}
+  - {name: b, topic: b}
+steps:
+  - name: once
+    from: [a, b]
+    dedupe: {id: value.id, ttl: 10s}
+sinks:
+  - {name: out, topic: out}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := topo.Plan.Step("once")
+	if want := []string{"a", "b"}; !reflect.DeepEqual(s.CoPartition, want) {
+		t.Errorf("CoPartition = %q, want %q", s.CoPartition, want)
+	}
+	if got, want := topo.Plan.CoPartitionGroups(), [][]string{{"a", "b"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("CoPartitionGroups() = %q, want %q", got, want)
+	}
+	err = topo.Plan.CheckCoPartitioned(topo.Plan.Partitions(map[string]int32{"a": 1, "b": 2}))
+	if want := "step once reads partition p of a and of b together, but a has 1 partitions and b has 2: give them the same partition count"; err == nil || err.Error() != want {
+		t.Errorf("CheckCoPartitioned(1, 2) = %v, want %s", err, want)
+	}
+}
+
+// A dedupe step after a step that regroups its records through a
+// repartition topic reads that topic's partitions: its records are the
+// repartition topic's, task q holding what partition q holds. Its tasks
+// were the first source topic's partitions, whatever came between: a
+// record of repartition partition q was looked up in task q of the source
+// topic, which another member may own, or which does not exist when the
+// repartition topic has more partitions than that source.
+func TestDedupeAfterRepartitionReadsIt(t *testing.T) {
+	topo, err := Parse("dd.yaml", []byte(`
+name: dd
+sources:
+  - {name: a, topic: a}
+  - {name: b, topic: b}
+steps:
+  - name: per-user
+    from: [a, b]
+    aggregate:
+      group_by: {user: value.user}
+      columns: {n: {fn: count}}
+  - name: once
+    dedupe: {id: value.user, ttl: 10s}
+sinks:
+  - {name: out, topic: out}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := topo.Plan.Step("once")
+	rep := RepartitionTopic("dd", "per-user")
+	if s.Input != rep || !reflect.DeepEqual(s.CoPartition, []string{rep}) || s.Changelog.PartitionsOf != rep {
+		t.Errorf("dedupe input %s, co-partition %q, changelog partitions of %s; want %s for all three", s.Input, s.CoPartition, s.Changelog.PartitionsOf, rep)
+	}
+	parts := topo.Plan.Partitions(map[string]int32{"a": 1, "b": 2})
+	if err := topo.Plan.CheckCoPartitioned(parts); err != nil {
+		t.Errorf("CheckCoPartitioned(1, 2) = %v, want nil: the dedupe reads only the repartition topic", err)
+	}
+	if n := parts[ChangelogTopic("dd", "once")]; n != 2 {
+		t.Errorf("the dedupe's changelog gets %d partitions, want the repartition topic's 2", n)
+	}
+}
