@@ -1,11 +1,9 @@
 package txn
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -21,21 +19,9 @@ import (
 // A long linger holds the aborted transaction's record in the client, so
 // kgo fails it inside End every time, with no timing involved.
 func TestEndAbortKeepsItsProduceFailuresFromTheNextTransaction(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, ctx := kfakeCluster(t)
 
-	s, err := New(Config{Brokers: c.ListenAddrs(), Group: "g", TransactionalID: "t-abort", Topics: []string{"in"},
-		TransactionTimeout: time.Minute, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
-		Opts: []kgo.Opt{kgo.ProducerLinger(time.Minute)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
+	s := kfakeSession(t, ctx, c, "t-abort", kgo.ProducerLinger(time.Minute))
 
 	if err := s.Begin(ctx, nil); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,11 @@
 package txn
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -21,20 +19,9 @@ import (
 // broker refused was lost (TestFailedDeadLetterWriteFails caught it on
 // a busy machine).
 func TestEndAbortsOnAProduceThatFailsDuringTheFlush(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, ctx := kfakeCluster(t)
 
-	s, err := New(Config{Brokers: c.ListenAddrs(), Group: "g", TransactionalID: "t-a", Topics: []string{"in"},
-		TransactionTimeout: time.Minute, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
+	s := kfakeSession(t, ctx, c, "t-a")
 
 	// Every produce to out is refused, and its answer held until the
 	// test has called End.

@@ -38,13 +38,7 @@ func (h holdFailed) OnProduceRecordUnbuffered(_ *kgo.Record, err error) {
 // transaction's EndTxn (or, once End waits for it as it should, for a
 // while), so before the fix the commit always came first.
 func TestEndWaitsForRecordsRefusedBeforeBuffering(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, ctx := kfakeCluster(t)
 
 	release := make(chan struct{})
 	var once sync.Once
@@ -56,13 +50,7 @@ func TestEndWaitsForRecordsRefusedBeforeBuffering(t *testing.T) {
 		return nil, nil, false
 	})
 
-	s, err := New(Config{Brokers: c.ListenAddrs(), Group: "g", TransactionalID: "t-prebuf", Topics: []string{"in"},
-		TransactionTimeout: time.Minute, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
-		Opts: []kgo.Opt{kgo.MaxBufferedBytes(1000), kgo.WithHooks(holdFailed{release})}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
+	s := kfakeSession(t, ctx, c, "t-prebuf", kgo.MaxBufferedBytes(1000), kgo.WithHooks(holdFailed{release}))
 
 	if err := s.Begin(ctx, nil); err != nil {
 		t.Fatal(err)
