@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,20 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/exactly-dev/exactly/broker"
+	"github.com/exactly-dev/exactly/topology"
 )
-
-const dedupeFanInYAML = `
-name: dd
-sources:
-  - {name: a, topic: a}
-  - {name: b, topic: b}
-steps:
-  - name: once
-    from: [a, b]
-    dedupe: {id: value.id, ttl: 1h}
-sinks:
-  - {name: out, topic: out}
-`
 
 // A dedupe step reading two topics: partition p of both is one task.
 // With more partitions in the second topic, a record of its extra
@@ -43,7 +32,7 @@ func TestDedupeFanInPartitionCounts(t *testing.T) {
 	if err := mc.ProduceSync(ctx, &kgo.Record{Topic: "b", Partition: 3, Key: []byte("k"), Value: []byte(`{"id":1}`)}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(mustParse(t, dedupeFanInYAML), c.config("a"))
+	p, err := New(loadTestdata(t, "dedupe", "fan_in.yaml"), c.config("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +56,7 @@ func TestDedupeFanInOneTask(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runUntilCaughtUp(t, ctx, c, mustParse(t, dedupeFanInYAML), "a")
+	runUntilCaughtUp(t, ctx, c, loadTestdata(t, "dedupe", "fan_in.yaml"), "a")
 	recs, err := broker.ReadCommitted(ctx, c.addrs, []string{"out"})
 	if err != nil {
 		t.Fatal(err)
@@ -89,22 +78,7 @@ func TestDedupeAfterRepartition(t *testing.T) {
 	if _, err := c.adm.CreateTopic(ctx, 4, 1, nil, "b"); err != nil {
 		t.Fatal(err)
 	}
-	topo := mustParse(t, `
-name: dd
-sources:
-  - {name: a, topic: a}
-  - {name: b, topic: b}
-steps:
-  - name: per-user
-    from: [a, b]
-    aggregate:
-      group_by: {user: value.user}
-      columns: {n: {fn: count}}
-  - name: once
-    dedupe: {id: value.user, ttl: 1h}
-sinks:
-  - {name: out, topic: out}
-`)
+	topo := loadTestdata(t, "dedupe", "after_regroup.yaml")
 	const users = 20 // murmur2 spreads them over all 4 repartition partitions
 	var rs []*kgo.Record
 	for i := range 2 * users {
@@ -129,4 +103,14 @@ sinks:
 	if len(recs) != users || len(seen) != users {
 		t.Errorf("%d outputs for %d users, want each user's first row once", len(recs), len(seen))
 	}
+}
+
+// loadTestdata loads the pipeline testdata/dir/name.
+func loadTestdata(t *testing.T, dir, name string) *topology.Topology {
+	t.Helper()
+	topo, err := topology.Load(filepath.Join("..", "testdata", dir, name))
+	if err != nil {
+		t.Fatalf("loading %s/%s: %v", dir, name, err)
+	}
+	return topo
 }

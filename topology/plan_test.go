@@ -2,6 +2,7 @@ package topology
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -178,18 +179,7 @@ func TestCheckCoPartitioned(t *testing.T) {
 // may not hold (the processor stopped, "no store ... this is a bug"), or
 // that no task has when the topic has more partitions.
 func TestDedupeFanInCoPartitioned(t *testing.T) {
-	topo, err := Parse("dd.yaml", []byte(`
-name: dd
-sources:
-  - {name: a, topic: a}
-  - {name: b, topic: b}
-steps:
-  - name: once
-    from: [a, b]
-    dedupe: {id: value.id, ttl: 10s}
-sinks:
-  - {name: out, topic: out}
-`))
+	topo, err := Load(filepath.Join("..", "testdata", "dedupe", "fan_in.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,22 +204,7 @@ sinks:
 // topic, which another member may own, or which does not exist when the
 // repartition topic has more partitions than that source.
 func TestDedupeAfterRepartitionReadsIt(t *testing.T) {
-	topo, err := Parse("dd.yaml", []byte(`
-name: dd
-sources:
-  - {name: a, topic: a}
-  - {name: b, topic: b}
-steps:
-  - name: per-user
-    from: [a, b]
-    aggregate:
-      group_by: {user: value.user}
-      columns: {n: {fn: count}}
-  - name: once
-    dedupe: {id: value.user, ttl: 10s}
-sinks:
-  - {name: out, topic: out}
-`))
+	topo, err := Load(filepath.Join("..", "testdata", "dedupe", "after_regroup.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
