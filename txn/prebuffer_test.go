@@ -1,14 +1,12 @@
 package txn
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -74,13 +72,7 @@ func TestEndWaitsForRecordsRefusedBeforeBuffering(t *testing.T) {
 // The same without transactions: a batch whose record kgo refused before
 // buffering it must not count as written.
 func TestPlainEndWaitsForRecordsRefusedBeforeBuffering(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in", "out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	c, ctx := kfakeCluster(t)
 
 	// Nothing at the broker marks the end of a batch that polled
 	// nothing: the refusal's promise is held for a while, and End must
